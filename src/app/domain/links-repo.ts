@@ -1,0 +1,125 @@
+// The SQL of Links, in one place. Every statement is parameterized; handlers pass the
+// request's Db so the kit decides where each query runs.
+import type { Db, ReadDb, TxDb } from '../../kit/db/database.ts';
+
+export interface LinkRow {
+  id: string;
+  code: string;
+  url: string;
+  owner_id: string;
+  created_at: Date;
+  clicks?: string;
+}
+
+export interface UserRow {
+  id: string;
+  email: string;
+  password_hash: string;
+}
+
+export async function findUserByEmail(db: ReadDb, email: string): Promise<UserRow | undefined> {
+  const rows = await db.read<UserRow & Record<string, unknown>>(
+    'select id, email, password_hash from users where lower(email) = $1',
+    [email],
+  );
+  return rows[0];
+}
+
+export async function findUserById(db: ReadDb, id: number): Promise<{ id: string; email: string } | undefined> {
+  const rows = await db.read<{ id: string; email: string }>('select id, email from users where id = $1', [id]);
+  return rows[0];
+}
+
+/** Inserts the user; undefined when the email is taken. */
+export async function insertUser(db: Db, email: string, passwordHash: string): Promise<{ id: string; email: string } | undefined> {
+  const rows = await db.write<{ id: string; email: string }>(
+    'insert into users (email, password_hash) values ($1, $2) on conflict do nothing returning id, email',
+    [email, passwordHash],
+  );
+  return rows[0];
+}
+
+/** The hot path of the redirect: one primary-key-style lookup on the unique code index. */
+export async function findTarget(db: ReadDb, code: string): Promise<{ id: string; url: string } | undefined> {
+  const rows = await db.read<{ id: string; url: string }>('select id, url from links where code = $1', [code]);
+  return rows[0];
+}
+
+/** Inserts the link; undefined when the code is taken. */
+export async function insertLink(db: Db, code: string, url: string, ownerId: number): Promise<LinkRow | undefined> {
+  const rows = await db.write<LinkRow & Record<string, unknown>>(
+    `insert into links (code, url, owner_id) values ($1, $2, $3)
+     on conflict (code) do nothing
+     returning id, code, url, owner_id, created_at`,
+    [code, url, ownerId],
+  );
+  return rows[0];
+}
+
+const CLICKS = '(select coalesce(sum(d.clicks), 0) from link_clicks_daily d where d.link_id = l.id) as clicks';
+
+export async function findOwnLink(db: ReadDb, code: string, ownerId: number): Promise<LinkRow | undefined> {
+  const rows = await db.read<LinkRow & Record<string, unknown>>(
+    `select l.id, l.code, l.url, l.owner_id, l.created_at, ${CLICKS}
+     from links l where l.code = $1 and l.owner_id = $2`,
+    [code, ownerId],
+  );
+  return rows[0];
+}
+
+/** Newest first; the cursor is the (created_at, id) of the last item already seen. */
+export async function listOwnLinks(
+  db: ReadDb,
+  ownerId: number,
+  limit: number,
+  after: { createdAt: string; id: string } | undefined,
+): Promise<LinkRow[]> {
+  const params: unknown[] = [ownerId, limit];
+  let where = 'l.owner_id = $1';
+  if (after) {
+    params.push(after.createdAt, after.id);
+    where += ' and (l.created_at, l.id) < ($3::timestamptz, $4::bigint)';
+  }
+  return db.read<LinkRow & Record<string, unknown>>(
+    `select l.id, l.code, l.url, l.owner_id, l.created_at, ${CLICKS}
+     from links l where ${where}
+     order by l.created_at desc, l.id desc limit $2`,
+    params,
+  );
+}
+
+export async function updateLinkUrl(db: Db, code: string, ownerId: number, url: string): Promise<LinkRow | undefined> {
+  const rows = await db.write<LinkRow & Record<string, unknown>>(
+    `update links l set url = $3, updated_at = now() where l.code = $1 and l.owner_id = $2
+     returning l.id, l.code, l.url, l.owner_id, l.created_at, ${CLICKS}`,
+    [code, ownerId, url],
+  );
+  return rows[0];
+}
+
+export async function deleteLink(db: Db, code: string, ownerId: number): Promise<boolean> {
+  const rows = await db.write('delete from links where code = $1 and owner_id = $2 returning id', [code, ownerId]);
+  return rows.length > 0;
+}
+
+export async function dailyClicks(db: ReadDb, linkId: string): Promise<{ day: string; clicks: string }[]> {
+  return db.read<{ day: string; clicks: string }>(
+    `select to_char(day, 'YYYY-MM-DD') as day, clicks from link_clicks_daily
+     where link_id = $1 order by day desc limit 366`,
+    [linkId],
+  );
+}
+
+/** Adds counted clicks in one statement; links deleted meanwhile are skipped. */
+export async function addClicks(tx: TxDb, batch: { linkId: string; day: string; count: number }[]): Promise<void> {
+  if (batch.length === 0) return;
+  await tx.query(
+    `insert into link_clicks_daily (link_id, day, clicks)
+     select b.link_id, b.day, b.clicks
+     from unnest($1::bigint[], $2::date[], $3::bigint[]) as b(link_id, day, clicks)
+     where exists (select 1 from links l where l.id = b.link_id)
+     order by b.link_id, b.day
+     on conflict (link_id, day) do update set clicks = link_clicks_daily.clicks + excluded.clicks`,
+    [batch.map((b) => b.linkId), batch.map((b) => b.day), batch.map((b) => b.count)],
+  );
+}

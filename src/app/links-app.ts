@@ -1,0 +1,40 @@
+// Links, the application: routes, the click consumer, and the migrations folder.
+// It knows no topology: everything outside the process comes through the kit.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { fileURLToPath } from 'node:url';
+import type { Database } from '../kit/db/database.ts';
+import type { Consumer } from '../kit/queue/queue.ts';
+import { assets } from './assets.ts';
+import { addClicks } from './domain/links-repo.ts';
+import { authRoutes } from './routes/auth.ts';
+import { linkRoutes } from './routes/links.ts';
+import { pageRoutes } from './routes/pages.ts';
+import { redirectRoutes } from './routes/redirect.ts';
+import { notFoundPage as renderNotFound } from './views/pages.ts';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+
+export async function linksApp(app: FastifyInstance): Promise<void> {
+  assets.register(app);
+  await app.register(authRoutes);
+  await app.register(linkRoutes);
+  await app.register(pageRoutes);
+  await app.register(redirectRoutes);
+}
+
+export const notFoundPage = (req: FastifyRequest) => renderNotFound(req);
+
+/** Click counting: clicks on the same link and day are merged, then added in one statement. */
+export function clickConsumer(database: Database): Consumer {
+  return {
+    key: (m) => `${m.linkId}|${m.day}`,
+    handle: async (batch) => {
+      await database.tx((tx) =>
+        addClicks(
+          tx,
+          batch.map((e) => ({ linkId: String(e.message.linkId), day: String(e.message.day), count: e.count })),
+        ),
+      );
+    },
+  };
+}

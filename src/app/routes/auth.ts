@@ -1,0 +1,47 @@
+// Accounts: signup, login (rotates the session id), logout (destroys it server-side), me.
+import type { FastifyInstance } from 'fastify';
+import { LadderError } from '../../kit/errors.ts';
+import { emailField, objectBody, stringField } from '../domain/input.ts';
+import { findUserByEmail, findUserById, insertUser } from '../domain/links-repo.ts';
+import { MAX_PASSWORD, MIN_PASSWORD, hashPassword, verifyPassword } from '../domain/passwords.ts';
+
+const userJson = (u: { id: string; email: string }) => ({ id: Number(u.id), email: u.email });
+
+export async function authRoutes(app: FastifyInstance): Promise<void> {
+  app.post('/api/signup', async (req, reply) => {
+    await req.rateLimit('signup');
+    const body = objectBody(req.body, ['email', 'password']);
+    const email = emailField(body);
+    const password = stringField(body, 'password', MIN_PASSWORD, MAX_PASSWORD);
+    const user = await insertUser(req.db, email, await hashPassword(password));
+    if (!user) throw new LadderError('EMAIL_TAKEN');
+    await req.session.start(Number(user.id));
+    return reply.status(201).send({ user: userJson(user) });
+  });
+
+  app.post('/api/login', async (req) => {
+    await req.rateLimit('login');
+    const body = objectBody(req.body, ['email', 'password']);
+    const email = emailField(body);
+    const password = stringField(body, 'password', 1, MAX_PASSWORD);
+    const user = await findUserByEmail(req.db, email);
+    if (!(await verifyPassword(user?.password_hash, password)) || !user) throw new LadderError('INVALID_CREDENTIALS');
+    await req.session.start(Number(user.id));
+    return { user: userJson(user) };
+  });
+
+  app.post('/api/logout', async (req, reply) => {
+    await req.session.destroy();
+    return reply.status(204).send();
+  });
+
+  app.get('/api/me', async (req) => {
+    const userId = await req.session.requireUser();
+    const user = await findUserById(req.db, userId);
+    if (!user) {
+      await req.session.destroy();
+      throw new LadderError('UNAUTHENTICATED');
+    }
+    return { user: userJson(user) };
+  });
+}

@@ -1,0 +1,140 @@
+// The link API: create, list (cursor pagination, newest first), get, edit, delete, stats.
+// Only the owner sees a link; anyone else gets the same 404 as for a missing one.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { LadderError } from '../../kit/errors.ts';
+import { checkChosenCode, generateCode, isCodeShaped } from '../domain/codes.ts';
+import { objectBody } from '../domain/input.ts';
+import {
+  dailyClicks,
+  deleteLink,
+  findOwnLink,
+  insertLink,
+  listOwnLinks,
+  updateLinkUrl,
+  type LinkRow,
+} from '../domain/links-repo.ts';
+import { checkTargetUrl } from '../domain/urls.ts';
+
+export function shortUrl(req: FastifyRequest, code: string): string {
+  const { protocol, host } = req.origin();
+  return `${protocol}://${host}/${code}`;
+}
+
+/** Hosts under which this service is reached: a link may not point at them. */
+export function selfHosts(req: FastifyRequest): string[] {
+  const { port, publicUrl } = req.server.kit.config;
+  const hosts = [req.host, `127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
+  if (publicUrl) hosts.push(new URL(publicUrl).host);
+  return hosts;
+}
+
+function linkJson(req: FastifyRequest, row: LinkRow, withClicks: boolean) {
+  return {
+    code: row.code,
+    url: row.url,
+    shortUrl: shortUrl(req, row.code),
+    createdAt: row.created_at.toISOString(),
+    ...(withClicks ? { clicks: Number(row.clicks ?? 0) } : {}),
+  };
+}
+
+function codeParam(req: FastifyRequest): string {
+  const { code } = req.params as { code: string };
+  if (!isCodeShaped(code)) throw new LadderError('NOT_FOUND', 'No such link.');
+  return code;
+}
+
+function encodeCursor(row: LinkRow): string {
+  return Buffer.from(`${row.created_at.toISOString()}|${row.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: unknown): { createdAt: string; id: string } | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  const bad = new LadderError('VALIDATION_FAILED', 'cursor is not valid.', { details: { field: 'cursor' } });
+  if (typeof cursor !== 'string' || cursor.length > 100 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad;
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!m || Number.isNaN(Date.parse(m[1]!))) throw bad;
+  return { createdAt: m[1]!, id: m[2]! };
+}
+
+function parseLimit(raw: unknown): number {
+  if (raw === undefined || raw === '') return 20;
+  const n = typeof raw === 'string' && /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 100) {
+    throw new LadderError('VALIDATION_FAILED', 'limit must be an integer from 1 to 100.', { details: { field: 'limit' } });
+  }
+  return n;
+}
+
+const CODE_ATTEMPTS = 5;
+
+export async function linkRoutes(app: FastifyInstance): Promise<void> {
+  app.post('/api/links', async (req, reply) => {
+    const userId = await req.session.requireUser();
+    await req.rateLimit('createLink');
+    const body = objectBody(req.body, ['url', 'code']);
+    if (body.url === undefined) throw new LadderError('VALIDATION_FAILED', 'url is required.', { details: { field: 'url' } });
+    const url = checkTargetUrl(body.url, selfHosts(req));
+    const chosen = body.code === undefined || body.code === null ? undefined : checkChosenCode(body.code);
+    let row: LinkRow | undefined;
+    if (chosen) {
+      row = await insertLink(req.db, chosen, url, userId);
+      if (!row) throw new LadderError('CODE_TAKEN');
+    } else {
+      // A collision among 2.2e14 codes is rare; retry a few times rather than fail.
+      for (let i = 0; i < CODE_ATTEMPTS && !row; i++) row = await insertLink(req.db, generateCode(), url, userId);
+      if (!row) throw new LadderError('INTERNAL', 'Could not allocate a code.');
+    }
+    return reply.status(201).send(linkJson(req, row, false));
+  });
+
+  app.get('/api/links', async (req) => {
+    const userId = await req.session.requireUser();
+    const q = req.query as Record<string, unknown>;
+    const limit = parseLimit(q.limit);
+    const after = decodeCursor(q.cursor);
+    const rows = await listOwnLinks(req.db, userId, limit + 1, after);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => linkJson(req, r, true)),
+      nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+    };
+  });
+
+  app.get('/api/links/:code', async (req) => {
+    const userId = await req.session.requireUser();
+    const row = await findOwnLink(req.db, codeParam(req), userId);
+    if (!row) throw new LadderError('NOT_FOUND', 'No such link.');
+    return linkJson(req, row, true);
+  });
+
+  app.patch('/api/links/:code', async (req) => {
+    const userId = await req.session.requireUser();
+    const code = codeParam(req);
+    const body = objectBody(req.body, ['url']);
+    if (body.url === undefined) throw new LadderError('VALIDATION_FAILED', 'url is required.', { details: { field: 'url' } });
+    const url = checkTargetUrl(body.url, selfHosts(req));
+    const row = await updateLinkUrl(req.db, code, userId, url);
+    if (!row) throw new LadderError('NOT_FOUND', 'No such link.');
+    return linkJson(req, row, true);
+  });
+
+  app.delete('/api/links/:code', async (req, reply) => {
+    const userId = await req.session.requireUser();
+    if (!(await deleteLink(req.db, codeParam(req), userId))) throw new LadderError('NOT_FOUND', 'No such link.');
+    return reply.status(204).send();
+  });
+
+  app.get('/api/links/:code/stats', async (req) => {
+    const userId = await req.session.requireUser();
+    const row = await findOwnLink(req.db, codeParam(req), userId);
+    if (!row) throw new LadderError('NOT_FOUND', 'No such link.');
+    const daily = await dailyClicks(req.db, row.id);
+    return {
+      code: row.code,
+      clicks: Number(row.clicks ?? 0),
+      daily: daily.reverse().map((d) => ({ day: d.day, clicks: Number(d.clicks) })),
+    };
+  });
+}

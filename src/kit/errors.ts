@@ -1,0 +1,60 @@
+// The one catalogue of error codes Ladder returns. Every HTTP error body is
+// {"error":{"code","message"}} and its status comes from this table, in one place.
+
+export const ErrorCodes = {
+  BAD_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  VALIDATION_FAILED: { status: 400, message: 'The request is invalid.' },
+  INVALID_URL: { status: 400, message: 'The URL is not allowed.' },
+  INVALID_CODE: { status: 400, message: 'The code is not allowed.' },
+  UNAUTHENTICATED: { status: 401, message: 'You need to log in.' },
+  INVALID_CREDENTIALS: { status: 401, message: 'Email or password is wrong.' },
+  FORBIDDEN_ORIGIN: { status: 403, message: 'Cross-site request refused.' },
+  NOT_FOUND: { status: 404, message: 'Not found.' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed.' },
+  EMAIL_TAKEN: { status: 409, message: 'An account with this email already exists.' },
+  CODE_TAKEN: { status: 409, message: 'This code is already taken.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON with Content-Type: application/json.' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; retry later.' },
+  INTERNAL: { status: 500, message: 'Internal error.' },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'A dependency is unavailable; retry later.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** An error that knows its HTTP response. Keeps the underlying cause for logs. */
+export class LadderError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    opts: { cause?: unknown; headers?: Record<string, string>; details?: Record<string, unknown> } = {},
+  ) {
+    super(message ?? ErrorCodes[code].message, { cause: opts.cause });
+    this.name = 'LadderError';
+    this.code = code;
+    this.status = ErrorCodes[code].status;
+    this.headers = opts.headers ?? {};
+    this.details = opts.details;
+  }
+
+  toBody(): { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } } {
+    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } };
+  }
+}
+
+/** Configuration and topology errors: they name the field and the fix. */
+export class ConfigError extends Error {
+  constructor(
+    readonly field: string,
+    problem: string,
+    readonly fix: string,
+  ) {
+    super(`${field}: ${problem}. Fix: ${fix}`);
+    this.name = 'ConfigError';
+  }
+}

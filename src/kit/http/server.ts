@@ -1,0 +1,210 @@
+// Builds a web process: Fastify with the kit around an app. The app registers routes and
+// uses req.db, req.session, req.queue, req.rateLimit; the kit owns errors, body parsing,
+// security headers, metrics, health, and graceful shutdown.
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { ServerConfig } from '../config.ts';
+import type { Database, Db } from '../db/database.ts';
+import { LadderError } from '../errors.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { InProcessQueue, Queue } from '../queue/queue.ts';
+import type { RateLimitStore } from '../security/rate-limiter.ts';
+import { SECURITY_HEADERS, isCrossSite } from '../security/security-headers.ts';
+import { RequestSession, type SessionSettings } from '../session/request-session.ts';
+import type { SessionStore } from '../session/session-store.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    db: Db;
+    session: RequestSession;
+    queue: Queue;
+    /** Counts one hit against a named limit for the caller's IP; throws RATE_LIMITED past it. */
+    rateLimit(name: keyof ServerConfig['rateLimits']): Promise<void>;
+    /** Scheme and host the caller used (for absolute URLs and self-link checks). */
+    origin(): { protocol: string; host: string };
+  }
+  interface FastifyInstance {
+    kit: Kit;
+  }
+}
+
+export interface Kit {
+  config: Readonly<ServerConfig>;
+  database: Database;
+  metrics: Metrics;
+  queue: InProcessQueue;
+  /** True once shutdown has begun: /readyz answers 503. */
+  draining: boolean;
+}
+
+export interface ServerDeps {
+  config: Readonly<ServerConfig>;
+  database: Database;
+  metrics: Metrics;
+  queue: InProcessQueue;
+  sessionStore: SessionStore;
+  rateLimitStore: RateLimitStore;
+  /** Renders the HTML 404 page for unknown non-API paths. */
+  notFoundPage?: (req: FastifyRequest) => string;
+  /** Registers the application's routes. */
+  app: (fastify: FastifyInstance) => Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Fastify's own error codes, mapped onto the catalogue. */
+const FASTIFY_CODES: Record<string, LadderError['code']> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_JSON',
+  FST_ERR_VALIDATION: 'VALIDATION_FAILED',
+};
+
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const { config, database, metrics, queue } = deps;
+  const fastify = Fastify({
+    logger: {
+      level: config.logLevel,
+      // Headers can carry session cookies; never log them.
+      redact: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]'],
+    },
+    logController: new LogController({ disableRequestLogging: !config.logRequests }),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    // Longer than any balancer's idle timeout (HAProxy's is set lower), so an idle
+    // keep-alive connection is always closed by the balancer first, never mid-request.
+    keepAliveTimeout: 65_000,
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
+  });
+
+  const kit: Kit = { config, database, metrics, queue, draining: false };
+  fastify.decorate('kit', kit);
+
+  const sessionSettings: SessionSettings = {
+    store: deps.sessionStore,
+    secret: config.secret,
+    idleSeconds: config.sessionIdleSeconds,
+    absoluteSeconds: config.sessionAbsoluteSeconds,
+  };
+
+  // JSON bodies only, parsed by us so that bad JSON is a 400 BAD_JSON from the catalogue.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser(/^application\/([a-z.+-]*\+)?json$/i, { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch (cause) {
+      done(new LadderError('BAD_JSON', undefined, { cause }), undefined);
+    }
+  });
+
+  fastify.decorateRequest('db', null as unknown as Db);
+  fastify.decorateRequest('session', null as unknown as RequestSession);
+  fastify.decorateRequest('queue', null as unknown as Queue);
+  fastify.decorateRequest('rateLimit', async function (this: FastifyRequest, name: keyof ServerConfig['rateLimits']) {
+    const rule = config.rateLimits[name];
+    const { count, resetMs } = await deps.rateLimitStore.hit(`${name}:${this.ip}`, rule.windowMs);
+    if (count > rule.limit) {
+      throw new LadderError('RATE_LIMITED', `Too many ${name} attempts; retry in ${Math.ceil(resetMs / 1000)} s.`, {
+        headers: { 'retry-after': String(Math.max(1, Math.ceil(resetMs / 1000))) },
+      });
+    }
+  });
+  fastify.decorateRequest('origin', function (this: FastifyRequest) {
+    if (config.publicUrl) {
+      const u = new URL(config.publicUrl);
+      return { protocol: u.protocol.replace(':', ''), host: u.host };
+    }
+    return { protocol: this.protocol, host: this.host };
+  });
+
+  fastify.addHook('onRequest', async (req, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    reply.header('x-request-id', req.id);
+    if (req.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    if (isCrossSite(req.method, req.headers)) throw new LadderError('FORBIDDEN_ORIGIN');
+    req.db = database.forRequest(req);
+    req.session = new RequestSession(req, reply, sessionSettings);
+    req.queue = queue;
+  });
+
+  fastify.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? '(unmatched)';
+    metrics.httpDuration.observe(
+      { method: req.method, route, status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  fastify.setErrorHandler(async (err: Error & { code?: string; statusCode?: number }, req, reply) => {
+    let e: LadderError;
+    if (err instanceof LadderError) e = err;
+    else if (err.code && FASTIFY_CODES[err.code]) e = new LadderError(FASTIFY_CODES[err.code]!, undefined, { cause: err });
+    else if (err.statusCode === 503 && kit.draining) e = new LadderError('SERVICE_UNAVAILABLE', 'Server is shutting down.');
+    else {
+      req.log.error({ err }, 'unhandled error');
+      e = new LadderError('INTERNAL', undefined, { cause: err });
+    }
+    if (e.status >= 500 && e.code !== 'INTERNAL') req.log.warn({ code: e.code, cause: e.cause }, e.message);
+    return reply.status(e.status).headers(e.headers).send(e.toBody());
+  });
+
+  fastify.setNotFoundHandler(async (req, reply) => {
+    const url = req.url;
+    if (url.startsWith('/api/') || url === '/api' || !deps.notFoundPage || req.method !== 'GET') {
+      return reply.status(404).send(new LadderError('NOT_FOUND', `No route ${req.method} ${url.slice(0, 200)}.`).toBody());
+    }
+    return reply.status(404).type('text/html; charset=utf-8').send(deps.notFoundPage(req));
+  });
+
+  // Health: alive, ready (dependencies reachable and not draining), and metrics.
+  fastify.get('/healthz', async () => ({ status: 'ok' }));
+  fastify.get('/readyz', async (_req, reply) => {
+    if (kit.draining) return reply.status(503).send({ status: 'draining' });
+    if (!(await database.ping())) return reply.status(503).send({ status: 'unavailable', failing: ['database'] });
+    return { status: 'ready' };
+  });
+  fastify.get('/metrics', async (_req, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  await fastify.register(async (scope) => deps.app(scope));
+  return fastify;
+}
+
+/**
+ * Graceful shutdown: report not-ready, wait for a balancer to notice, stop accepting and
+ * finish in-flight requests within the bound, flush buffered work, close pools.
+ */
+export async function shutdown(fastify: FastifyInstance): Promise<void> {
+  const { kit } = fastify;
+  if (kit.draining) return;
+  kit.draining = true;
+  if (kit.config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, kit.config.drainDelayMs));
+  let timer: NodeJS.Timeout | undefined;
+  const closed = fastify.close();
+  const bounded = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      fastify.log.warn(`in-flight requests still running after ${kit.config.shutdownTimeoutMs} ms; closing anyway`);
+      fastify.server.closeAllConnections();
+      resolve();
+    }, kit.config.shutdownTimeoutMs);
+  });
+  await Promise.race([closed, bounded]);
+  clearTimeout(timer);
+  await kit.queue.close();
+  if (kit.queue.size > 0) fastify.log.error({ lost: kit.queue.size }, 'could not flush buffered clicks before exit');
+  await kit.database.close();
+}
+
+export type { FastifyReply };

@@ -1,0 +1,63 @@
+// The metrics every web process exports (names are a contract, see ARCHITECTURE.md).
+// One registry per server instance, so several servers can live in one test process.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  dbQueries: Counter<'shard' | 'role'>;
+  cacheRequests: Counter<'tier' | 'result'>;
+  replicaLag: Gauge<'shard' | 'replica'>;
+  clicksBuffered: Gauge;
+  clicksFlushed: Counter;
+  clickFlushFailures: Counter;
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration in seconds, by route pattern.',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    dbQueries: new Counter({
+      name: 'ladder_db_queries_total',
+      help: 'Database queries sent, by shard and role (primary or replica).',
+      labelNames: ['shard', 'role'],
+      registers,
+    }),
+    cacheRequests: new Counter({
+      name: 'ladder_cache_requests_total',
+      help: 'Cache lookups by tier (l1, redis) and result (hit, miss).',
+      labelNames: ['tier', 'result'],
+      registers,
+    }),
+    replicaLag: new Gauge({
+      name: 'ladder_replica_lag_seconds',
+      help: 'Replication lag of each replica as last observed, in seconds.',
+      labelNames: ['shard', 'replica'],
+      registers,
+    }),
+    clicksBuffered: new Gauge({
+      name: 'ladder_clicks_buffered',
+      help: 'Clicks held in this process, not yet written to the database.',
+      registers,
+    }),
+    clicksFlushed: new Counter({
+      name: 'ladder_clicks_flushed_total',
+      help: 'Clicks written to the database by this process.',
+      registers,
+    }),
+    clickFlushFailures: new Counter({
+      name: 'ladder_click_flush_failures_total',
+      help: 'Click batches that failed to write and were kept for the next flush.',
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,106 @@
+// `req.session`: the caller's session, loaded lazily so that routes which do not need it
+// (the redirect) never touch the store. The cookie holds a random id signed with the
+// server secret; the data lives server-side in a SessionStore.
+import { randomBytes } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LadderError } from '../errors.ts';
+import { parseCookies, serializeCookie, sign, unsign } from '../http/cookies.ts';
+import type { SessionData, SessionStore } from './session-store.ts';
+
+export const SESSION_COOKIE = 'ladder_sid';
+
+export interface SessionSettings {
+  store: SessionStore;
+  secret: string;
+  /** Idle expiry: a session unused this long is gone. */
+  idleSeconds: number;
+  /** Absolute expiry: no session lives longer, used or not. */
+  absoluteSeconds: number;
+}
+
+export class RequestSession {
+  private loaded = false;
+  private id: string | undefined;
+  private data: SessionData | undefined;
+
+  constructor(
+    private readonly req: FastifyRequest,
+    private readonly reply: FastifyReply,
+    private readonly settings: SessionSettings,
+  ) {}
+
+  /** The session, or undefined when the caller has none (or it expired). */
+  async get(): Promise<SessionData | undefined> {
+    if (this.loaded) return this.data;
+    this.loaded = true;
+    const raw = parseCookies(this.req.headers.cookie).get(SESSION_COOKIE);
+    const id = raw ? unsign(decodeURIComponent(raw), this.settings.secret) : undefined;
+    if (!id || !/^[A-Za-z0-9_-]{32,64}$/.test(id)) return undefined;
+    const data = await this.store(() => this.settings.store.get(id));
+    if (!data) return undefined;
+    if (Date.now() - data.createdAt > this.settings.absoluteSeconds * 1000) {
+      await this.store(() => this.settings.store.destroy(id));
+      return undefined;
+    }
+    this.id = id;
+    this.data = data;
+    return data;
+  }
+
+  /** The logged-in user's id, or a 401. */
+  async requireUser(): Promise<number> {
+    const data = await this.get();
+    if (!data) throw new LadderError('UNAUTHENTICATED');
+    return data.userId;
+  }
+
+  /** Starts a session for userId under a new id (rotation: the old id stops working). */
+  async start(userId: number): Promise<void> {
+    await this.get();
+    if (this.id) await this.store(() => this.settings.store.destroy(this.id!));
+    const id = randomBytes(24).toString('base64url');
+    const data: SessionData = { userId, createdAt: Date.now() };
+    await this.store(() => this.settings.store.set(id, data, this.settings.idleSeconds));
+    this.id = id;
+    this.data = data;
+    this.setCookie(encodeURIComponent(sign(id, this.settings.secret)), this.settings.idleSeconds);
+  }
+
+  /** Saves changed session data (for example a new consistency token). */
+  async save(): Promise<void> {
+    if (this.id && this.data) {
+      const { id, data } = this;
+      await this.store(() => this.settings.store.set(id, data, this.settings.idleSeconds));
+    }
+  }
+
+  /** Destroys the session server-side and clears the cookie. */
+  async destroy(): Promise<void> {
+    await this.get();
+    if (this.id) await this.store(() => this.settings.store.destroy(this.id!));
+    this.id = undefined;
+    this.data = undefined;
+    this.setCookie('', 0);
+  }
+
+  private setCookie(value: string, maxAgeSeconds: number): void {
+    this.reply.header(
+      'set-cookie',
+      serializeCookie(SESSION_COOKIE, value, {
+        maxAgeSeconds,
+        httpOnly: true,
+        sameSite: 'Lax',
+        secure: this.req.protocol === 'https',
+      }),
+    );
+  }
+
+  /** A store that fails (Redis down, rung 7) is a clear 503, not a hang or a 500. */
+  private async store<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (cause) {
+      throw new LadderError('SERVICE_UNAVAILABLE', 'The session store is unavailable; retry shortly.', { cause });
+    }
+  }
+}

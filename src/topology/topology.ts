@@ -1,0 +1,110 @@
+// The typed topology: what runs, how many, where. Rungs are cumulative presets; every
+// feature can also be switched on by itself. Validated once, with messages that name the
+// field and the fix, then frozen.
+import { ConfigError } from '../kit/errors.ts';
+
+export interface Features {
+  loadBalancer: boolean; // rung 3
+  replicas: boolean; // rung 4
+  cache: boolean; // rung 5
+  cdn: boolean; // rung 6
+  sharedSessions: boolean; // rung 7
+  regions: boolean; // rung 8
+  queue: boolean; // rung 9
+  shards: boolean; // rung 10
+  monitoring: boolean; // the "+" rung
+}
+
+export interface Topology {
+  rung: number;
+  web: { count: number; host: string; port: number; cpu: number | undefined };
+  database: { kind: 'embedded' | 'external'; url: string | undefined; replicas: number };
+  features: Features;
+  /** Folder for data, logs and state (default .ladder). */
+  stateDir: string;
+}
+
+export interface RungPreset {
+  rung: number;
+  title: string;
+  /** Built and runnable today; a rung that is not is refused, never faked. */
+  built: boolean;
+  features: Partial<Features>;
+}
+
+const NONE: Features = {
+  loadBalancer: false, replicas: false, cache: false, cdn: false, sharedSessions: false,
+  regions: false, queue: false, shards: false, monitoring: false,
+};
+
+export const RUNGS: readonly RungPreset[] = [
+  { rung: 1, title: 'one server with an embedded Postgres', built: true, features: {} },
+  { rung: 2, title: 'several web servers', built: false, features: {} },
+  { rung: 3, title: 'a load balancer (HAProxy)', built: false, features: { loadBalancer: true } },
+  { rung: 4, title: 'a Postgres primary with read replicas', built: false, features: { replicas: true } },
+  { rung: 5, title: 'a cache tier (Redis + in-process L1)', built: false, features: { cache: true } },
+  { rung: 6, title: 'a CDN edge (Varnish)', built: false, features: { cdn: true } },
+  { rung: 7, title: 'a stateless web tier (sessions in Redis)', built: false, features: { sharedSessions: true } },
+  { rung: 8, title: 'several regions', built: false, features: { regions: true } },
+  { rung: 9, title: 'message queues and workers', built: false, features: { queue: true } },
+  { rung: 10, title: 'sharded databases', built: false, features: { shards: true } },
+];
+
+export const MAX_RUNG = RUNGS.length;
+
+/** Features of rung N: everything of the rungs below it, cumulatively. */
+export function featuresOf(rung: number): Features {
+  const f = { ...NONE };
+  for (const p of RUNGS) if (p.rung <= rung) Object.assign(f, p.features);
+  return f;
+}
+
+export interface TopologyInput {
+  rung?: number;
+  web?: number;
+  host?: string;
+  port?: number;
+  cpu?: number;
+  databaseUrl?: string;
+  replicas?: number;
+  stateDir?: string;
+}
+
+export function buildTopology(input: TopologyInput): Readonly<Topology> {
+  const rung = input.rung ?? 1;
+  if (!Number.isInteger(rung) || rung < 1 || rung > MAX_RUNG) {
+    throw new ConfigError('rung', `"${String(input.rung)}" is not a rung`, `use a whole number from 1 to ${MAX_RUNG}`);
+  }
+  const preset = RUNGS[rung - 1]!;
+  if (!preset.built) {
+    const built = RUNGS.filter((r) => r.built).map((r) => r.rung).join(', ');
+    throw new ConfigError(
+      'rung',
+      `rung ${rung} (${preset.title}) is not built yet`,
+      `use a rung that is built (${built}); see docs/rungs.md for what each adds and when`,
+    );
+  }
+  const web = input.web ?? 1;
+  if (!Number.isInteger(web) || web < 1 || web > 64) throw new ConfigError('web', `"${web}" web servers`, 'use 1 to 64');
+  if (rung < 2 && web !== 1) throw new ConfigError('web', `rung ${rung} runs one web server`, 'use --rung 2 or more for several, or drop --web');
+  const port = input.port ?? 3000;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('port', `"${port}" is not a port`, 'use 0 to 65535 (0 picks a free one)');
+  const cpu = input.cpu;
+  if (cpu !== undefined && !(cpu > 0 && cpu <= 64)) throw new ConfigError('cpu', `"${cpu}" cores`, 'use a positive number such as 0.5');
+  const replicas = input.replicas ?? 0;
+  if (!Number.isInteger(replicas) || replicas < 0 || replicas > 8) throw new ConfigError('replicas', `"${replicas}"`, 'use 0 to 8');
+  if (input.databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(input.databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'is not a postgres:// URL', 'use postgres://user:password@host:port/database');
+  }
+  return Object.freeze({
+    rung,
+    web: { count: web, host: input.host ?? '127.0.0.1', port, cpu },
+    database: {
+      kind: input.databaseUrl ? 'external' : 'embedded',
+      url: input.databaseUrl,
+      replicas,
+    },
+    features: featuresOf(rung),
+    stateDir: input.stateDir ?? '.ladder',
+  } satisfies Topology);
+}
