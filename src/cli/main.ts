@@ -6,7 +6,7 @@ import { buildTopology, RUNGS } from '../topology/topology.ts';
 const HELP = `ladder: Links on every rung of the scaling ladder
 
   ladder start                 rung 1 in the foreground (what npm start runs)
-                               PORT, HOST, DATABASE_URL, LOG_LEVEL override the defaults
+                               PORT, HOST, DATABASE_URL, LOG_LEVEL, LADDER_STATE_DIR override the defaults
   ladder migrate               apply pending database migrations and exit
   ladder bench SCENARIO        run a load scenario (redirect), print and save the report
   ladder rungs [--json]        the rungs and which are built
@@ -42,6 +42,7 @@ async function start(argv: string[]): Promise<number> {
     port: envPort(),
     host: process.env.HOST,
     databaseUrl: process.env.DATABASE_URL || undefined,
+    stateDir: process.env.LADDER_STATE_DIR || undefined,
   });
   if (topology.rung !== 1) throw new ConfigError('rung', '`ladder start` runs rung 1', 'use `ladder up --rung N` for higher rungs');
   const { startRung1 } = await import('../launcher/rung1.ts');
@@ -71,7 +72,11 @@ async function start(argv: string[]): Promise<number> {
 }
 
 async function migrateCmd(): Promise<number> {
-  const topology = buildTopology({ rung: 1, databaseUrl: process.env.DATABASE_URL || undefined });
+  const topology = buildTopology({
+    rung: 1,
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    stateDir: process.env.LADDER_STATE_DIR || undefined,
+  });
   const { startDatabase } = await import('../launcher/rung1.ts');
   const { acquireLock } = await import('../launcher/state-dir.ts');
   const release = topology.database.kind === 'embedded' ? acquireLock(`${topology.stateDir}/rung1`, 'Ladder rung 1') : () => undefined;

@@ -1,6 +1,6 @@
 // One real Postgres (the embedded engine) for the whole run, on its own free loopback
 // port and its own data folder; each test file gets its own database in it.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { PostgresServer } from '../../src/kit/db/postgres-server.ts';
@@ -17,6 +17,7 @@ let dir: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   dir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'pg-'));
+  chmodSync(dir, 0o755); // reachable by the unprivileged user Postgres runs as under root
   server = new PostgresServer({ dataDir: path.join(dir, 'pgdata'), port: await freePort(), settings: { fsync: 'off' } });
   await server.start();
   project.provide('pgAdminUrl', server.url('postgres'));

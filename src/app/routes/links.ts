@@ -22,7 +22,8 @@ export function shortUrl(req: FastifyRequest, code: string): string {
 
 /** Hosts under which this service is reached: a link may not point at them. */
 export function selfHosts(req: FastifyRequest): string[] {
-  const { port, publicUrl } = req.server.kit.config;
+  const { publicUrl } = req.server.kit.config;
+  const port = req.socket.localPort;
   const hosts = [req.host, `127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
   if (publicUrl) hosts.push(new URL(publicUrl).host);
   return hosts;

@@ -83,6 +83,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
+    // Errors the router raises before any hook (an over-long or malformed path): a path
+    // that cannot name anything is a 404 in the catalogue's shape, never Fastify's own.
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      const known = err.code === 'FST_ERR_MAX_PARAM_LENGTH' || err.code === 'FST_ERR_BAD_URL';
+      const e = known ? new LadderError('NOT_FOUND', 'No such path.') : new LadderError('VALIDATION_FAILED', 'Malformed request.');
+      void reply.status(e.status).headers(SECURITY_HEADERS).send(e.toBody());
+    },
   });
 
   const kit: Kit = { config, database, metrics, queue, draining: false };

@@ -1,0 +1,269 @@
+// The pages in a real browser (Debian's chromium driven by playwright-core): sign up, shorten,
+// follow the short link, watch the click counted, edit, delete, log out. Every step checks
+// what the page shows, and no page may log an error or a CSP violation.
+//
+// Needs /usr/bin/chromium (`apt-get install -y chromium`); playwright's own browser
+// downloads are never used. LADDER_E2E_SCREENSHOTS=/some/dir saves a PNG of each page.
+import { existsSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, uniqueEmail, type TestServer } from '../support/app.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SCREENSHOTS = process.env.LADDER_E2E_SCREENSHOTS;
+
+/** A page somewhere else that links point at: GET /one and /two answer small HTML pages. */
+interface TargetServer {
+  url: string;
+  hits: string[];
+  close(): Promise<void>;
+}
+
+async function startTargetServer(): Promise<TargetServer> {
+  const hits: string[] = [];
+  const server = http.createServer((req, res) => {
+    const name = /^\/(one|two)$/.exec(req.url ?? '')?.[1];
+    if (!name) {
+      res.writeHead(req.url === '/favicon.ico' ? 204 : 404).end();
+      return;
+    }
+    hits.push(`/${name}`);
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><html lang="en"><title>Target ${name}</title><h1>Target page ${name}</h1></html>`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    hits,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** What a page reported that it should not have: console errors, uncaught errors, CSP violations. */
+interface Problem {
+  kind: 'console' | 'pageerror';
+  text: string;
+  url: string;
+}
+
+function watchProblems(page: Page): Problem[] {
+  const problems: Problem[] = [];
+  page.on('console', (msg: ConsoleMessage) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') {
+      problems.push({ kind: 'console', text: msg.text(), url: msg.location().url || page.url() });
+    }
+  });
+  page.on('pageerror', (err) => problems.push({ kind: 'pageerror', text: err.message, url: page.url() }));
+  return problems;
+}
+
+// CSP violations also reach the console, but this catches any that a browser reports only
+// as an event (init scripts are injected by the browser itself, so CSP does not block them).
+const REPORT_CSP_VIOLATIONS = `document.addEventListener('securitypolicyviolation', (e) => {
+  console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + ' in ' + e.documentURI);
+});`;
+
+let server: TestServer | undefined;
+let target: TargetServer | undefined;
+let browser: Browser | undefined;
+let context: BrowserContext | undefined;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`The browser tests need Debian's chromium at ${CHROMIUM}: run \`apt-get install -y chromium\` (as root).`);
+  }
+  if (SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
+  [server, target, browser] = await Promise.all([
+    startTestServer({ clickFlushMs: 100 }),
+    startTargetServer(),
+    chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
+  ]);
+  context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  await context.addInitScript(REPORT_CSP_VIOLATIONS);
+  context.setDefaultTimeout(5_000);
+});
+
+afterAll(async () => {
+  // Each is closed even if another fails to.
+  const results = await Promise.allSettled([browser?.close(), server?.close(), target?.close()]);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+});
+
+async function shot(page: Page, name: string): Promise<void> {
+  if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Runs one step of the flow; a failure names the step and the page the browser was on. */
+async function step(page: Page, name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    throw new Error(`step "${name}" failed on ${page.url()}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+describe('pages in a real browser', () => {
+  it('signs up, shortens, follows, counts, edits, deletes and logs out', async () => {
+    const page = await context!.newPage();
+    const problems = watchProblems(page);
+    const base = server!.url;
+    const email = uniqueEmail();
+    const firstTarget = `${target!.url}/one`;
+    const secondTarget = `${target!.url}/two`;
+    let shortUrl = '';
+    let code = '';
+
+    await step(page, 'sign up', async () => {
+      await page.goto(`${base}/signup`);
+      await expect.poll(() => page.title()).toBe('Sign up · Links');
+      await shot(page, '1-signup');
+      await page.getByLabel('Email').fill(email);
+      await page.getByLabel('Password').fill('correct horse battery');
+      await page.getByRole('button', { name: 'Sign up' }).click();
+      await page.waitForURL(`${base}/dashboard`);
+    });
+
+    await step(page, 'empty dashboard', async () => {
+      await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Your links');
+      expect(await page.getByText(email).isVisible()).toBe(true);
+      expect(await page.getByText('No links yet').isVisible()).toBe(true);
+      expect(await page.getByRole('table').count()).toBe(0);
+      await shot(page, '2-dashboard-empty');
+    });
+
+    await step(page, 'a link to Links itself is refused, visibly', async () => {
+      await page.goto(`${base}/`);
+      await page.getByLabel('Long URL').fill(`${base}/dashboard`);
+      await page.getByRole('button', { name: 'Shorten' }).click();
+      const alert = page.getByRole('alert');
+      await alert.getByText('points back at this service').waitFor();
+      await shot(page, '3-home-error');
+    });
+
+    await step(page, 'shorten a link', async () => {
+      await page.getByLabel('Long URL').fill(firstTarget);
+      await page.getByRole('button', { name: 'Shorten' }).click();
+      const link = page.getByRole('link', { name: new RegExp(`^${base}/[A-Za-z0-9]{8}$`) });
+      await link.waitFor();
+      shortUrl = (await link.textContent())!;
+      expect(await link.getAttribute('href')).toBe(shortUrl);
+      code = shortUrl.slice(base.length + 1);
+      // The earlier error is gone once a shorten succeeds.
+      expect(await page.getByRole('alert').isVisible()).toBe(false);
+      await shot(page, '4-home-shortened');
+    });
+
+    const row = () => page.getByRole('row').filter({ has: page.getByRole('link', { name: shortUrl }) });
+    const clicksCell = () => row().locator('td.clicks');
+
+    await step(page, 'the dashboard lists the link with 0 clicks', async () => {
+      await page.goto(`${base}/dashboard`);
+      expect(await row().count()).toBe(1);
+      expect(await row().getByRole('link', { name: firstTarget }).isVisible()).toBe(true);
+      expect((await clicksCell().textContent())?.trim()).toBe('0');
+      expect(await page.getByText('No links yet').count()).toBe(0);
+      await shot(page, '5-dashboard-one-link');
+    });
+
+    await step(page, 'following the short link lands on the target', async () => {
+      await page.goto(shortUrl);
+      expect(page.url()).toBe(firstTarget);
+      expect(await page.getByRole('heading', { name: 'Target page one' }).isVisible()).toBe(true);
+      expect(target!.hits).toEqual(['/one']);
+    });
+
+    await step(page, 'the click is counted within a few seconds', async () => {
+      await page.goto(`${base}/dashboard`);
+      const deadline = Date.now() + 5_000;
+      let clicks = (await clicksCell().textContent())?.trim();
+      while (clicks !== '1' && Date.now() < deadline) {
+        await page.waitForTimeout(150);
+        await page.reload();
+        clicks = (await clicksCell().textContent())?.trim();
+      }
+      expect(clicks).toBe('1');
+    });
+
+    await step(page, 'an edit to a refused URL shows an error and changes nothing', async () => {
+      await row().getByLabel(`New URL for ${code}`).fill(`${base}/`);
+      await row().getByRole('button', { name: 'Save' }).click();
+      await page.getByRole('alert').getByText('points back at this service').waitFor();
+      expect(await row().getByRole('link', { name: firstTarget }).isVisible()).toBe(true);
+      await shot(page, '6-dashboard-error');
+    });
+
+    await step(page, 'edit the link', async () => {
+      await row().getByLabel(`New URL for ${code}`).fill(secondTarget);
+      await row().getByRole('button', { name: 'Save' }).click();
+      await row().getByRole('link', { name: secondTarget }).waitFor();
+      expect(await page.getByRole('alert').isVisible()).toBe(false);
+      expect(await page.getByRole('status').textContent()).toContain('Saved');
+      // Kept after a reload, and the short link now goes to the new target.
+      await page.reload();
+      expect(await row().getByRole('link', { name: secondTarget }).isVisible()).toBe(true);
+      expect((await clicksCell().textContent())?.trim()).toBe('1');
+      await shot(page, '7-dashboard-edited');
+      await page.goto(shortUrl);
+      expect(page.url()).toBe(secondTarget);
+      expect(await page.getByRole('heading', { name: 'Target page two' }).isVisible()).toBe(true);
+    });
+
+    await step(page, 'delete the link', async () => {
+      await page.goto(`${base}/dashboard`);
+      page.once('dialog', (dialog) => void dialog.accept());
+      await row().getByRole('button', { name: 'Delete' }).click();
+      await row().waitFor({ state: 'detached' });
+      await page.getByText('No links yet').waitFor();
+      await page.reload();
+      expect(await row().count()).toBe(0);
+      expect(await page.getByText('No links yet').isVisible()).toBe(true);
+    });
+
+    await step(page, 'the deleted short link shows the 404 page', async () => {
+      const before = problems.length;
+      const res = await page.goto(shortUrl);
+      expect(res?.status()).toBe(404);
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Not found');
+      expect(await page.getByRole('link', { name: 'Go to Links' }).isVisible()).toBe(true);
+      await shot(page, '8-not-found');
+      // The browser logs the 404 of the page itself; that one is expected.
+      const notFound = problems.findIndex(
+        (p, i) => i >= before && p.url === shortUrl && /status of 404/.test(p.text),
+      );
+      if (notFound >= 0) problems.splice(notFound, 1);
+    });
+
+    await step(page, 'log out', async () => {
+      await page.goto(`${base}/dashboard`);
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.waitForURL(`${base}/`);
+      expect(await page.getByRole('link', { name: 'Log in' }).first().isVisible()).toBe(true);
+      await shot(page, '9-home-logged-out');
+      await page.goto(`${base}/dashboard`);
+      expect(page.url()).toBe(`${base}/login`);
+      expect(await page.getByRole('button', { name: 'Log in' }).isVisible()).toBe(true);
+      await shot(page, '10-login');
+    });
+
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+});
