@@ -89,7 +89,7 @@ export function loadServerConfig(overrides: Partial<ServerConfig> = {}, env: Env
     logRequests: overrides.logRequests ?? env.LOG_REQUESTS === '1',
     bodyLimitBytes: overrides.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,
     rateLimits: (overrides.rateLimits ??
-      parseRateLimits(env.LADDER_RATE_LIMITS, DEFAULTS.rateLimits)) as ServerConfig['rateLimits'],
+      parseRateLimits(env.LADDER_RATE_LIMITS, DEFAULTS.rateLimits)),
     sessionIdleSeconds: overrides.sessionIdleSeconds ?? DEFAULTS.sessionIdleSeconds,
     sessionAbsoluteSeconds: overrides.sessionAbsoluteSeconds ?? DEFAULTS.sessionAbsoluteSeconds,
     trustProxy: overrides.trustProxy ?? env.TRUST_PROXY === '1',

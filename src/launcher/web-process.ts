@@ -21,13 +21,14 @@ export interface WebProcess {
 export async function createWebServer(config: Readonly<ServerConfig>, databaseUrl: string): Promise<FastifyInstance> {
   const metrics = createMetrics();
   const database = new PgDatabase({ url: databaseUrl, metrics });
-  let log: FastifyInstance['log'] | undefined;
+  // The logger exists once the server is built; flush failures before that cannot happen.
+  const logger: { current?: FastifyInstance['log'] } = {};
   const queue = new InProcessQueue({
     flushIntervalMs: config.clickFlushMs,
     onFlush: (_t, n) => metrics.clicksFlushed.inc(n),
     onError: (topic, err) => {
       metrics.clickFlushFailures.inc();
-      log?.warn({ err, topic }, 'click flush failed; kept for the next flush');
+      logger.current?.warn({ err, topic }, 'click flush failed; kept for the next flush');
     },
     onBuffered: (n) => metrics.clicksBuffered.set(n),
   });
@@ -42,7 +43,7 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
     notFoundPage,
     app: linksApp,
   });
-  log = fastify.log;
+  logger.current = fastify.log;
   queue.start();
   return fastify;
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, signedUpClient, startTestServer, uniqueEmail, type TestServer } from '../support/app.ts';
+import { Client, startTestServer, uniqueEmail, type TestServer } from '../support/app.ts';
 
 let server: TestServer;
 beforeAll(async () => {

@@ -79,9 +79,9 @@ describe('security', () => {
     const anon = new Client(server.url);
     let last;
     for (let i = 0; i < 7; i++) last = await anon.post('/api/login', { email: 'x@example.com', password: 'wrong-password' });
-    expect(last!.status).toBe(429);
-    expect(last!.json.error.code).toBe('RATE_LIMITED');
-    expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(last.status).toBe(429);
+    expect(last.json.error.code).toBe('RATE_LIMITED');
+    expect(Number(last.headers.get('retry-after'))).toBeGreaterThan(0);
 
     const limited = await startTestServer({
       rateLimits: {

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { parseCookies, serializeCookie, sign, unsign } from '../../src/kit/http/cookies.ts';
+import { InProcessQueue } from '../../src/kit/queue/queue.ts';
+import { MemoryRateLimitStore, parseRateLimits } from '../../src/kit/security/rate-limiter.ts';
+import { isCrossSite } from '../../src/kit/security/security-headers.ts';
+import { MemorySessionStore } from '../../src/kit/session/session-store.ts';
+import { loadServerConfig } from '../../src/kit/config.ts';
+
+describe('cookies', () => {
+  it('signs and verifies, refusing tampering', () => {
+    const s = sign('abc', 'secret');
+    expect(unsign(s, 'secret')).toBe('abc');
+    expect(unsign(s, 'other')).toBeUndefined();
+    expect(unsign(s.replace('abc', 'abd'), 'secret')).toBeUndefined();
+    expect(unsign('garbage', 'secret')).toBeUndefined();
+  });
+  it('parses bounded, whitelisted cookie headers', () => {
+    expect(parseCookies('a=1; b=2').get('b')).toBe('2');
+    expect(parseCookies('a=1; a=2').get('a')).toBe('1');
+    expect(parseCookies('x'.repeat(9000)).size).toBe(0);
+    expect(serializeCookie('n', 'v', { maxAgeSeconds: 10, secure: true })).toBe('n=v; Path=/; Max-Age=10; HttpOnly; SameSite=Lax; Secure');
+  });
+});
+
+describe('in-process queue', () => {
+  it('merges equal keys and flushes in one batch', async () => {
+    const batches: { message: Record<string, string | number>; count: number }[][] = [];
+    const q = new InProcessQueue();
+    q.consume('click', { key: (m) => String(m.id), handle: async (b) => void batches.push(b) });
+    for (let i = 0; i < 10; i++) q.publish('click', { id: i % 2 });
+    expect(q.size).toBe(10);
+    await q.flush();
+    expect(q.size).toBe(0);
+    expect(batches).toHaveLength(1);
+    expect(batches[0]!.map((e) => e.count).sort()).toEqual([5, 5]);
+  });
+  it('keeps a failed batch and writes it on the next flush', async () => {
+    let fail = true;
+    let written = 0;
+    const errors: unknown[] = [];
+    const q = new InProcessQueue({ onError: (_t, e) => errors.push(e) });
+    q.consume('click', {
+      key: (m) => String(m.id),
+      handle: async (b) => {
+        if (fail) throw new Error('db down');
+        written += b.reduce((s, e) => s + e.count, 0);
+      },
+    });
+    q.publish('click', { id: 1 });
+    q.publish('click', { id: 1 });
+    await q.flush();
+    expect(errors).toHaveLength(1);
+    expect(q.size).toBe(2);
+    q.publish('click', { id: 1 });
+    fail = false;
+    await q.close();
+    expect(written).toBe(3);
+  });
+  it('refuses an unknown topic', () => {
+    expect(() => new InProcessQueue().publish('nope', {})).toThrow(/no consumer/);
+  });
+});
+
+describe('security helpers', () => {
+  it('detects cross-site unsafe requests only', () => {
+    expect(isCrossSite('POST', { host: 'a.test', origin: 'https://b.test' })).toBe(true);
+    expect(isCrossSite('POST', { host: 'a.test', origin: 'https://a.test' })).toBe(false);
+    expect(isCrossSite('DELETE', { host: 'a.test', referer: 'https://b.test/x' })).toBe(true);
+    expect(isCrossSite('POST', { host: 'a.test' })).toBe(false);
+    expect(isCrossSite('GET', { host: 'a.test', origin: 'https://b.test' })).toBe(false);
+    expect(isCrossSite('POST', { host: 'a.test', origin: 'not a url' })).toBe(true);
+  });
+  it('counts per window and parses limit overrides', async () => {
+    const store = new MemoryRateLimitStore();
+    expect((await store.hit('k', 1000)).count).toBe(1);
+    expect((await store.hit('k', 1000)).count).toBe(2);
+    const limits = parseRateLimits('login=5/10', { login: { limit: 1, windowMs: 1 }, signup: { limit: 2, windowMs: 2 } });
+    expect(limits.login).toEqual({ limit: 5, windowMs: 10_000 });
+    expect(() => parseRateLimits('nope=1/1', { login: { limit: 1, windowMs: 1 } })).toThrow(/LADDER_RATE_LIMITS/);
+  });
+  it('bounds the in-memory session store', async () => {
+    const s = new MemorySessionStore(2);
+    await s.set('a', { userId: 1, createdAt: 0 }, 60);
+    await s.set('b', { userId: 2, createdAt: 0 }, 60);
+    await s.set('c', { userId: 3, createdAt: 0 }, 60);
+    expect(await s.get('a')).toBeUndefined();
+    expect((await s.get('c'))?.userId).toBe(3);
+  });
+});
+
+describe('server config', () => {
+  it('validates and freezes, naming the field', () => {
+    const c = loadServerConfig({}, { LADDER_SECRET: 'x'.repeat(32), PORT: '4000' });
+    expect(c.port).toBe(4000);
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(JSON.stringify(c)).not.toContain('x'.repeat(32)); // the secret never reaches logs
+    expect(() => loadServerConfig({}, { LADDER_SECRET: 'short' })).toThrow(/^LADDER_SECRET: /);
+    expect(() => loadServerConfig({}, { LADDER_SECRET: 'x'.repeat(32), PORT: 'abc' })).toThrow(/^PORT: /);
+    expect(() => loadServerConfig({}, { LADDER_SECRET: 'x'.repeat(32), PUBLIC_URL: 'ftp://x' })).toThrow(/^PUBLIC_URL: /);
+  });
+});
