@@ -14,7 +14,7 @@ export interface LadderProcess {
 
 export function runLadder(args: string[], env: Record<string, string>): LadderProcess {
   const child = spawn(process.execPath, [LADDER_BIN, ...args], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

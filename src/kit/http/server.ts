@@ -144,6 +144,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     req.queue = queue;
   });
 
+  // While draining, every response closes its connection, so keep-alive clients move on
+  // (to another server, behind a balancer) instead of holding this one open.
+  fastify.addHook('onSend', async (_req, reply, payload) => {
+    if (kit.draining) reply.header('connection', 'close');
+    return payload;
+  });
+
   fastify.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? '(unmatched)';
     metrics.httpDuration.observe(
@@ -200,6 +207,9 @@ export async function shutdown(fastify: FastifyInstance): Promise<void> {
   if (kit.config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, kit.config.drainDelayMs));
   let timer: NodeJS.Timeout | undefined;
   const closed = fastify.close();
+  // close() drops the connections idle at that instant; ones that finish a request later
+  // become idle afterwards and would wait out the keep-alive timeout, so sweep them too.
+  const sweeper = setInterval(() => fastify.server.closeIdleConnections(), 50);
   const bounded = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
       fastify.log.warn(`in-flight requests still running after ${kit.config.shutdownTimeoutMs} ms; closing anyway`);
@@ -209,6 +219,7 @@ export async function shutdown(fastify: FastifyInstance): Promise<void> {
   });
   await Promise.race([closed, bounded]);
   clearTimeout(timer);
+  clearInterval(sweeper);
   await kit.queue.close();
   if (kit.queue.size > 0) fastify.log.error({ lost: kit.queue.size }, 'could not flush buffered clicks before exit');
   await kit.database.close();
