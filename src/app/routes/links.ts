@@ -49,7 +49,7 @@ function encodeCursor(row: LinkRow): string {
   return Buffer.from(`${row.created_at.toISOString()}|${row.id}`).toString('base64url');
 }
 
-function decodeCursor(cursor: unknown): { createdAt: string; id: string } | undefined {
+export function decodeCursor(cursor: unknown): { createdAt: string; id: string } | undefined {
   if (cursor === undefined || cursor === '') return undefined;
   const bad = new LadderError('VALIDATION_FAILED', 'cursor is not valid.', { details: { field: 'cursor' } });
   if (typeof cursor !== 'string' || cursor.length > 100 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad;
@@ -65,6 +65,22 @@ function parseLimit(raw: unknown): number {
     throw new LadderError('VALIDATION_FAILED', 'limit must be an integer from 1 to 100.', { details: { field: 'limit' } });
   }
   return n;
+}
+
+/** One page of the caller's links, newest first, shared by the API and the dashboard. */
+export async function listPage(
+  req: FastifyRequest,
+  userId: number,
+  limit: number,
+  after: { createdAt: string; id: string } | undefined,
+) {
+  const rows = await listOwnLinks(req.db, userId, limit + 1, after);
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    items: page.map((r) => ({ ...linkJson(req, r, false), clicks: Number(r.clicks ?? 0) })),
+    nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+  };
 }
 
 const CODE_ATTEMPTS = 5;
@@ -92,15 +108,7 @@ export async function linkRoutes(app: FastifyInstance): Promise<void> {
   app.get('/api/links', async (req) => {
     const userId = await req.session.requireUser();
     const q = req.query as Record<string, unknown>;
-    const limit = parseLimit(q.limit);
-    const after = decodeCursor(q.cursor);
-    const rows = await listOwnLinks(req.db, userId, limit + 1, after);
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      items: page.map((r) => linkJson(req, r, true)),
-      nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
-    };
+    return listPage(req, userId, parseLimit(q.limit), decodeCursor(q.cursor));
   });
 
   app.get('/api/links/:code', async (req) => {

@@ -1,9 +1,10 @@
 // The HTML pages: /, /signup, /login, /dashboard (your links with click counts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { LadderError } from '../../kit/errors.ts';
-import { findUserById, listOwnLinks } from '../domain/links-repo.ts';
+import { findUserById } from '../domain/links-repo.ts';
 import { dashboardPage, homePage, loginPage, signupPage } from '../views/pages.ts';
-import { shortUrl } from './links.ts';
+import { decodeCursor, listPage } from './links.ts';
+
+const DASHBOARD_PAGE = 50;
 
 async function currentUser(req: FastifyRequest): Promise<{ id: number; email: string } | undefined> {
   const s = await req.session.get();
@@ -18,29 +19,24 @@ function html(reply: FastifyReply, body: string) {
 
 export async function pageRoutes(app: FastifyInstance): Promise<void> {
   app.get('/', async (req, reply) => html(reply, homePage(await currentUser(req))));
-  app.get('/signup', async (req, reply) => html(reply, signupPage(await currentUser(req))));
-  app.get('/login', async (req, reply) => html(reply, loginPage(await currentUser(req))));
+  // Someone already logged in has nothing to do on these pages.
+  app.get('/signup', async (req, reply) =>
+    (await currentUser(req)) ? reply.redirect('/dashboard', 303) : html(reply, signupPage(undefined)),
+  );
+  app.get('/login', async (req, reply) =>
+    (await currentUser(req)) ? reply.redirect('/dashboard', 303) : html(reply, loginPage(undefined)),
+  );
   app.get('/dashboard', async (req, reply) => {
     const user = await currentUser(req);
     if (!user) return reply.redirect('/login', 303);
-    const q = req.query as { cursor?: unknown };
+    // A bad cursor on a page is not worth an error page: show the newest links instead.
     let after: { createdAt: string; id: string } | undefined;
-    if (typeof q.cursor === 'string') {
-      const m = /^(.+)\|(\d{1,19})$/.exec(Buffer.from(q.cursor.slice(0, 100), 'base64url').toString());
-      if (!m || Number.isNaN(Date.parse(m[1]!))) throw new LadderError('VALIDATION_FAILED', 'cursor is not valid.');
-      after = { createdAt: m[1]!, id: m[2]! };
+    try {
+      after = decodeCursor((req.query as { cursor?: unknown }).cursor);
+    } catch {
+      after = undefined;
     }
-    const rows = await listOwnLinks(req.db, user.id, 51, after);
-    const page = rows.slice(0, 50);
-    const last = page[page.length - 1];
-    const next = rows.length > 50 && last ? Buffer.from(`${last.created_at.toISOString()}|${last.id}`).toString('base64url') : null;
-    const links = page.map((r) => ({
-      code: r.code,
-      url: r.url,
-      shortUrl: shortUrl(req, r.code),
-      createdAt: r.created_at.toISOString(),
-      clicks: Number(r.clicks ?? 0),
-    }));
-    return html(reply, dashboardPage(user, links, next));
+    const { items, nextCursor } = await listPage(req, user.id, DASHBOARD_PAGE, after);
+    return html(reply, dashboardPage(user, items, nextCursor));
   });
 }

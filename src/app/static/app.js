@@ -3,22 +3,37 @@
 'use strict';
 
 async function api(method, path, body) {
-  const res = await fetch(path, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: 'same-origin',
-  });
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+    });
+  } catch {
+    throw new Error('Could not reach the server. Check your connection and try again.');
+  }
   const data = res.status === 204 ? null : await res.json().catch(() => null);
-  if (!res.ok) throw new Error((data && data.error && data.error.message) || 'Request failed (' + res.status + ')');
+  if (res.status === 401 && !path.startsWith('/api/log')) {
+    throw new Error('Your session has ended. Log in again to continue.');
+  }
+  if (!res.ok)
+    throw new Error((data && data.error && data.error.message) || 'Request failed (' + res.status + ').');
   return data;
 }
 
+/** Shows (or with null, clears) the error of a form, or of the page. */
 function showError(scope, err) {
   const p = scope.querySelector('.error') || document.querySelector('main .error');
   if (!p) return;
   p.textContent = err ? err.message : '';
   p.hidden = !err;
+}
+
+function setStatus(text) {
+  const status = document.getElementById('status');
+  if (status) status.textContent = text;
 }
 
 function onSubmit(id, handler) {
@@ -39,6 +54,100 @@ function onSubmit(id, handler) {
   });
 }
 
+function closeEditor(row) {
+  const form = row.querySelector('form.edit');
+  form.hidden = true;
+  form.reset();
+  row.querySelector('.target-link').hidden = false;
+  const open = row.querySelector('button.edit-open');
+  open.setAttribute('aria-expanded', 'false');
+  open.hidden = false;
+}
+
+function openEditor(row) {
+  const form = row.querySelector('form.edit');
+  form.hidden = false;
+  row.querySelector('.target-link').hidden = true;
+  const open = row.querySelector('button.edit-open');
+  open.setAttribute('aria-expanded', 'true');
+  open.hidden = true;
+  const input = form.querySelector('input[name=url]');
+  input.focus();
+  input.select();
+}
+
+function setUpDashboard(table) {
+  const codeOf = (el) => el.closest('tr').dataset.code;
+
+  table.addEventListener('submit', async (ev) => {
+    const form = ev.target.closest('form.edit');
+    if (!form) return;
+    ev.preventDefault();
+    const row = form.closest('tr');
+    showError(document, null);
+    setStatus('');
+    const save = form.querySelector('button[type=submit]');
+    save.disabled = true;
+    try {
+      const url = new FormData(form).get('url');
+      const link = await api('PATCH', '/api/links/' + encodeURIComponent(codeOf(form)), { url });
+      const a = row.querySelector('.target-link');
+      a.textContent = link.url;
+      a.href = link.url;
+      // The form's default value is what Cancel and reset() go back to.
+      form.querySelector('input[name=url]').defaultValue = link.url;
+      closeEditor(row);
+      row.querySelector('button.edit-open').focus();
+      setStatus('Saved: /' + link.code + ' now goes to ' + link.url + '.');
+    } catch (err) {
+      showError(document, err);
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  table.addEventListener('click', async (ev) => {
+    const button = ev.target.closest('button');
+    if (!button) return;
+    const row = button.closest('tr');
+    if (button.classList.contains('edit-open')) {
+      showError(document, null);
+      openEditor(row);
+    } else if (button.classList.contains('cancel')) {
+      showError(document, null);
+      closeEditor(row);
+      row.querySelector('button.edit-open').focus();
+    } else if (button.classList.contains('delete')) {
+      const code = codeOf(button);
+      if (!confirm('Delete /' + code + '? The short link will stop working.')) return;
+      showError(document, null);
+      setStatus('');
+      button.disabled = true;
+      try {
+        await api('DELETE', '/api/links/' + encodeURIComponent(code));
+        row.remove();
+        setStatus('Deleted /' + code + '.');
+        if (!table.querySelector('tbody tr')) {
+          table.hidden = true;
+          document.getElementById('no-links').hidden = false;
+        }
+      } catch (err) {
+        button.disabled = false;
+        showError(document, err);
+      }
+    }
+  });
+
+  table.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Escape') return;
+    const form = ev.target.closest('form.edit');
+    if (!form) return;
+    const row = form.closest('tr');
+    closeEditor(row);
+    row.querySelector('button.edit-open').focus();
+  });
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   onSubmit('signup', async (_f, v) => {
     await api('POST', '/api/signup', { email: v.email, password: v.password });
@@ -49,50 +158,32 @@ document.addEventListener('DOMContentLoaded', () => {
     location.assign('/dashboard');
   });
   onSubmit('shorten', async (form, v) => {
+    const result = form.querySelector('.result');
+    result.hidden = true;
     const body = { url: v.url };
     if (v.code) body.code = v.code;
     const link = await api('POST', '/api/links', body);
     const a = document.getElementById('short-url');
     a.textContent = link.shortUrl;
     a.href = link.shortUrl;
-    form.querySelector('.result').hidden = false;
+    result.hidden = false;
     form.reset();
   });
 
   const logout = document.getElementById('logout');
   if (logout) {
     logout.addEventListener('click', async () => {
-      await api('POST', '/api/logout');
-      location.assign('/');
+      logout.disabled = true;
+      try {
+        await api('POST', '/api/logout');
+        location.assign('/');
+      } catch (err) {
+        logout.disabled = false;
+        showError(document, err);
+      }
     });
   }
 
   const table = document.getElementById('links');
-  if (table) {
-    table.addEventListener('submit', async (ev) => {
-      const form = ev.target.closest('form.edit');
-      if (!form) return;
-      ev.preventDefault();
-      showError(document, null);
-      try {
-        const link = await api('PATCH', '/api/links/' + encodeURIComponent(form.dataset.code), { url: new FormData(form).get('url') });
-        const cell = form.closest('tr').querySelector('td.target a');
-        cell.textContent = link.url;
-        cell.href = link.url;
-      } catch (err) {
-        showError(document, err);
-      }
-    });
-    table.addEventListener('click', async (ev) => {
-      const button = ev.target.closest('button.delete');
-      if (!button) return;
-      showError(document, null);
-      try {
-        await api('DELETE', '/api/links/' + encodeURIComponent(button.dataset.code));
-        button.closest('tr').remove();
-      } catch (err) {
-        showError(document, err);
-      }
-    });
-  }
+  if (table) setUpDashboard(table);
 });
