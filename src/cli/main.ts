@@ -1,6 +1,7 @@
 // The `ladder` command. `--json` output is for scripts and stays stable.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../kit/errors.ts';
+import { untilSignal } from '../launcher/signals.ts';
 import { buildTopology, RUNGS } from '../topology/topology.ts';
 
 const HELP = `ladder: Links on every rung of the scaling ladder
@@ -10,7 +11,13 @@ const HELP = `ladder: Links on every rung of the scaling ladder
   ladder migrate               apply pending database migrations and exit
   ladder bench SCENARIO        run a load scenario (redirect), print and save the report
   ladder rungs [--json]        the rungs and which are built
-  ladder up|status|down|chaos  the background launcher (rungs 2 and up; not built yet)
+  ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
+                               start a topology in the background; prints the entry URL when ready
+  ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
+  ladder down                  stop everything \`up\` started
+  ladder chaos kill|stop|cont|term NODE   fault injection on a node
+  ladder logs NODE [--lines N] a node's log
+  ladder scale --web K         add or remove web servers at runtime (HAProxy runtime API)
 `;
 
 function say(msg: string): void {
@@ -25,6 +32,18 @@ function fail(err: unknown): number {
     else say(err.message);
   } else say(String(err));
   return 1;
+}
+
+function stateDir(): string {
+  return process.env.LADDER_STATE_DIR || '.ladder';
+}
+
+/** A numeric flag, or a ConfigError naming it. */
+function num(raw: string | undefined, field: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigError(field, `"${raw}" is not a number`, `pass a number to --${field}`);
+  return n;
 }
 
 function envPort(): number | undefined {
@@ -50,23 +69,7 @@ async function start(argv: string[]): Promise<number> {
   const rung = await startRung1(topology, {}, (m) => say(m));
   say(`Links is serving at ${rung.url}`);
   process.stdout.write(`${rung.url}\n`);
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (stopping) {
-        say(`${sig} again: exiting now`);
-        process.exit(1);
-      }
-      stopping = true;
-      say(`${sig}: finishing in-flight requests, flushing clicks…`);
-      rung.stop().then(resolve, (err: unknown) => {
-        fail(err);
-        resolve();
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  await untilSignal(() => rung.stop(), say);
   say('stopped');
   return 0;
 }
@@ -112,17 +115,67 @@ export async function main(argv: string[]): Promise<number> {
       case 'rungs':
         return rungs(rest);
       case 'up': {
-        const { values } = parseArgs({ args: rest, options: { rung: { type: 'string' } }, strict: false });
-        buildTopology({ rung: values.rung === undefined ? 1 : Number(values.rung) }); // refuses rungs not built
-        say('the background launcher (`ladder up`) is not built yet; run rung 1 in the foreground with `ladder start`.');
-        return 1;
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            rung: { type: 'string' },
+            web: { type: 'string' },
+            cpu: { type: 'string' },
+            port: { type: 'string' },
+            host: { type: 'string' },
+            balance: { type: 'string' },
+            json: { type: 'boolean' },
+          },
+          strict: true,
+        });
+        const { up } = await import('../launcher/up-commands.ts');
+        return await up(
+          {
+            rung: num(values.rung, 'rung'),
+            web: num(values.web, 'web'),
+            cpu: num(values.cpu, 'cpu'),
+            port: num(values.port, 'port'),
+            host: values.host,
+            balance: values.balance,
+            stateDir: stateDir(),
+            json: values.json,
+          },
+          say,
+        );
       }
-      case 'status':
-      case 'down':
-      case 'chaos':
-      case 'logs':
-        say(`\`ladder ${cmd}\` belongs to the background launcher, which is not built yet (rung 1 runs with \`ladder start\`).`);
-        return 1;
+      case 'status': {
+        const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });
+        const { status } = await import('../launcher/up-commands.ts');
+        return status(stateDir(), values.json ?? false);
+      }
+      case 'down': {
+        const { down } = await import('../launcher/up-commands.ts');
+        return await down(stateDir(), say);
+      }
+      case 'chaos': {
+        const { chaos } = await import('../launcher/up-commands.ts');
+        return chaos(stateDir(), rest[0], rest[1], say);
+      }
+      case 'logs': {
+        const { values, positionals } = parseArgs({ args: rest, options: { lines: { type: 'string' } }, allowPositionals: true, strict: true });
+        const { logs } = await import('../launcher/up-commands.ts');
+        return logs(stateDir(), positionals[0], num(values.lines, 'lines') ?? 200, say);
+      }
+      case 'scale': {
+        const { values } = parseArgs({ args: rest, options: { web: { type: 'string' } }, strict: true });
+        const web = num(values.web, 'web');
+        if (web === undefined) throw new ConfigError('web', 'is required', 'use ladder scale --web K');
+        const { scale } = await import('../launcher/up-commands.ts');
+        return await scale(stateDir(), web, say);
+      }
+      case '__supervise': {
+        const { runSupervisor } = await import('../launcher/supervisor-main.ts');
+        return await runSupervisor();
+      }
+      case '__web': {
+        const { runWeb } = await import('../launcher/web-main.ts');
+        return await runWeb();
+      }
       case undefined:
       case 'help':
       case '--help':

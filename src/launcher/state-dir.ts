@@ -21,14 +21,20 @@ export function loadSecret(stateDir: string): string {
   return secret;
 }
 
-/** Takes the lock or throws naming the process that holds it. A dead holder's lock is stale. */
+/** The live process holding the lock in dir, if any (a dead holder's lock is stale). */
+export function lockHolder(dir: string): number | undefined {
+  const file = path.join(dir, 'owner.pid');
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid) ? pid : undefined;
+}
+
+/** Takes the lock or throws naming the process that holds it. */
 export function acquireLock(dir: string, what: string): () => void {
   const file = path.join(ensureDir(dir), 'owner.pid');
-  if (existsSync(file)) {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-      throw new Error(`${what} is already running from this folder (pid ${pid}). Stop it first (Ctrl-C in its terminal, or kill ${pid}).`);
-    }
+  const holder = lockHolder(dir);
+  if (holder !== undefined) {
+    throw new Error(`${what} is already running from this folder (pid ${holder}). Stop it first (Ctrl-C in its terminal, or kill ${holder}).`);
   }
   writeFileSync(file, String(process.pid));
   return () => {

@@ -22,6 +22,10 @@ export interface Topology {
   features: Features;
   /** Folder for data, logs and state (default .ladder). */
   stateDir: string;
+  /** How the balancer spreads requests (rung 3 and up). */
+  balance: 'roundrobin' | 'leastconn';
+  /** Lower rungs' features this topology runs without, because they are not built yet. */
+  skipped: string[];
 }
 
 export interface RungPreset {
@@ -39,12 +43,12 @@ const NONE: Features = {
 
 export const RUNGS: readonly RungPreset[] = [
   { rung: 1, title: 'one server with an embedded Postgres', built: true, features: {} },
-  { rung: 2, title: 'several web servers', built: false, features: {} },
-  { rung: 3, title: 'a load balancer (HAProxy)', built: false, features: { loadBalancer: true } },
+  { rung: 2, title: 'several web servers', built: true, features: {} },
+  { rung: 3, title: 'a load balancer (HAProxy)', built: true, features: { loadBalancer: true } },
   { rung: 4, title: 'a Postgres primary with read replicas', built: false, features: { replicas: true } },
   { rung: 5, title: 'a cache tier (Redis + in-process L1)', built: false, features: { cache: true } },
   { rung: 6, title: 'a CDN edge (Varnish)', built: false, features: { cdn: true } },
-  { rung: 7, title: 'a stateless web tier (sessions in Redis)', built: false, features: { sharedSessions: true } },
+  { rung: 7, title: 'a stateless web tier (sessions in Redis)', built: true, features: { sharedSessions: true } },
   { rung: 8, title: 'several regions', built: false, features: { regions: true } },
   { rung: 9, title: 'message queues and workers', built: false, features: { queue: true } },
   { rung: 10, title: 'sharded databases', built: false, features: { shards: true } },
@@ -59,6 +63,18 @@ export function featuresOf(rung: number): Features {
   return f;
 }
 
+/** Like featuresOf, but only what is built; the rest is named in `skipped`. */
+function builtFeaturesOf(rung: number): { features: Features; skipped: string[] } {
+  const features = { ...NONE };
+  const skipped: string[] = [];
+  for (const p of RUNGS) {
+    if (p.rung > rung) continue;
+    if (p.built) Object.assign(features, p.features);
+    else skipped.push(`rung ${p.rung} (${p.title})`);
+  }
+  return { features, skipped };
+}
+
 export interface TopologyInput {
   rung?: number;
   web?: number;
@@ -68,6 +84,7 @@ export interface TopologyInput {
   databaseUrl?: string;
   replicas?: number;
   stateDir?: string;
+  balance?: string;
 }
 
 export function buildTopology(input: TopologyInput): Readonly<Topology> {
@@ -84,7 +101,7 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
       `use a rung that is built (${built}); see docs/rungs.md for what each adds and when`,
     );
   }
-  const web = input.web ?? 1;
+  const web = input.web ?? (rung >= 2 ? 2 : 1);
   if (!Number.isInteger(web) || web < 1 || web > 64) throw new ConfigError('web', `"${web}" web servers`, 'use 1 to 64');
   if (rung < 2 && web !== 1) throw new ConfigError('web', `rung ${rung} runs one web server`, 'use --rung 2 or more for several, or drop --web');
   const port = input.port ?? 3000;
@@ -96,6 +113,11 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   if (input.databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(input.databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'is not a postgres:// URL', 'use postgres://user:password@host:port/database');
   }
+  const balance = input.balance ?? 'roundrobin';
+  if (balance !== 'roundrobin' && balance !== 'leastconn') {
+    throw new ConfigError('balance', `"${balance}" is not a balancing algorithm`, 'use roundrobin or leastconn');
+  }
+  const { features, skipped } = builtFeaturesOf(rung);
   return Object.freeze({
     rung,
     web: { count: web, host: input.host ?? '127.0.0.1', port, cpu },
@@ -104,7 +126,9 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
       url: input.databaseUrl,
       replicas,
     },
-    features: featuresOf(rung),
+    features,
     stateDir: input.stateDir ?? '.ladder',
+    balance,
+    skipped,
   } satisfies Topology);
 }

@@ -12,7 +12,8 @@ describe('ladder CLI', () => {
     const r = ladder('up', '--rung', '4');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/rung 4 .* is not built yet/);
-    expect(ladder('start', '--rung', '3').err).toMatch(/not built yet/);
+    expect(ladder('start', '--rung', '5').err).toMatch(/not built yet/);
+    expect(ladder('start', '--rung', '3').err).toMatch(/ladder start. runs rung 1/);
   });
   it('names the field on a bad setting', () => {
     const r = spawnSync(process.execPath, [LADDER_BIN, 'start'], { encoding: 'utf8', env: { ...process.env, PORT: 'abc' } });

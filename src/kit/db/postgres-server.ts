@@ -113,6 +113,11 @@ export class PostgresServer {
     Object.defineProperty(this.connection, 'password', { enumerable: false });
   }
 
+  /** The running server process (to watch for its exit). */
+  get process(): ChildProcess | undefined {
+    return this.child;
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }

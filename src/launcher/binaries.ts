@@ -1,0 +1,36 @@
+// Finds the machine's programs a topology needs; a missing one is a clear error naming the
+// Debian package that provides it.
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+
+const DIRS = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', '/sbin', '/bin'].filter(Boolean);
+
+export const PACKAGES: Record<string, string> = {
+  haproxy: 'haproxy',
+  'redis-server': 'redis-server',
+  'pg_basebackup': 'postgresql',
+  varnishd: 'varnish',
+  prometheus: 'prometheus',
+};
+
+export function findBinary(name: string): string | undefined {
+  for (const dir of DIRS) {
+    const file = path.join(dir, name);
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+export function requireBinary(name: string): string {
+  const found = findBinary(name);
+  if (!found) {
+    const pkg = PACKAGES[name] ?? name;
+    throw new Error(`${name} is not installed. Install it with: apt-get install -y ${pkg}`);
+  }
+  return found;
+}

@@ -1,0 +1,54 @@
+// A redis-server the launcher owns: its own loopback port and folder, nothing persisted
+// (the data it holds, sessions and rate-limit counts, may be lost with it).
+import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { requireBinary } from './binaries.ts';
+import { spawnLogged, stopChild, waitUntil } from './child.ts';
+
+export class RedisServer {
+  private child: ChildProcess | undefined;
+
+  constructor(private readonly opts: { dir: string; port: number }) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.opts.port}`;
+  }
+
+  async start(): Promise<ChildProcess> {
+    const bin = requireBinary('redis-server');
+    const child = spawnLogged(
+      bin,
+      ['--port', String(this.opts.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.opts.dir, '--daemonize', 'no', '--protected-mode', 'yes'],
+      { logFile: path.join(this.opts.dir, 'redis.log') },
+    );
+    this.child = child;
+    await waitUntil(() => ping(this.opts.port), 15_000, 'redis-server', () =>
+      child.exitCode !== null ? `exited (${child.exitCode}); see ${path.join(this.opts.dir, 'redis.log')}` : undefined,
+    );
+    return child;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child) await stopChild(this.child, 'SIGTERM', 5000);
+  }
+}
+
+/** PING over a raw connection: true on +PONG. */
+export function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const conn = net.createConnection({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      conn.destroy();
+      resolve(ok);
+    };
+    conn.setTimeout(1000, () => done(false));
+    conn.on('connect', () => conn.write('PING\r\n'));
+    conn.on('data', (d) => done(d.toString().startsWith('+PONG')));
+    conn.on('error', () => done(false));
+  });
+}

@@ -1,0 +1,336 @@
+// The background process behind `ladder up`: starts the nodes of a topology in order
+// (Postgres, Redis, web servers, HAProxy), reports each as it comes up, restarts any that
+// dies with backoff, and on SIGTERM stops them all in reverse order. Its state is the
+// state file that `ladder status` prints.
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MIGRATIONS_DIR } from '../app/links-app.ts';
+import { migrate } from '../kit/db/migrator.ts';
+import { PostgresServer } from '../kit/db/postgres-server.ts';
+import type { Topology } from '../topology/topology.ts';
+import { requireBinary } from './binaries.ts';
+import { capCpu, cgroupAvailable, removeGroup } from './cgroup-cpu.ts';
+import { exited, spawnLogged, stopChild, waitUntil } from './child.ts';
+import { disableServer, drainServer, enableServer, haproxyConfig, serverStates } from './haproxy.ts';
+import { RedisServer } from './redis-server.ts';
+import { acquireLock, ensureDir, freePort, loadSecret } from './state-dir.ts';
+import { logFile, upDir, writeUpState, type NodeRole, type NodeState, type UpState } from './up-state.ts';
+
+const LADDER_BIN = fileURLToPath(new URL('../../bin/ladder.mjs', import.meta.url));
+
+/** Web servers behind HAProxy wait this long after SIGTERM before closing: two failed
+ * health checks at 500 ms, plus a margin, so the balancer has stopped sending them work. */
+export const DRAIN_DELAY_MS = 1500;
+
+/** HAProxy server slots, and so the most web servers `ladder scale` can run. */
+export const MAX_WEB = 16;
+
+export type Progress =
+  | { type: 'node'; node: NodeState }
+  | { type: 'note'; message: string }
+  | { type: 'ready'; entry: string }
+  | { type: 'error'; message: string };
+
+interface Managed {
+  info: NodeState;
+  start(): Promise<ChildProcess>;
+  stop(child: ChildProcess): Promise<void>;
+  child?: ChildProcess;
+  stopRequested?: boolean;
+  recentRestarts: number[];
+}
+
+export interface SupervisorOptions {
+  topology: Topology;
+  /** Where progress goes (the IPC channel to `ladder up`). */
+  report: (p: Progress) => void;
+}
+
+export class Supervisor {
+  private readonly nodes: Managed[] = [];
+  private readonly state: UpState;
+  private readonly dir: string;
+  private stopping = false;
+  private release: (() => void) | undefined;
+  private postgres: PostgresServer | undefined;
+  private secret = '';
+  private databaseUrl = '';
+  private redisUrl: string | undefined;
+  private adminSocket = '';
+  private readonly groupPrefix: string;
+  private cpuCapped = false;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    const t = opts.topology;
+    this.dir = ensureDir(upDir(t.stateDir));
+    this.groupPrefix = createHash('sha256').update(path.resolve(this.dir)).digest('hex').slice(0, 8);
+    this.state = {
+      entry: null,
+      rung: t.rung,
+      state: 'starting',
+      supervisorPid: process.pid,
+      startedAt: new Date().toISOString(),
+      notes: [],
+      nodes: [],
+    };
+  }
+
+  private save(): void {
+    this.state.nodes = this.nodes.map((n) => n.info);
+    writeUpState(this.opts.topology.stateDir, this.state);
+  }
+
+  private note(message: string): void {
+    this.state.notes.push(message);
+    this.opts.report({ type: 'note', message });
+    this.save();
+  }
+
+  private setNode(n: Managed, patch: Partial<NodeState>): void {
+    Object.assign(n.info, patch);
+    this.save();
+    this.opts.report({ type: 'node', node: { ...n.info } });
+  }
+
+  async start(): Promise<string> {
+    const t = this.opts.topology;
+    this.release = acquireLock(this.dir, 'A topology (`ladder up`)');
+    this.secret = loadSecret(t.stateDir);
+    for (const skipped of t.skipped) this.note(`${skipped} is not built yet: this topology runs without it`);
+    if (t.web.cpu !== undefined) {
+      this.cpuCapped = cgroupAvailable();
+      if (!this.cpuCapped) this.note(`cannot cap CPU: /sys/fs/cgroup/cpu is not writable here; web servers run uncapped`);
+    }
+    this.save();
+
+    await this.startPostgres();
+    if (t.features.sharedSessions) await this.startRedis();
+    const webs = Array.from({ length: t.web.count }, (_, i) => `web${i + 1}`);
+    const ports = await Promise.all(webs.map(() => freePort()));
+    const managed = webs.map((name, i) => this.webNode(name, ports[i]!));
+    await Promise.all(managed.map((n) => this.launch(n)));
+    let entry = managed[0]!.info.url;
+    if (t.features.loadBalancer) entry = await this.startHaproxy(managed);
+    this.state.entry = entry;
+    this.state.state = 'ready';
+    this.save();
+    return entry;
+  }
+
+  private register(info: Omit<NodeState, 'state' | 'pid' | 'restarts'>, start: Managed['start'], stop: Managed['stop']): Managed {
+    const n: Managed = { info: { ...info, pid: null, state: 'starting', restarts: 0 }, start, stop, recentRestarts: [] };
+    this.nodes.push(n);
+    return n;
+  }
+
+  /** Starts a node, records its pid, and watches it for an unexpected exit. */
+  private async launch(n: Managed): Promise<void> {
+    this.setNode(n, { state: n.info.restarts > 0 ? 'restarting' : 'starting' });
+    const child = await n.start();
+    n.child = child;
+    n.stopRequested = false;
+    this.setNode(n, { pid: child.pid ?? null, state: 'ready' });
+    child.once('exit', (code, signal) => {
+      if (this.stopping || n.stopRequested) return;
+      this.onCrash(n, `exit ${code ?? signal}`);
+    });
+  }
+
+  private onCrash(n: Managed, how: string): void {
+    const now = Date.now();
+    n.recentRestarts = n.recentRestarts.filter((t) => now - t < 30_000);
+    // Backoff: at once after a clean exit (a rolling restart), else 250 ms doubling to 5 s.
+    const delay = how === 'exit 0' && n.recentRestarts.length === 0 ? 0 : Math.min(5000, 250 * 2 ** n.recentRestarts.length);
+    n.recentRestarts.push(now);
+    process.stderr.write(`${new Date().toISOString()} ${n.info.name} ${how}; restarting in ${delay} ms\n`);
+    this.setNode(n, { state: 'restarting', pid: null, restarts: n.info.restarts + 1 });
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.launch(n).catch((err: unknown) => {
+        process.stderr.write(`${n.info.name} restart failed: ${(err as Error).message}\n`);
+        if (!this.stopping) this.onCrash(n, 'failed restart');
+      });
+    }, delay).unref();
+  }
+
+  private async startPostgres(): Promise<void> {
+    const port = await freePort();
+    const dir = ensureDir(path.join(this.dir, 'postgres'));
+    const pgServer = new PostgresServer({ dataDir: path.join(dir, 'pgdata'), port, logFile: logFile(this.opts.topology.stateDir, 'postgres') });
+    this.postgres = pgServer;
+    mkdirSync(path.dirname(logFile(this.opts.topology.stateDir, 'postgres')), { recursive: true });
+    let first = true;
+    const n = this.register(
+      { name: 'postgres', role: 'postgres', port, url: `postgres://127.0.0.1:${port}/links` },
+      async () => {
+        await pgServer.start();
+        if (first) {
+          first = false;
+          this.databaseUrl = await pgServer.ensureDatabase('links');
+          await migrate(this.databaseUrl, MIGRATIONS_DIR);
+        }
+        return pgServer.process!;
+      },
+      () => pgServer.stop(),
+    );
+    await this.launch(n);
+  }
+
+  private async startRedis(): Promise<void> {
+    const port = await freePort();
+    const redis = new RedisServer({ dir: ensureDir(path.join(this.dir, 'redis')), port });
+    this.redisUrl = redis.url;
+    const n = this.register(
+      { name: 'redis', role: 'redis', port, url: redis.url },
+      () => redis.start(),
+      () => redis.stop(),
+    );
+    await this.launch(n);
+  }
+
+  private webNode(name: string, port: number): Managed {
+    const t = this.opts.topology;
+    const url = `http://127.0.0.1:${port}`;
+    const group = `${this.groupPrefix}-${name}`;
+    return this.register(
+      { name, role: 'web', port, url, ...(t.web.cpu !== undefined && this.cpuCapped ? { cpu: t.web.cpu } : {}) },
+      async () => {
+        const env: NodeJS.ProcessEnv = {
+          ...process.env,
+          DATABASE_URL: this.databaseUrl,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          LADDER_SECRET: this.secret,
+          LADDER_NODE: name,
+          LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+        };
+        if (t.features.loadBalancer) {
+          env.TRUST_PROXY = '1';
+          env.DRAIN_DELAY_MS = String(DRAIN_DELAY_MS);
+        }
+        if (this.redisUrl) env.REDIS_URL = this.redisUrl;
+        else delete env.REDIS_URL;
+        const child = spawnLogged(process.execPath, [LADDER_BIN, '__web'], { logFile: logFile(t.stateDir, name), env });
+        if (t.web.cpu !== undefined && this.cpuCapped && child.pid) {
+          try {
+            capCpu(group, child.pid, t.web.cpu);
+          } catch (err) {
+            this.note(`could not cap ${name} at ${t.web.cpu} core: ${(err as Error).message}`);
+          }
+        }
+        await waitUntil(() => httpOk(`${url}/readyz`), 60_000, name, () =>
+          child.exitCode !== null ? `exited (${child.exitCode}); see ${logFile(t.stateDir, name)}` : undefined,
+        );
+        return child;
+      },
+      async (child) => {
+        await stopChild(child, 'SIGTERM', 15_000);
+        removeGroup(group);
+      },
+    );
+  }
+
+  private async startHaproxy(webs: Managed[]): Promise<string> {
+    const t = this.opts.topology;
+    const bin = requireBinary('haproxy');
+    const dir = ensureDir(path.join(this.dir, 'haproxy'));
+    const port = t.web.port === 0 ? await freePort() : t.web.port;
+    this.adminSocket = path.join(dir, 'admin.sock');
+    const cfgFile = path.join(dir, 'haproxy.cfg');
+    writeFileSync(
+      cfgFile,
+      haproxyConfig({
+        bindHost: t.web.host,
+        bindPort: port,
+        adminSocket: this.adminSocket,
+        servers: webs.map((w) => ({ name: w.info.name, host: '127.0.0.1', port: w.info.port })),
+        slots: MAX_WEB,
+        balance: t.balance,
+        sticky: !t.features.sharedSessions,
+      }),
+    );
+    const url = `http://${t.web.host}:${port}`;
+    const names = webs.map((w) => w.info.name);
+    const n = this.register(
+      { name: 'haproxy', role: 'haproxy', port, url },
+      async () => {
+        const child = spawnLogged(bin, ['-db', '-f', cfgFile], { logFile: logFile(t.stateDir, 'haproxy') });
+        // Ready once it answers and has seen every web server pass a health check.
+        await waitUntil(
+          async () => {
+            if (!(await httpOk(`${url}/healthz`))) return false;
+            const states = await serverStates(this.adminSocket).catch(() => ({}) as Record<string, string>);
+            return names.every((s) => states[s] === 'UP');
+          },
+          30_000,
+          'haproxy',
+          () => (child.exitCode !== null ? `exited (${child.exitCode}); see ${logFile(t.stateDir, 'haproxy')}` : undefined),
+        );
+        return child;
+      },
+      (child) => stopChild(child, 'SIGUSR1', 10_000), // SIGUSR1: soft stop, finishes open requests
+    );
+    await this.launch(n);
+    return url;
+  }
+
+  /** Adds or removes web servers at runtime; HAProxy learns through its runtime API (no reload). */
+  async scale(count: number): Promise<void> {
+    const t = this.opts.topology;
+    if (t.features.loadBalancer && count > MAX_WEB) throw new Error(`at most ${MAX_WEB} web servers behind HAProxy`);
+    const webs = this.nodes.filter((n) => n.info.role === 'web');
+    if (count > webs.length) {
+      for (let i = webs.length + 1; i <= count; i++) {
+        const n = this.webNode(`web${i}`, await freePort());
+        await this.launch(n);
+        if (t.features.loadBalancer) await enableServer(this.adminSocket, { name: n.info.name, host: '127.0.0.1', port: n.info.port });
+      }
+    } else {
+      for (const n of webs.slice(count).reverse()) {
+        n.stopRequested = true;
+        this.setNode(n, { state: 'stopping' });
+        // Drain first: the balancer stops sending new requests, then the server finishes its own.
+        if (t.features.loadBalancer) await drainServer(this.adminSocket, n.info.name);
+        if (n.child) await n.stop(n.child);
+        if (t.features.loadBalancer) await disableServer(this.adminSocket, n.info.name);
+        this.nodes.splice(this.nodes.indexOf(n), 1);
+        this.save();
+      }
+    }
+  }
+
+  /** Stops everything in reverse start order (balancer first, database last). */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.state.state = 'stopping';
+    this.save();
+    const byRole = (role: NodeRole) => this.nodes.filter((n) => n.info.role === role);
+    for (const group of [byRole('haproxy'), byRole('web'), byRole('redis'), byRole('postgres')]) {
+      await Promise.all(
+        group.map(async (n) => {
+          this.setNode(n, { state: 'stopping' });
+          if (n.child) await n.stop(n.child).catch(() => undefined);
+          if (n.child) await exited(n.child);
+          this.setNode(n, { state: 'stopped', pid: null });
+        }),
+      );
+    }
+    this.state.state = 'stopped';
+    this.save();
+    this.release?.();
+  }
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,251 @@
+// `ladder up | status | down | chaos | logs | scale`: the background launcher's commands.
+// `up` starts a supervisor process in the background and returns once every node is
+// ready; the others read the state file it keeps, and signal processes by PID.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isAlive } from '../kit/process/pid.ts';
+import { buildTopology, type TopologyInput } from '../topology/topology.ts';
+import { requireBinary } from './binaries.ts';
+import { stopPid } from './child.ts';
+import { lockHolder } from './state-dir.ts';
+import type { Progress } from './supervisor.ts';
+import { logFile, readUpState, upDir, writeUpState, type NodeState, type UpState } from './up-state.ts';
+
+const LADDER_BIN = fileURLToPath(new URL('../../bin/ladder.mjs', import.meta.url));
+const UP_TIMEOUT_MS = 180_000;
+
+type Say = (msg: string) => void;
+
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** What a node's command line must contain for us to believe the pid is still that node. */
+function looksLike(node: NodeState, pid: number): boolean {
+  let cmd = '';
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return false;
+  }
+  const marker = { web: '__web', postgres: 'postgres', redis: 'redis-server', haproxy: 'haproxy' }[node.role];
+  return cmd.includes(marker);
+}
+
+/** Stops what an earlier run left running (its supervisor died), by PID, checked first. */
+async function cleanupStale(stateDir: string, state: UpState, say: Say): Promise<void> {
+  const live = state.nodes.filter((n) => n.pid !== null && isAlive(n.pid) && looksLike(n, n.pid));
+  if (live.length > 0) say(`stopping ${live.length} process(es) left by an earlier run whose supervisor died: ${live.map((n) => n.name).join(', ')}`);
+  const order = ['haproxy', 'web', 'redis', 'postgres'];
+  live.sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role));
+  for (const n of live) await stopPid(n.pid!, n.role === 'postgres' ? 'SIGINT' : 'SIGTERM', 15_000);
+  writeUpState(stateDir, { ...state, state: 'stopped', supervisorPid: null, nodes: state.nodes.map((n) => ({ ...n, pid: null, state: 'stopped' })) });
+}
+
+export interface UpFlags extends TopologyInput {
+  json?: boolean;
+}
+
+export async function up(flags: UpFlags, say: Say): Promise<number> {
+  const topology = buildTopology({ ...flags, port: flags.port ?? 0 });
+  if (topology.rung === 1) {
+    say('rung 1 runs in the foreground: use `ladder start` (or --rung 2 and up for the background launcher)');
+    return 1;
+  }
+  // Check everything we can before starting anything, so a failure leaves nothing behind.
+  if (topology.features.loadBalancer) requireBinary('haproxy');
+  if (topology.features.sharedSessions) requireBinary('redis-server');
+  const dir = upDir(topology.stateDir);
+  const holder = lockHolder(dir);
+  if (holder !== undefined) {
+    const s = readUpState(topology.stateDir);
+    say(`a topology is already running here (rung ${s?.rung ?? '?'}, ${s?.entry ?? 'starting'}, supervisor pid ${holder}). Run \`ladder down\` first.`);
+    return 1;
+  }
+  const stale = readUpState(topology.stateDir);
+  if (stale && stale.state !== 'stopped') await cleanupStale(topology.stateDir, stale, say);
+  if (topology.web.port !== 0 && !(await portFree(topology.web.host, topology.web.port))) {
+    say(`port ${topology.web.port} is in use on ${topology.web.host}. Pick another with --port, or leave it out for a free one.`);
+    return 1;
+  }
+
+  mkdirSync(path.join(dir, 'logs'), { recursive: true });
+  const supervisorLog = logFile(topology.stateDir, 'supervisor');
+  const fd = openSync(supervisorLog, 'a');
+  const child = spawn(process.execPath, [LADDER_BIN, '__supervise'], {
+    detached: true, // its own session: it outlives this command and the terminal
+    stdio: ['ignore', fd, fd, 'ipc'],
+    env: { ...process.env, LADDER_TOPOLOGY: JSON.stringify({ ...flags, port: topology.web.port }) },
+  });
+  closeSync(fd);
+  say(`starting rung ${topology.rung}: ${topology.web.count} web server(s)${topology.features.loadBalancer ? ' behind HAProxy' : ''}${topology.features.sharedSessions ? ', sessions in Redis' : ''}`);
+
+  const result = await new Promise<{ ok: boolean; entry?: string; message?: string }>((resolve) => {
+    const timer = setTimeout(() => resolve({ ok: false, message: `not ready within ${UP_TIMEOUT_MS / 1000} s` }), UP_TIMEOUT_MS);
+    child.on('message', (m: Progress) => {
+      if (m.type === 'node') {
+        if (m.node.state === 'ready') say(`  ${m.node.name.padEnd(9)} ready  pid ${String(m.node.pid).padEnd(7)} ${m.node.url}${m.node.cpu ? `  (capped at ${m.node.cpu} core)` : ''}`);
+      } else if (m.type === 'note') say(`  note: ${m.message}`);
+      else if (m.type === 'ready') {
+        clearTimeout(timer);
+        resolve({ ok: true, entry: m.entry });
+      } else {
+        clearTimeout(timer);
+        resolve({ ok: false, message: m.message });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ ok: false, message: `the supervisor exited (${code}) before the topology was ready` });
+    });
+  });
+  if (!result.ok) {
+    say(`could not start: ${result.message ?? 'unknown error'}`);
+    if (isAlive(child.pid!)) await stopPid(child.pid!, 'SIGTERM', 60_000); // it stops what it started
+    say(`supervisor log: ${supervisorLog}`);
+    return 1;
+  }
+  child.disconnect();
+  child.unref();
+  if (flags.json) process.stdout.write(JSON.stringify(statusOf(topology.stateDir)) + '\n');
+  else process.stdout.write(`${result.entry!}\n`);
+  return 0;
+}
+
+/** The status document (`ladder status --json`), with pids that are gone shown as such. */
+export function statusOf(stateDir: string) {
+  const s = readUpState(stateDir);
+  const supervisor = lockHolder(upDir(stateDir));
+  if (!s || (s.state === 'stopped' && supervisor === undefined)) return { entry: null, rung: null, state: 'stopped', nodes: [] };
+  const nodes = s.nodes.map((n) => {
+    const alive = n.pid !== null && isAlive(n.pid);
+    return {
+      name: n.name,
+      role: n.role,
+      pid: alive ? n.pid : null,
+      port: n.port,
+      url: n.url,
+      state: alive ? n.state : n.state === 'restarting' ? 'restarting' : supervisor === undefined ? 'stopped' : n.state === 'ready' ? 'down' : n.state,
+      restarts: n.restarts,
+      ...(n.cpu !== undefined ? { cpu: n.cpu } : {}),
+    };
+  });
+  return {
+    entry: s.entry,
+    rung: s.rung,
+    state: supervisor === undefined ? 'stopped' : s.state,
+    supervisor: supervisor ?? null,
+    notes: s.notes,
+    nodes,
+  };
+}
+
+export function status(stateDir: string, json: boolean): number {
+  const st = statusOf(stateDir);
+  if (json) {
+    process.stdout.write(JSON.stringify(st) + '\n');
+    return 0;
+  }
+  if (st.nodes.length === 0) {
+    process.stdout.write('nothing is running (start a topology with `ladder up --rung N`)\n');
+    return 0;
+  }
+  process.stdout.write(`rung ${st.rung}  ${st.state}  entry ${st.entry}\n`);
+  for (const n of st.nodes) {
+    process.stdout.write(`  ${n.name.padEnd(9)} ${n.role.padEnd(9)} ${n.state.padEnd(10)} pid ${String(n.pid ?? '-').padEnd(7)} ${n.url}${n.restarts ? `  restarts ${n.restarts}` : ''}\n`);
+  }
+  return 0;
+}
+
+export async function down(stateDir: string, say: Say): Promise<number> {
+  const dir = upDir(stateDir);
+  const supervisor = lockHolder(dir);
+  const before = readUpState(stateDir);
+  if (supervisor === undefined && (!before || before.state === 'stopped')) {
+    say('nothing is running');
+    return 0;
+  }
+  if (supervisor !== undefined) {
+    say(`stopping the topology (supervisor pid ${supervisor})…`);
+    await stopPid(supervisor, 'SIGTERM', 90_000);
+  }
+  // Whatever is still alive (a supervisor killed with -9 cannot stop its children) goes by PID.
+  const after = readUpState(stateDir);
+  if (after) await cleanupStale(stateDir, after, say);
+  const left = (after?.nodes ?? []).filter((n) => n.pid !== null && isAlive(n.pid) && looksLike(n, n.pid));
+  if (left.length > 0) {
+    say(`still running: ${left.map((n) => `${n.name} (pid ${n.pid})`).join(', ')}`);
+    return 1;
+  }
+  say('stopped; no process of the topology is left');
+  return 0;
+}
+
+const CHAOS: Record<string, NodeJS.Signals> = { kill: 'SIGKILL', stop: 'SIGSTOP', cont: 'SIGCONT', term: 'SIGTERM' };
+
+export function chaos(stateDir: string, action: string | undefined, nodeName: string | undefined, say: Say): number {
+  const signal = action ? CHAOS[action] : undefined;
+  if (!signal || !nodeName) {
+    say('usage: ladder chaos kill|stop|cont|term NODE (node names: `ladder status`)');
+    return 1;
+  }
+  const s = readUpState(stateDir);
+  const node = s?.nodes.find((n) => n.name === nodeName);
+  if (!s || !node) {
+    say(`no node named "${nodeName}"${s ? `; nodes: ${s.nodes.map((n) => n.name).join(', ')}` : ' (nothing is running)'}`);
+    return 1;
+  }
+  if (node.pid === null || !isAlive(node.pid)) {
+    say(`${nodeName} is not running right now (${node.state})`);
+    return 1;
+  }
+  process.kill(node.pid, signal);
+  say(`sent ${signal} to ${nodeName} (pid ${node.pid})`);
+  return 0;
+}
+
+export function logs(stateDir: string, nodeName: string | undefined, lines: number, say: Say): number {
+  if (!nodeName) {
+    say('usage: ladder logs NODE [--lines N]');
+    return 1;
+  }
+  const file = logFile(stateDir, nodeName);
+  if (!/^[a-z0-9-]+$/.test(nodeName) || !existsSync(file)) {
+    say(`no log for "${nodeName}" (see \`ladder status\` for node names)`);
+    return 1;
+  }
+  const text = readFileSync(file, 'utf8').split('\n');
+  process.stdout.write(text.slice(-lines - 1).join('\n'));
+  return 0;
+}
+
+/** Asks the supervisor to run K web servers; returns once they are ready. */
+export async function scale(stateDir: string, count: number, say: Say): Promise<number> {
+  const supervisor = lockHolder(upDir(stateDir));
+  if (supervisor === undefined) {
+    say('nothing is running');
+    return 1;
+  }
+  writeFileSync(path.join(upDir(stateDir), 'scale.json'), JSON.stringify({ web: count }));
+  process.kill(supervisor, 'SIGUSR2');
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const webs = (readUpState(stateDir)?.nodes ?? []).filter((n) => n.role === 'web');
+    if (webs.length === count && webs.every((n) => n.state === 'ready')) {
+      say(`${count} web server(s) ready`);
+      return 0;
+    }
+    if (Date.now() > deadline) {
+      say(`not at ${count} ready web servers within 90 s; see \`ladder logs supervisor\``);
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
