@@ -24,6 +24,11 @@ export interface ServerConfig {
   /** Bound on finishing in-flight requests after close. */
   shutdownTimeoutMs: number;
   clickFlushMs: number;
+  /**
+   * Redis for state shared by all web servers: sessions and rate limits (rung 7). Unset:
+   * both live in the process. May hold a password, so it is kept out of logs like secret.
+   */
+  redisUrl: string | undefined;
 }
 
 /** The defaults, in one commented table. */
@@ -58,6 +63,37 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   return n;
 }
 
+/**
+ * REDIS_URL: redis://[[user]:password@]host[:port][/db], or rediss:// for TLS. Query options
+ * are refused (the client would read them as settings); the password is masked in errors.
+ */
+function checkRedisUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let u: URL | undefined;
+  try {
+    u = new URL(raw);
+  } catch {
+    u = undefined;
+  }
+  let shown = '(not a URL)'; // an unparsable value could still hold a password: not echoed
+  if (u) {
+    const masked = new URL(u.href);
+    if (masked.password) masked.password = '***';
+    shown = masked.href;
+  }
+  const ok =
+    u !== undefined &&
+    (u.protocol === 'redis:' || u.protocol === 'rediss:') &&
+    u.hostname !== '' &&
+    /^(\/(\d{1,2})?)?$/.test(u.pathname) &&
+    u.search === '' &&
+    u.hash === '';
+  if (!ok) {
+    throw new ConfigError('REDIS_URL', `"${shown.slice(0, 200)}" is not a Redis URL`, 'use redis://host:port (optionally redis://:password@host:port/db), or leave it unset for in-process sessions');
+  }
+  return raw;
+}
+
 export function loadServerConfig(overrides: Partial<ServerConfig> = {}, env: Env = process.env): Readonly<ServerConfig> {
   const logLevel = (overrides.logLevel ?? env.LOG_LEVEL ?? DEFAULTS.logLevel) as ServerConfig['logLevel'];
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
@@ -78,6 +114,7 @@ export function loadServerConfig(overrides: Partial<ServerConfig> = {}, env: Env
   if (secret === undefined || secret.length < 32) {
     throw new ConfigError('LADDER_SECRET', 'missing or shorter than 32 characters', 'set a long random secret (the launcher makes one under .ladder/)');
   }
+  const redisUrl = checkRedisUrl(overrides.redisUrl ?? (env.REDIS_URL || undefined));
   const host = overrides.host ?? env.HOST ?? DEFAULTS.host;
   if (!/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host)) throw new ConfigError('HOST', `"${host}" is not a host`, 'use an address such as 127.0.0.1');
   const config: ServerConfig = {
@@ -96,7 +133,10 @@ export function loadServerConfig(overrides: Partial<ServerConfig> = {}, env: Env
     drainDelayMs: overrides.drainDelayMs ?? int(env, 'DRAIN_DELAY_MS', DEFAULTS.drainDelayMs, 0, 60_000),
     shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? int(env, 'SHUTDOWN_TIMEOUT_MS', DEFAULTS.shutdownTimeoutMs, 100, 120_000),
     clickFlushMs: overrides.clickFlushMs ?? int(env, 'CLICK_FLUSH_MS', DEFAULTS.clickFlushMs, 10, 60_000),
+    redisUrl,
   };
-  Object.defineProperty(config, 'secret', { enumerable: false }); // never serialized into logs
+  // Never serialized into logs.
+  Object.defineProperty(config, 'secret', { enumerable: false });
+  Object.defineProperty(config, 'redisUrl', { enumerable: false });
   return Object.freeze(config);
 }

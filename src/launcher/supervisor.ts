@@ -262,7 +262,7 @@ export class Supervisor {
         await waitUntil(
           async () => {
             if (!(await httpOk(`${url}/healthz`))) return false;
-            const states = await serverStates(this.adminSocket).catch(() => ({}) as Record<string, string>);
+            const states = await serverStates(this.adminSocket).catch((): Record<string, string> => ({}));
             return names.every((s) => states[s] === 'UP');
           },
           30_000,

@@ -6,10 +6,13 @@ import { clickConsumer, linksApp, notFoundPage } from '../app/links-app.ts';
 import type { ServerConfig } from '../kit/config.ts';
 import { PgDatabase } from '../kit/db/pg-database.ts';
 import { buildServer, shutdown } from '../kit/http/server.ts';
-import { createMetrics } from '../kit/metrics/metrics.ts';
+import { createMetrics, type Metrics } from '../kit/metrics/metrics.ts';
 import { InProcessQueue } from '../kit/queue/queue.ts';
-import { MemoryRateLimitStore } from '../kit/security/rate-limiter.ts';
-import { MemorySessionStore } from '../kit/session/session-store.ts';
+import { REDIS_DEFAULTS, createRedisConnection, type RedisConnection, type RedisLog } from '../kit/redis/redis-connection.ts';
+import { MemoryRateLimitStore, type RateLimitStore } from '../kit/security/rate-limiter.ts';
+import { RedisRateLimitStore } from '../kit/security/redis-rate-limit-store.ts';
+import { RedisSessionStore } from '../kit/session/redis-session-store.ts';
+import { MemorySessionStore, type SessionStore } from '../kit/session/session-store.ts';
 
 export interface WebProcess {
   fastify: FastifyInstance;
@@ -33,19 +36,58 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
     onBuffered: (n) => metrics.clicksBuffered.set(n),
   });
   queue.consume('click', clickConsumer(database));
+  const state = stateStores(config, metrics, {
+    warn: (obj, msg) => logger.current?.warn(obj, msg),
+    info: (obj, msg) => logger.current?.info(obj, msg),
+  });
   const fastify = await buildServer({
     config,
     database,
     metrics,
     queue,
-    sessionStore: new MemorySessionStore(),
-    rateLimitStore: new MemoryRateLimitStore(),
+    sessionStore: state.sessionStore,
+    rateLimitStore: state.rateLimitStore,
     notFoundPage,
     app: linksApp,
   });
   logger.current = fastify.log;
+  if (state.redis) {
+    const redis = state.redis;
+    // Runs once in-flight requests are done (fastify.close(), from shutdown()).
+    fastify.addHook('onClose', async () => redis.close());
+    redis.connect();
+    if (!(await redis.waitReady(REDIS_DEFAULTS.startupWaitMs))) {
+      fastify.log.warn({ redis: redis.target }, 'starting without Redis; sessions answer 503 until it is reachable');
+    }
+  }
   queue.start();
   return fastify;
+}
+
+/**
+ * Where sessions and rate limits live: in Redis when REDIS_URL is set (rung 7, shared by
+ * every web server), else in this process.
+ */
+function stateStores(
+  config: Readonly<ServerConfig>,
+  metrics: Metrics,
+  log: RedisLog,
+): { sessionStore: SessionStore; rateLimitStore: RateLimitStore; redis: RedisConnection | undefined } {
+  if (!config.redisUrl) {
+    return { sessionStore: new MemorySessionStore(), rateLimitStore: new MemoryRateLimitStore(), redis: undefined };
+  }
+  metrics.redisUp.set({ role: 'state' }, 0);
+  const redis = createRedisConnection({
+    url: config.redisUrl,
+    role: 'state',
+    log,
+    onStateChange: (up) => metrics.redisUp.set({ role: 'state' }, up ? 1 : 0),
+  });
+  return {
+    sessionStore: new RedisSessionStore(redis.client),
+    rateLimitStore: new RedisRateLimitStore(redis.client, { onFallback: () => metrics.rateLimitFallbacks.inc() }),
+    redis,
+  };
 }
 
 export async function startWebProcess(config: Readonly<ServerConfig>, databaseUrl: string): Promise<WebProcess> {

@@ -30,8 +30,13 @@ export interface TestServer extends WebProcess {
   close(): Promise<void>;
 }
 
-export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
-  const databaseUrl = await freshDatabase();
+export interface TestServerOptions {
+  /** Serve this (already migrated) database, e.g. another test server's, instead of a new one. */
+  databaseUrl?: string;
+}
+
+export async function startTestServer(overrides: Partial<ServerConfig> = {}, opts: TestServerOptions = {}): Promise<TestServer> {
+  const databaseUrl = opts.databaseUrl ?? (await freshDatabase());
   const config = loadServerConfig({
     host: '127.0.0.1',
     port: 0,

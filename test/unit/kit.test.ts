@@ -98,4 +98,26 @@ describe('server config', () => {
     expect(() => loadServerConfig({}, { LADDER_SECRET: 'x'.repeat(32), PORT: 'abc' })).toThrow(/^PORT: /);
     expect(() => loadServerConfig({}, { LADDER_SECRET: 'x'.repeat(32), PUBLIC_URL: 'ftp://x' })).toThrow(/^PUBLIC_URL: /);
   });
+
+  it('takes REDIS_URL as a redis:// URL, keeps it out of logs, and masks its password in errors', () => {
+    const env = { LADDER_SECRET: 'x'.repeat(32) };
+    expect(loadServerConfig({}, env).redisUrl).toBeUndefined();
+    expect(loadServerConfig({}, { ...env, REDIS_URL: '' }).redisUrl).toBeUndefined();
+    for (const ok of ['redis://127.0.0.1:6400', 'redis://localhost', 'redis://:pw@10.0.0.5:6379/2', 'rediss://user:pw@cache.example:6380/0']) {
+      expect(loadServerConfig({}, { ...env, REDIS_URL: ok }).redisUrl).toBe(ok);
+    }
+    const c = loadServerConfig({ redisUrl: 'redis://:hunter2hunter2@127.0.0.1:6400' }, env);
+    expect(JSON.stringify(c)).not.toContain('hunter2');
+    for (const bad of ['127.0.0.1:6379', 'http://127.0.0.1:6379', 'redis://', 'redis://h:1/x', 'redis://h:1/0?family=6', 'not a url']) {
+      expect(() => loadServerConfig({}, { ...env, REDIS_URL: bad }), bad).toThrow(/^REDIS_URL: .*Fix: use redis:\/\//);
+    }
+    let message = '';
+    try {
+      loadServerConfig({}, { ...env, REDIS_URL: 'redis://:hunter2hunter2@h:1/db?x=1' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^REDIS_URL: /);
+    expect(message).not.toContain('hunter2');
+  });
 });

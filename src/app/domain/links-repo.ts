@@ -30,9 +30,9 @@ export async function findUserById(db: ReadDb, id: number): Promise<{ id: string
   return rows[0];
 }
 
-/** Inserts the user; undefined when the email is taken. */
-export async function insertUser(db: Db, email: string, passwordHash: string): Promise<{ id: string; email: string } | undefined> {
-  const rows = await db.write<{ id: string; email: string }>(
+/** Inserts the user (inside the caller's transaction); undefined when the email is taken. */
+export async function insertUser(tx: TxDb, email: string, passwordHash: string): Promise<{ id: string; email: string } | undefined> {
+  const rows = await tx.query<{ id: string; email: string }>(
     'insert into users (email, password_hash) values ($1, $2) on conflict do nothing returning id, email',
     [email, passwordHash],
   );

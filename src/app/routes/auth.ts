@@ -13,9 +13,15 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     const body = objectBody(req.body, ['email', 'password']);
     const email = emailField(body);
     const password = stringField(body, 'password', MIN_PASSWORD, MAX_PASSWORD);
-    const user = await insertUser(req.db, email, await hashPassword(password));
+    const hash = await hashPassword(password);
+    // The account and its session stand or fall together: if the session store is down
+    // (503), the insert rolls back and a retry does not meet EMAIL_TAKEN.
+    const user = await req.db.tx(async (tx) => {
+      const created = await insertUser(tx, email, hash);
+      if (created) await req.session.start(Number(created.id));
+      return created;
+    });
     if (!user) throw new LadderError('EMAIL_TAKEN');
-    await req.session.start(Number(user.id));
     return reply.status(201).send({ user: userJson(user) });
   });
 

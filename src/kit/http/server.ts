@@ -168,7 +168,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       req.log.error({ err }, 'unhandled error');
       e = new LadderError('INTERNAL', undefined, { cause: err });
     }
-    if (e.status >= 500 && e.code !== 'INTERNAL') req.log.warn({ code: e.code, cause: e.cause }, e.message);
+    // A dependency outage answers every affected request with 503; the dependency's own
+    // client logs the outage once, so these are debug lines, not a flood of warnings.
+    if (e.status >= 500 && e.code !== 'INTERNAL') req.log.debug({ code: e.code }, e.message);
     return reply.status(e.status).headers(e.headers).send(e.toBody());
   });
 

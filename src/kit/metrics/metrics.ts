@@ -11,6 +11,9 @@ export interface Metrics {
   clicksBuffered: Gauge;
   clicksFlushed: Counter;
   clickFlushFailures: Counter;
+  /** 1 while the Redis connection for a role (`state`: sessions and rate limits) is ready. */
+  redisUp: Gauge<'role'>;
+  rateLimitFallbacks: Counter;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -57,6 +60,17 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     clickFlushFailures: new Counter({
       name: 'ladder_click_flush_failures_total',
       help: 'Click batches that failed to write and were kept for the next flush.',
+      registers,
+    }),
+    redisUp: new Gauge({
+      name: 'ladder_redis_up',
+      help: 'Whether the Redis connection of a role is ready (1) or not (0); absent without Redis.',
+      labelNames: ['role'],
+      registers,
+    }),
+    rateLimitFallbacks: new Counter({
+      name: 'ladder_rate_limit_fallbacks_total',
+      help: 'Rate-limit hits counted in this process only, because the shared store was unavailable.',
       registers,
     }),
   };

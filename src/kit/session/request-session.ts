@@ -8,6 +8,7 @@ import { parseCookies, serializeCookie, sign, unsign } from '../http/cookies.ts'
 import type { SessionData, SessionStore } from './session-store.ts';
 
 export const SESSION_COOKIE = 'ladder_sid';
+const TOUCH_EVERY_MS = 60_000;
 
 export interface SessionSettings {
   store: SessionStore;
@@ -44,6 +45,12 @@ export class RequestSession {
     }
     this.id = id;
     this.data = data;
+    // Sliding idle expiry: an active user's session is pushed back, at most once a minute
+    // (a store write per request would double the session store's load for nothing).
+    if (Date.now() - (data.touchedAt ?? data.createdAt) > TOUCH_EVERY_MS) {
+      data.touchedAt = Date.now();
+      await this.store(() => this.settings.store.set(id, data, this.settings.idleSeconds));
+    }
     return data;
   }
 

@@ -4,6 +4,8 @@
 export interface SessionData {
   userId: number;
   createdAt: number;
+  /** Last time the idle expiry was pushed back (ms). */
+  touchedAt?: number;
   /** Consistency tokens by shard (commit LSN of the user's last write), used from rung 4. */
   tokens?: Record<string, string>;
 }

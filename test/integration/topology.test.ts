@@ -1,0 +1,187 @@
+// Rung 7 on real components (`ladder up --rung 7 --web 3`: Postgres, Redis, HAProxy, three
+// web servers), under steady load: a web server killed with -9, a rolling restart, and
+// Redis stopped for 10 s. Every case counts failed requests; the target is zero.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive } from '../../src/kit/process/pid.ts';
+import { ensureDir } from '../../src/launcher/state-dir.ts';
+import { Client, signedUpClient } from '../support/app.ts';
+import { LADDER_BIN } from '../support/process.ts';
+
+const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'up-'));
+chmodSync(stateDir, 0o755);
+
+interface Status {
+  entry: string;
+  rung: number;
+  nodes: { name: string; role: string; pid: number | null; port: number; url: string; state: string; restarts: number }[];
+}
+
+function ladder(...args: string[]) {
+  const r = spawnSync(process.execPath, [LADDER_BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, LADDER_STATE_DIR: stateDir, LOG_LEVEL: 'warn' },
+    timeout: 180_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const status = (): Status => JSON.parse(ladder('status', '--json').out) as Status;
+const node = (name: string) => status().nodes.find((n) => n.name === name)!;
+
+async function waitFor(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Steady load: redirect loops plus a logged-in user reading /api/me; counts every failure. */
+function steadyLoad(entry: string, code: string, user: Client, { redirects = 6, sessions = 2 } = {}) {
+  const result = { ok: 0, failed: [] as string[], sessionOk: 0, sessionFailed: [] as string[] };
+  let running = true;
+  const loops = [
+    ...Array.from({ length: redirects }, async () => {
+      while (running) {
+        try {
+          const res = await fetch(`${entry}/${code}`, { redirect: 'manual' });
+          await res.arrayBuffer();
+          if (res.status === 302) result.ok++;
+          else result.failed.push(`redirect ${res.status}`);
+        } catch (err) {
+          result.failed.push(`redirect ${(err as Error).message}`);
+        }
+      }
+    }),
+    ...Array.from({ length: sessions }, async () => {
+      while (running) {
+        try {
+          const res = await user.get('/api/me');
+          if (res.status === 200) result.sessionOk++;
+          else result.sessionFailed.push(`me ${res.status} ${res.json?.error?.code ?? ''}`);
+        } catch (err) {
+          result.sessionFailed.push(`me ${(err as Error).message}`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }),
+  ];
+  return {
+    result,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return result;
+    },
+  };
+}
+
+let entry: string;
+let code: string;
+let user: Client;
+
+beforeAll(async () => {
+  const up = ladder('up', '--rung', '7', '--web', '3');
+  if (up.code !== 0) throw new Error(`ladder up failed:\n${up.err}`);
+  entry = up.out.trim().split('\n').pop()!;
+  user = await signedUpClient(entry);
+  code = (await user.post('/api/links', { url: 'https://example.com/steady' })).json.code as string;
+}, 240_000);
+
+afterAll(async () => {
+  const pids = (() => {
+    try {
+      return status().nodes.map((n) => n.pid).filter((p): p is number => p !== null);
+    } catch {
+      return [];
+    }
+  })();
+  const down = ladder('down');
+  expect(down.code).toBe(0);
+  for (const pid of pids) expect(isAlive(pid)).toBe(false);
+  rmSync(stateDir, { recursive: true, force: true });
+}, 120_000);
+
+describe('ladder up --rung 7 --web 3', () => {
+  it('lists Postgres, Redis, HAProxy and 3 web nodes with live pids, and serves the API', async () => {
+    const s = status();
+    expect(s.rung).toBe(7);
+    expect(s.entry).toBe(entry);
+    expect(s.nodes.map((n) => n.role).sort()).toEqual(['haproxy', 'postgres', 'redis', 'web', 'web', 'web']);
+    for (const n of s.nodes) {
+      expect(n.state).toBe('ready');
+      expect(isAlive(n.pid!)).toBe(true);
+      expect(n.url).toMatch(/^(http|postgres|redis):\/\/127\.0\.0\.1:\d+/);
+    }
+    const res = await fetch(`${entry}/${code}`, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    // Stateless tier: the session is served by every web server in turn (no stickiness cookie).
+    for (let i = 0; i < 6; i++) expect((await user.get('/api/me')).status).toBe(200);
+    expect((await fetch(`${entry}/`)).headers.get('set-cookie') ?? '').not.toMatch(/LADDER_SRV/);
+  });
+
+  it('kill -9 of 1 of 3 web servers: 0 failed GETs, the user stays logged in, it is restarted', async () => {
+    const victim = node('web2');
+    const load = steadyLoad(entry, code, user);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(ladder('chaos', 'kill', 'web2').code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await user.get('/api/me')).status).toBe(200); // next request, served by another server
+    await waitFor('web2 back', () => {
+      const n = node('web2');
+      return n.state === 'ready' && n.pid !== victim.pid && n.pid !== null;
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    const r = await load.stop();
+    expect(r.failed).toEqual([]);
+    expect(r.sessionFailed).toEqual([]);
+    expect(r.ok).toBeGreaterThan(100);
+    expect(node('web2').restarts).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
+  it('rolling restart (SIGTERM one at a time): 0 failed requests', async () => {
+    const load = steadyLoad(entry, code, user);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const name of ['web1', 'web2', 'web3']) {
+      const before = node(name).pid!;
+      process.kill(before, 'SIGTERM');
+      await waitFor(`${name} restarted`, () => {
+        const n = node(name);
+        return n.state === 'ready' && n.pid !== null && n.pid !== before;
+      });
+      await new Promise((r) => setTimeout(r, 1500)); // let HAProxy's health check admit it again
+    }
+    const r = await load.stop();
+    expect(r.failed).toEqual([]);
+    expect(r.sessionFailed).toEqual([]);
+    expect(r.ok).toBeGreaterThan(100);
+  }, 90_000);
+
+  it('Redis stopped for 10 s: 0 failed redirects; session routes answer 503 fast and recover', async () => {
+    const load = steadyLoad(entry, code, user, { redirects: 6, sessions: 0 });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(ladder('chaos', 'stop', 'redis').code).toBe(0);
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const t0 = Date.now();
+      const me = await user.get('/api/me');
+      expect(me.status).toBe(503);
+      expect(me.json.error.code).toBe('SERVICE_UNAVAILABLE');
+      expect(Date.now() - t0).toBeLessThan(2000);
+      await new Promise((r) => setTimeout(r, 9000));
+    } finally {
+      ladder('chaos', 'cont', 'redis');
+    }
+    // Back by itself: the client reconnects with no restart of anything.
+    const deadline = Date.now() + 10_000;
+    let back = 0;
+    while (Date.now() < deadline && back !== 200) back = (await user.get('/api/me')).status;
+    expect(back).toBe(200);
+    const r = await load.stop();
+    expect(r.failed).toEqual([]);
+    expect(r.ok).toBeGreaterThan(100);
+  }, 60_000);
+});
