@@ -1,5 +1,90 @@
-// Placeholder until the load lab lands in this same change: refuses clearly.
-export async function benchCommand(_argv: string[]): Promise<number> {
-  process.stderr.write('ladder: bench is being built\n');
-  return 1;
+// `ladder bench SCENARIO [flags]`: runs a load scenario, prints the report and saves it
+// under bench/results/. Exit status: 0 when every target is met, 2 when the run completed
+// but a target was missed, 1 when the run itself failed.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../kit/errors.ts';
+import { BENCH_DEFAULTS, parseBenchOptions, QUICK, type BenchOptions } from './bench-options.ts';
+import type { BenchReport } from './bench-report.ts';
+import { writeReport } from './bench-report.ts';
+import { withBenchSession, type BenchSession } from './bench-session.ts';
+import { enginesScenario } from './engines-scenario.ts';
+import { redirectScenario } from './redirect-scenario.ts';
+import { formatReport } from './report-table.ts';
+
+export const SCENARIOS: Readonly<Record<string, { about: string; run: (s: BenchSession, o: BenchOptions) => Promise<BenchReport> }>> = {
+  redirect: {
+    about: 'GET /:code on the Links app vs bare Fastify references (constant 302; same lookup via pg.Pool)',
+    run: redirectScenario,
+  },
+  engines: {
+    about: 'the lookup handler on the embedded Postgres vs the system PostgreSQL 15 vs PGlite',
+    run: enginesScenario,
+  },
+};
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+const HELP = `ladder bench SCENARIO [flags]: run a load scenario, print and save the report
+
+scenarios:
+${Object.entries(SCENARIOS)
+  .map(([name, s]) => `  ${name.padEnd(10)} ${s.about}`)
+  .join('\n')}
+
+flags (defaults in brackets):
+  --links N         links seeded [${BENCH_DEFAULTS.links}]
+  --duration S      measured seconds per phase [${BENCH_DEFAULTS.duration}]
+  --warmup S        unmeasured seconds before each phase [${BENCH_DEFAULTS.warmup}]
+  --connections C   keep-alive connections of the driver [${BENCH_DEFAULTS.connections}]
+  --rate R          fixed arrival rate, req/s [half the measured saturation throughput]
+  --rounds K        saturation rounds, alternating servers; medians reported [${BENCH_DEFAULTS.rounds}]
+  --zipf S          Zipf exponent of link popularity [${BENCH_DEFAULTS.zipf}]
+  --seed N          seed of the request sequence [${BENCH_DEFAULTS.seed}]
+  --quick           ${QUICK.links} links, ${QUICK.duration} s phases, ${QUICK.warmup} s warm-up, ${QUICK.rounds} round (rough figures)
+  --json            print the JSON report instead of the table
+
+The report is saved to bench/results/SCENARIO-<time>.json and SCENARIO-latest.json.
+Exit status: 0 all targets met, 2 a target missed, 1 the run failed.
+`;
+
+export interface RunBenchOptions {
+  /** State folder (Postgres clusters, logs). Default .ladder/bench in the checkout. */
+  stateDir?: string;
+  /** Where reports go. Default bench/results in the checkout. */
+  resultsDir?: string;
+  log?: (msg: string) => void;
+}
+
+/** Runs a scenario and saves its report; the programmatic form of `ladder bench`. */
+export async function runBench(
+  scenario: string,
+  options: BenchOptions,
+  opts: RunBenchOptions = {},
+): Promise<{ report: BenchReport; file: string }> {
+  const s = SCENARIOS[scenario];
+  if (!s) throw new ConfigError('scenario', `"${scenario}" is not a scenario`, `use one of: ${Object.keys(SCENARIOS).join(', ')}`);
+  const log = opts.log ?? ((m: string) => process.stderr.write(`ladder bench: ${m}\n`));
+  const report = await withBenchSession({ dir: opts.stateDir ?? path.join(ROOT, '.ladder', 'bench'), log }, (session) =>
+    s.run(session, options),
+  );
+  const file = writeReport(report, opts.resultsDir ?? path.join(ROOT, 'bench', 'results'));
+  return { report, file };
+}
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const [scenario, ...flags] = argv;
+  if (scenario === undefined || scenario === '--help' || scenario === '-h' || scenario === 'help') {
+    process.stdout.write(HELP);
+    return scenario === undefined ? 1 : 0;
+  }
+  if (!SCENARIOS[scenario]) {
+    process.stderr.write(`ladder: unknown bench scenario "${scenario}"\n\n${HELP}`);
+    return 1;
+  }
+  const options = parseBenchOptions(flags);
+  const { report, file } = await runBench(scenario, options);
+  process.stdout.write(options.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+  process.stderr.write(`ladder bench: report saved to ${path.relative(process.cwd(), file)}\n`);
+  return report.pass ? 0 : 2;
 }

@@ -8,7 +8,6 @@ export class ZipfSampler {
   constructor(
     readonly n: number,
     readonly s: number,
-    private readonly random: () => number,
   ) {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`Zipf needs n >= 1 items, got ${n}`);
     if (!(s >= 0)) throw new RangeError(`Zipf exponent must be >= 0, got ${s}`);
@@ -20,9 +19,9 @@ export class ZipfSampler {
     }
   }
 
-  /** A rank from 0 (the most popular item) to n - 1. */
-  next(): number {
-    const u = this.random() * this.cdf[this.n - 1]!;
+  /** A rank from 0 (the most popular item) to n - 1; `random` returns [0, 1). */
+  next(random: () => number): number {
+    const u = random() * this.cdf[this.n - 1]!;
     let lo = 0;
     let hi = this.n - 1;
     while (lo < hi) {

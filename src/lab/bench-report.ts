@@ -1,0 +1,59 @@
+// The report of one bench run: what ran, on what machine, every measurement, the ratios and
+// whether each target was met. Written as JSON to bench/results/<scenario>-<time>.json and
+// to <scenario>-latest.json (a stable name for docs and scripts).
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { BenchOptions } from './bench-options.ts';
+import type { PinningPlan } from './cpu-pinning.ts';
+import type { MachineInfo } from './machine-info.ts';
+import type { Measurement, Medians } from './measurement.ts';
+import type { MemoryUse } from './proc-stats.ts';
+
+export interface Target {
+  name: string;
+  value: number;
+  comparison: '>=' | '<' | '==';
+  threshold: number;
+  unit: string;
+  pass: boolean;
+}
+
+export function target(name: string, value: number, comparison: Target['comparison'], threshold: number, unit = ''): Target {
+  const pass = comparison === '>=' ? value >= threshold : comparison === '<' ? value < threshold : value === threshold;
+  return { name, value, comparison, threshold, unit, pass };
+}
+
+export interface BenchReport {
+  scenario: string;
+  /** The command that reproduces this run. */
+  command: string;
+  startedAt: string;
+  finishedAt: string;
+  machine: MachineInfo & { loadAverageAtEnd: number[] };
+  pinning: PinningPlan;
+  parameters: BenchOptions & { poolSize: number; zipfTop1PercentShare: number };
+  databases: { engine: string; version: string; pid: number | undefined }[];
+  servers: { name: string; label: string; pid: number }[];
+  saturation: { measurements: Measurement[]; medians: Medians[] };
+  fixedRate: { rate: number; rateSource: string; measurements: Measurement[] };
+  /** Resident memory of the servers' node processes after the run (MiB). */
+  memory: Record<string, MemoryUse>;
+  ratios: Record<string, number>;
+  targets: Target[];
+  notes: string[];
+  pass: boolean;
+}
+
+/** Writes the report; returns the timestamped file's path. */
+export function writeReport(report: BenchReport, resultsDir: string): string {
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = report.startedAt.replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
+  const file = path.join(resultsDir, `${report.scenario}-${stamp}.json`);
+  const text = JSON.stringify(report, null, 2) + '\n';
+  writeFileSync(file, text);
+  // Via a temporary file and a rename, so a reader never sees half a "latest" report.
+  const latest = path.join(resultsDir, `${report.scenario}-latest.json`);
+  writeFileSync(`${latest}.tmp`, text);
+  renameSync(`${latest}.tmp`, latest);
+  return file;
+}

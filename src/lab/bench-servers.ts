@@ -1,0 +1,129 @@
+// The servers a bench run measures, each in its own process, pinned to the servers' CPUs:
+// the Links app exactly as `npm start` runs it, and the bare reference handlers.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { freePort } from '../launcher/state-dir.ts';
+import { benchCode, benchUrl } from './bench-links.ts';
+import type { BenchSession } from './bench-session.ts';
+import { pin } from './cpu-pinning.ts';
+import { LADDER_BIN, nodeEntry } from './node-entry.ts';
+import type { ManagedProcess } from './process-supervisor.ts';
+
+export interface ServerUnderTest {
+  /** Stable key used in the report, e.g. "app", "ref-pg". */
+  name: string;
+  /** What it is, for people. */
+  label: string;
+  host: string;
+  port: number;
+  proc: ManagedProcess;
+  /** Postmaster pid of the Postgres it queries, when it queries one (for CPU accounting). */
+  databasePid: number | undefined;
+}
+
+const HOST = '127.0.0.1';
+
+/**
+ * The environment of a server under test: the basics from ours and nothing else, so that a
+ * REDIS_URL, LOG_REQUESTS or rate-limit setting in the developer's shell cannot change
+ * what is measured. Every server then runs on its defaults plus what we set.
+ */
+function serverEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) if (process.env[name] !== undefined) env[name] = process.env[name];
+  return { ...env, ...vars };
+}
+
+export interface StartOptions {
+  cpus: string | undefined;
+  /** For the preflight check: how many links are seeded. */
+  links: number;
+}
+
+/** The Links app: `node bin/ladder.mjs start` with DATABASE_URL, so it starts no Postgres of its own. */
+export async function startApp(
+  session: BenchSession,
+  opts: StartOptions & { databaseUrl: string; databasePid: number | undefined },
+): Promise<ServerUnderTest> {
+  const port = await freePort();
+  // Its own working folder, so its .ladder state (lock, secret) is not the developer's.
+  const cwd = path.join(session.dir, 'app');
+  mkdirSync(cwd, { recursive: true });
+  const proc = session.supervisor.spawn('app', process.execPath, [LADDER_BIN, 'start'], {
+    cwd,
+    env: serverEnv({
+      DATABASE_URL: opts.databaseUrl,
+      PORT: String(port),
+      HOST,
+      LOG_LEVEL: 'warn',
+      LADDER_SECRET: randomBytes(32).toString('base64url'),
+      LADDER_STATE_DIR: path.join(cwd, '.ladder'),
+    }),
+  });
+  const sut: ServerUnderTest = { name: 'app', label: 'Links app (ladder start)', host: HOST, port, proc, databasePid: opts.databasePid };
+  await ready(session, sut, opts, true);
+  return sut;
+}
+
+export type ReferenceKind = 'constant' | 'pg' | 'pglite';
+
+/** A bare Fastify handler (reference-server.ts) in its own process. */
+export async function startReference(
+  session: BenchSession,
+  opts: StartOptions & {
+    name: string;
+    label: string;
+    kind: ReferenceKind;
+    databaseUrl?: string;
+    databasePid?: number;
+    pool?: number;
+  },
+): Promise<ServerUnderTest> {
+  const port = await freePort();
+  const { command, args } = nodeEntry('./reference-server.ts');
+  const proc = session.supervisor.spawn(opts.name, command, args, {
+    env: serverEnv({
+      REF_KIND: opts.kind,
+      REF_PORT: String(port),
+      REF_HOST: HOST,
+      REF_DATABASE_URL: opts.databaseUrl ?? '',
+      REF_LINKS: String(opts.links),
+      REF_POOL: String(opts.pool ?? 10),
+    }),
+  });
+  const sut: ServerUnderTest = { name: opts.name, label: opts.label, host: HOST, port, proc, databasePid: opts.databasePid };
+  await ready(session, sut, opts, opts.kind !== 'constant');
+  return sut;
+}
+
+/** Waits for /healthz, pins the process, and checks that two seeded codes redirect right. */
+async function ready(session: BenchSession, sut: ServerUnderTest, opts: StartOptions, checkLocation: boolean): Promise<void> {
+  const base = `http://${sut.host}:${sut.port}`;
+  // PGlite seeds inside the server before it listens: allow for a large seed.
+  const deadline = Date.now() + 60_000 + opts.links / 100;
+  for (;;) {
+    if (sut.proc.exitStatus !== undefined) {
+      throw new Error(`${sut.label} stopped while starting (${sut.proc.exitStatus}):\n${session.supervisor.tail(sut.proc)}`);
+    }
+    if (Date.now() > deadline) throw new Error(`${sut.label} did not answer /healthz in time; see ${sut.proc.logFile}`);
+    try {
+      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  pin(sut.proc.pid, opts.cpus);
+  for (const i of [0, opts.links - 1]) {
+    const res = await fetch(`${base}/${benchCode(i)}`, { redirect: 'manual' });
+    await res.arrayBuffer();
+    const location = res.headers.get('location');
+    if (res.status !== 302 || (checkLocation && location !== benchUrl(i))) {
+      throw new Error(`${sut.label}: GET /${benchCode(i)} answered ${res.status} ${location ?? ''}, expected 302 to ${benchUrl(i)}`);
+    }
+  }
+  session.log(`${sut.label} is up (pid ${sut.proc.pid}, port ${sut.port})`);
+}

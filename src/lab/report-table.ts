@@ -1,0 +1,79 @@
+// The human-readable form of a bench report: a few aligned tables for the terminal.
+import type { BenchReport } from './bench-report.ts';
+
+const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
+const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+const pct = (n: number | null) => (n === null ? '-' : `${Math.round(n * 100)}%`);
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // First column left-aligned (names), the rest right-aligned (numbers).
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function formatReport(r: BenchReport): string {
+  const p = r.parameters;
+  const out: string[] = [];
+  const label = new Map(r.servers.map((s) => [s.name, s.label]));
+  out.push(
+    `ladder bench ${r.scenario}: ${int(p.links)} links (Zipf s=${p.zipf}: top 1% get ${pct(p.zipfTop1PercentShare)} of requests), ` +
+      `${p.connections} connections, ${p.rounds} x ${p.duration} s after ${p.warmup} s warm-up`,
+    `machine: ${r.machine.cpus} x ${r.machine.cpuModel}, ${r.machine.memoryGb} GB, node ${r.machine.node}, ` +
+      `load average ${r.machine.loadAverage.join(' ')} -> ${r.machine.loadAverageAtEnd.join(' ')}`,
+    `pinning: ${r.pinning.note}`,
+    ...r.databases.map((d) => `postgres (${d.engine}): ${d.version}`),
+    '',
+    `Saturation: closed loop, ${p.connections} connections, median of ${p.rounds} round(s)`,
+    table(
+      ['server', 'req/s', 'each round', 'p50 ms', 'p99 ms', 'server CPU', 'postgres CPU', 'CPU us/req', 'driver CPU', 'errors'],
+      r.saturation.medians.map((m) => [
+        m.server,
+        int(m.throughput),
+        m.throughputs.map(int).join(' '),
+        ms(m.p50),
+        ms(m.p99),
+        pct(m.serverCpu),
+        pct(m.databaseCpu),
+        int(m.cpuPerRequestUs),
+        pct(m.driverCpu),
+        int(m.errors),
+      ]),
+    ),
+    '',
+    `Fixed arrival rate: ${int(r.fixedRate.rate)} req/s (${r.fixedRate.rateSource}); latency from the scheduled send time`,
+    table(
+      ['server', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'p99 from send', 'late', 'unsent', 'failed', 'non-302'],
+      r.fixedRate.measurements.map((m) => [
+        m.server,
+        ms(m.latency.p50),
+        ms(m.latency.p90),
+        ms(m.latency.p99),
+        ms(m.latency.max),
+        ms(m.serviceTime?.p99 ?? NaN),
+        int(m.late ?? 0),
+        int(m.unsent ?? 0),
+        int(m.failed),
+        int(m.non302),
+      ]),
+    ),
+    '',
+    'servers:',
+    ...[...label].map(([name, l]) => `  ${name.padEnd(16)} ${l}`),
+  );
+  const mem = Object.entries(r.memory);
+  if (mem.length > 0) {
+    out.push('', 'memory (VmRSS of the node process after the run):');
+    for (const [name, m] of mem) out.push(`  ${name.padEnd(16)} ${m.rssMb.toFixed(1)} MiB (peak ${m.peakMb.toFixed(1)} MiB)`);
+  }
+  out.push('', 'ratios:');
+  for (const [name, v] of Object.entries(r.ratios)) out.push(`  ${name.padEnd(34)} ${v.toFixed(2)}`);
+  out.push('', 'targets:');
+  for (const t of r.targets) {
+    const value = t.unit === 'MiB' ? t.value.toFixed(1) : Number.isInteger(t.value) ? String(t.value) : t.value.toFixed(2);
+    out.push(`  ${t.pass ? 'PASS' : 'FAIL'}  ${t.name} ${t.comparison} ${t.threshold}${t.unit ? ' ' + t.unit : ''}: ${value}`);
+  }
+  if (r.notes.length > 0) out.push('', 'notes:', ...r.notes.map((n) => `  - ${n}`));
+  return out.join('\n') + '\n';
+}
