@@ -3,6 +3,7 @@
 import pg from 'pg';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Database, Db, Row, TxDb } from './database.ts';
+import { prepared } from './prepared.ts';
 
 export interface PgDatabaseOptions {
   url: string;
@@ -35,7 +36,7 @@ export class PgDatabase implements Database {
 
   async read<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
     this.counter.inc();
-    const res = await this.pool.query<R>(sql, params as unknown[]);
+    const res = await this.pool.query<R>(prepared(sql, params));
     return res.rows;
   }
 
@@ -48,7 +49,7 @@ export class PgDatabase implements Database {
     const tx: TxDb = {
       query: async <R extends Row = Row>(sql: string, params: readonly unknown[] = []) => {
         this.counter.inc();
-        return (await client.query<R>(sql, params as unknown[])).rows;
+        return (await client.query<R>(prepared(sql, params))).rows;
       },
     };
     try {
