@@ -102,7 +102,7 @@ export class PostgresServer {
   constructor(private readonly opts: PostgresServerOptions) {
     this.binDir = opts.binDir ?? embeddedBinDir();
     this.logFile = opts.logFile ?? path.join(path.dirname(opts.dataDir), 'postgres.log');
-    this.dataDir = this.resolveDataDir(opts.dataDir);
+    this.dataDir = this.resolveDataDir(path.resolve(opts.dataDir));
     this.connection = {
       host: '127.0.0.1',
       port: opts.port,
@@ -148,8 +148,10 @@ export class PostgresServer {
     return pw;
   }
 
-  private spawnOpts(): { uid?: number; gid?: number } {
-    return this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {};
+  /** Run as the server account, from a folder it can enter (a private checkout may not be). */
+  private spawnOpts(): { uid?: number; gid?: number; cwd: string } {
+    const cwd = path.dirname(this.dataDir);
+    return this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid, cwd } : { cwd };
   }
 
   private checkBinaries(): void {
