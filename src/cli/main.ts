@@ -12,7 +12,9 @@ const HELP = `ladder: Links on every rung of the scaling ladder
   ladder bench SCENARIO        run a load scenario (redirect), print and save the report
   ladder rungs [--json]        the rungs and which are built
   ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
+           [--replicas R] [--replica-delay MS] [--db-cpu C]
                                start a topology in the background; prints the entry URL when ready
+                               (rung 4 and up: a primary and R streaming replicas, 2 unless told)
   ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
   ladder down                  stop everything \`up\` started
   ladder chaos kill|stop|cont|term NODE   fault injection on a node
@@ -124,6 +126,9 @@ export async function main(argv: string[]): Promise<number> {
             port: { type: 'string' },
             host: { type: 'string' },
             balance: { type: 'string' },
+            replicas: { type: 'string' },
+            'replica-delay': { type: 'string' },
+            'db-cpu': { type: 'string' },
             json: { type: 'boolean' },
           },
           strict: true,
@@ -137,6 +142,9 @@ export async function main(argv: string[]): Promise<number> {
             port: num(values.port, 'port'),
             host: values.host,
             balance: values.balance,
+            replicas: num(values.replicas, 'replicas'),
+            replicaDelayMs: num(values['replica-delay'], 'replica-delay'),
+            dbCpu: num(values['db-cpu'], 'db-cpu'),
             stateDir: stateDir(),
             json: values.json,
           },

@@ -29,6 +29,22 @@ export interface ServerConfig {
    * both live in the process. May hold a password, so it is kept out of logs like secret.
    */
   redisUrl: string | undefined;
+  /** Streaming replicas for reads (rung 4); empty: every query goes to the primary. */
+  replicas: ReplicaSettings;
+}
+
+export interface ReplicaSettings {
+  /**
+   * postgres:// URLs, in the launcher's order (the first is replica1). They hold passwords,
+   * so they are kept out of logs like the secret.
+   */
+  urls: readonly string[];
+  /** How often each web server polls replica positions (routing a read costs no query). */
+  pollMs: number;
+  /** A replica more stale than this leaves rotation: the staleness bound others' reads get. */
+  maxLagMs: number;
+  /** A replica read (or connection) slower than this is abandoned and run on the primary. */
+  readTimeoutMs: number;
 }
 
 /** The defaults, in one commented table. */
@@ -49,7 +65,12 @@ export const DEFAULTS = {
   drainDelayMs: 0, // nothing to drain from at rung 1; the launcher sets it behind a balancer
   shutdownTimeoutMs: 8_000, // in-flight requests finish within this, so exit stays under 10 s
   clickFlushMs: 1000,
+  replicaPollMs: 50, // a read waiting for a replica to catch up waits at most two of these
+  replicaMaxLagMs: 5000, // the staleness bound for reads without a token
+  replicaReadTimeoutMs: 2000, // well above a loaded replica's latency, well below HAProxy's 30 s
 } as const;
+
+const MAX_REPLICAS = 8;
 
 type Env = Record<string, string | undefined>;
 
@@ -94,7 +115,42 @@ function checkRedisUrl(raw: string | undefined): string | undefined {
   return raw;
 }
 
-export function loadServerConfig(overrides: Partial<ServerConfig> = {}, env: Env = process.env): Readonly<ServerConfig> {
+/** DATABASE_REPLICA_URLS: comma-separated postgres:// URLs; passwords masked in errors. */
+function checkReplicaUrls(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const urls = raw.split(',').map((u) => u.trim());
+  if (urls.length > MAX_REPLICAS) {
+    throw new ConfigError('DATABASE_REPLICA_URLS', `${urls.length} URLs`, `list at most ${MAX_REPLICAS} replicas`);
+  }
+  for (const [i, url] of urls.entries()) {
+    let u: URL | undefined;
+    try {
+      u = new URL(url);
+    } catch {
+      u = undefined;
+    }
+    const ok = u !== undefined && (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '' && /^\/[A-Za-z0-9_]{1,63}$/.test(u.pathname);
+    if (!ok) {
+      let shown = '(not a URL)';
+      if (u) {
+        const masked = new URL(u.href);
+        if (masked.password) masked.password = '***';
+        shown = masked.href;
+      }
+      throw new ConfigError(
+        'DATABASE_REPLICA_URLS',
+        `entry ${i + 1}, "${shown.slice(0, 200)}", is not a Postgres URL`,
+        'use comma-separated postgres://user:password@host:port/database URLs, or leave it unset',
+      );
+    }
+  }
+  return urls;
+}
+
+/** Settings given in code (tests, `ladder start`); they win over the environment. */
+export type ServerConfigOverrides = Partial<Omit<ServerConfig, 'replicas'>> & { replicas?: Partial<ReplicaSettings> };
+
+export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env = process.env): Readonly<ServerConfig> {
   const logLevel = (overrides.logLevel ?? env.LOG_LEVEL ?? DEFAULTS.logLevel) as ServerConfig['logLevel'];
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', `"${String(logLevel)}" is not a level`, 'use one of error, warn, info, debug, silent');
@@ -117,6 +173,14 @@ export function loadServerConfig(overrides: Partial<ServerConfig> = {}, env: Env
   const redisUrl = checkRedisUrl(overrides.redisUrl ?? (env.REDIS_URL || undefined));
   const host = overrides.host ?? env.HOST ?? DEFAULTS.host;
   if (!/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host)) throw new ConfigError('HOST', `"${host}" is not a host`, 'use an address such as 127.0.0.1');
+  const replicas: ReplicaSettings = {
+    urls: Object.freeze(overrides.replicas?.urls ?? checkReplicaUrls(env.DATABASE_REPLICA_URLS)),
+    pollMs: overrides.replicas?.pollMs ?? int(env, 'DATABASE_REPLICA_POLL_MS', DEFAULTS.replicaPollMs, 10, 10_000),
+    maxLagMs: overrides.replicas?.maxLagMs ?? int(env, 'DATABASE_REPLICA_MAX_LAG_MS', DEFAULTS.replicaMaxLagMs, 100, 3_600_000),
+    readTimeoutMs: overrides.replicas?.readTimeoutMs ?? int(env, 'DATABASE_REPLICA_TIMEOUT_MS', DEFAULTS.replicaReadTimeoutMs, 50, 120_000),
+  };
+  Object.defineProperty(replicas, 'urls', { enumerable: false });
+  Object.freeze(replicas);
   const config: ServerConfig = {
     host,
     port: overrides.port ?? int(env, 'PORT', DEFAULTS.port, 0, 65535),
@@ -134,6 +198,7 @@ export function loadServerConfig(overrides: Partial<ServerConfig> = {}, env: Env
     shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? int(env, 'SHUTDOWN_TIMEOUT_MS', DEFAULTS.shutdownTimeoutMs, 100, 120_000),
     clickFlushMs: overrides.clickFlushMs ?? int(env, 'CLICK_FLUSH_MS', DEFAULTS.clickFlushMs, 10, 60_000),
     redisUrl,
+    replicas,
   };
   // Never serialized into logs.
   Object.defineProperty(config, 'secret', { enumerable: false });

@@ -3,6 +3,7 @@
 // caller is told, and the process runs uncapped.
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { descendants } from './process-tree.ts';
 
 const ROOT = '/sys/fs/cgroup/cpu';
 const PERIOD_US = 100_000;
@@ -24,6 +25,22 @@ export function capCpu(group: string, pid: number, cores: number): string {
   writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
   writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(cores * PERIOD_US))));
   writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+  return dir;
+}
+
+/**
+ * Like capCpu, for a server that forks workers (Postgres): the process and every
+ * descendant it has now; processes it forks later are born in the group.
+ */
+export function capProcessTree(group: string, pid: number, cores: number): string {
+  const dir = capCpu(group, pid, cores);
+  for (const child of descendants(pid)) {
+    try {
+      writeFileSync(path.join(dir, 'cgroup.procs'), String(child));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
   return dir;
 }
 

@@ -1,7 +1,7 @@
 // The background process behind `ladder up`: starts the nodes of a topology in order
-// (Postgres, Redis, web servers, HAProxy), reports each as it comes up, restarts any that
-// dies with backoff, and on SIGTERM stops them all in reverse order. Its state is the
-// state file that `ladder status` prints.
+// (Postgres, its replicas, Redis, web servers, HAProxy), reports each as it comes up,
+// restarts any that dies with backoff, and on SIGTERM stops them all in reverse order. Its
+// state is the state file that `ladder status` prints.
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -9,10 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MIGRATIONS_DIR } from '../app/links-app.ts';
 import { migrate } from '../kit/db/migrator.ts';
-import { PostgresServer } from '../kit/db/postgres-server.ts';
+import { PostgresServer, systemBinDir } from '../kit/db/postgres-server.ts';
 import type { Topology } from '../topology/topology.ts';
 import { requireBinary } from './binaries.ts';
-import { capCpu, cgroupAvailable, removeGroup } from './cgroup-cpu.ts';
+import { capCpu, capProcessTree, cgroupAvailable, removeGroup } from './cgroup-cpu.ts';
 import { exited, spawnLogged, stopChild, waitUntil } from './child.ts';
 import { disableServer, drainServer, enableServer, haproxyConfig, serverStates } from './haproxy.ts';
 import { RedisServer } from './redis-server.ts';
@@ -27,6 +27,15 @@ export const DRAIN_DELAY_MS = 1500;
 
 /** HAProxy server slots, and so the most web servers `ladder scale` can run. */
 export const MAX_WEB = 16;
+
+/**
+ * The primary's settings for streaming replication, given to the replicas too: a hot
+ * standby refuses to start with max_wal_senders (and a few others) below the primary's.
+ * 20 senders: every replica streams on one, and a clone (pg_basebackup -X stream) takes two
+ * more while it runs. wal_keep_size keeps enough WAL for a replica that was down a while
+ * (killed, restarted) to catch up by streaming; one that falls further behind is cloned again.
+ */
+const REPLICATION_SETTINGS = { wal_level: 'replica', max_wal_senders: 20, wal_keep_size: '512MB', hot_standby: 'on' } as const;
 
 export type Progress =
   | { type: 'node'; node: NodeState }
@@ -58,9 +67,11 @@ export class Supervisor {
   private postgres: PostgresServer | undefined;
   private secret = '';
   private databaseUrl = '';
+  private replicaUrls: string[] = [];
   private redisUrl: string | undefined;
   private adminSocket = '';
   private readonly groupPrefix: string;
+  /** Whether --cpu / --db-cpu can be applied (the cgroup cpu controller is writable). */
   private cpuCapped = false;
 
   constructor(private readonly opts: SupervisorOptions) {
@@ -100,13 +111,14 @@ export class Supervisor {
     this.release = acquireLock(this.dir, 'A topology (`ladder up`)');
     this.secret = loadSecret(t.stateDir);
     for (const skipped of t.skipped) this.note(`${skipped} is not built yet: this topology runs without it`);
-    if (t.web.cpu !== undefined) {
+    if (t.web.cpu !== undefined || t.database.cpu !== undefined) {
       this.cpuCapped = cgroupAvailable();
-      if (!this.cpuCapped) this.note(`cannot cap CPU: /sys/fs/cgroup/cpu is not writable here; web servers run uncapped`);
+      if (!this.cpuCapped) this.note(`cannot cap CPU: /sys/fs/cgroup/cpu is not writable here; every node runs uncapped`);
     }
     this.save();
 
     await this.startPostgres();
+    if (t.database.replicas > 0) await this.startReplicas();
     if (t.features.sharedSessions) await this.startRedis();
     const webs = Array.from({ length: t.web.count }, (_, i) => `web${i + 1}`);
     const ports = await Promise.all(webs.map(() => freePort()));
@@ -157,16 +169,26 @@ export class Supervisor {
   }
 
   private async startPostgres(): Promise<void> {
+    const t = this.opts.topology;
     const port = await freePort();
     const dir = ensureDir(path.join(this.dir, 'postgres'));
-    const pgServer = new PostgresServer({ dataDir: path.join(dir, 'pgdata'), port, logFile: logFile(this.opts.topology.stateDir, 'postgres') });
+    const withReplicas = t.database.replicas > 0;
+    // Replicas need pg_basebackup, which the embedded engine does not ship: from rung 4 the
+    // machine's PostgreSQL 15 runs every database node (same major, same data folder format).
+    const pgServer = new PostgresServer({
+      dataDir: path.join(dir, 'pgdata'),
+      port,
+      logFile: logFile(t.stateDir, 'postgres'),
+      ...(withReplicas ? { binDir: systemBinDir(), settings: REPLICATION_SETTINGS } : {}),
+    });
     this.postgres = pgServer;
-    mkdirSync(path.dirname(logFile(this.opts.topology.stateDir, 'postgres')), { recursive: true });
+    mkdirSync(path.dirname(logFile(t.stateDir, 'postgres')), { recursive: true });
     let first = true;
     const n = this.register(
-      { name: 'postgres', role: 'postgres', port, url: `postgres://127.0.0.1:${port}/links` },
+      { name: 'postgres', role: 'postgres', port, url: `postgres://127.0.0.1:${port}/links`, ...this.dbCpuInfo() },
       async () => {
         await pgServer.start();
+        this.capDatabase('postgres', pgServer);
         if (first) {
           first = false;
           this.databaseUrl = await pgServer.ensureDatabase('links');
@@ -174,9 +196,88 @@ export class Supervisor {
         }
         return pgServer.process!;
       },
-      () => pgServer.stop(),
+      async () => {
+        await pgServer.stop();
+        removeGroup(`${this.groupPrefix}-postgres`);
+      },
     );
     await this.launch(n);
+  }
+
+  /**
+   * Streaming replicas of the primary (rung 4), cloned afresh on every `up` so that they
+   * match the primary whatever happened to it between runs. A replica that dies is started
+   * again on its own data (crash recovery, then it resumes streaming); one that fails to
+   * start three times in a row is cloned again.
+   */
+  private async startReplicas(): Promise<void> {
+    const t = this.opts.topology;
+    const primary = this.postgres!;
+    const nodes: Managed[] = [];
+    for (let i = 1; i <= t.database.replicas; i++) {
+      const name = `replica${i}`;
+      const port = await freePort();
+      const server = new PostgresServer({
+        dataDir: path.join(ensureDir(path.join(this.dir, name)), 'pgdata'),
+        port,
+        binDir: systemBinDir(),
+        logFile: logFile(t.stateDir, name),
+        settings: REPLICATION_SETTINGS,
+        replicaOf: {
+          host: primary.connection.host,
+          port: primary.connection.port,
+          user: primary.connection.user,
+          password: primary.connection.password,
+          name,
+          ...(t.database.replicaDelayMs > 0 ? { applyDelayMs: t.database.replicaDelayMs } : {}),
+        },
+      });
+      let fresh = true;
+      let failures = 0;
+      const n = this.register(
+        { name, role: 'postgres-replica', port, url: `postgres://127.0.0.1:${port}/links`, ...this.dbCpuInfo() },
+        async () => {
+          if (fresh || failures >= 3) {
+            await server.stop();
+            server.removeData();
+          }
+          try {
+            await server.start();
+          } catch (err) {
+            failures++;
+            throw err;
+          }
+          fresh = false;
+          failures = 0;
+          this.capDatabase(name, server);
+          return server.process!;
+        },
+        async () => {
+          await server.stop();
+          removeGroup(`${this.groupPrefix}-${name}`);
+        },
+      );
+      this.replicaUrls.push(server.url('links'));
+      nodes.push(n);
+    }
+    // Cloned and started together: each clone takes two of the primary's WAL senders meanwhile.
+    await Promise.all(nodes.map((n) => this.launch(n)));
+  }
+
+  private dbCpuInfo(): { cpu?: number } {
+    const cpu = this.opts.topology.database.cpu;
+    return cpu !== undefined && this.cpuCapped ? { cpu } : {};
+  }
+
+  /** --db-cpu: the server and the processes it has forked so far; later ones inherit the group. */
+  private capDatabase(name: string, server: PostgresServer): void {
+    const cpu = this.opts.topology.database.cpu;
+    if (cpu === undefined || !this.cpuCapped || !server.pid) return;
+    try {
+      capProcessTree(`${this.groupPrefix}-${name}`, server.pid, cpu);
+    } catch (err) {
+      this.note(`could not cap ${name} at ${cpu} core: ${(err as Error).message}`);
+    }
   }
 
   private async startRedis(): Promise<void> {
@@ -213,6 +314,8 @@ export class Supervisor {
         }
         if (this.redisUrl) env.REDIS_URL = this.redisUrl;
         else delete env.REDIS_URL;
+        if (this.replicaUrls.length > 0) env.DATABASE_REPLICA_URLS = this.replicaUrls.join(',');
+        else delete env.DATABASE_REPLICA_URLS;
         const child = spawnLogged(process.execPath, [LADDER_BIN, '__web'], { logFile: logFile(t.stateDir, name), env });
         if (t.web.cpu !== undefined && this.cpuCapped && child.pid) {
           try {
@@ -238,7 +341,8 @@ export class Supervisor {
     const bin = requireBinary('haproxy');
     const dir = ensureDir(path.join(this.dir, 'haproxy'));
     const port = t.web.port === 0 ? await freePort() : t.web.port;
-    this.adminSocket = path.join(dir, 'admin.sock');
+    // Absolute: HAProxy reads a relative `stats socket` path as host:port.
+    this.adminSocket = path.resolve(dir, 'admin.sock');
     const cfgFile = path.join(dir, 'haproxy.cfg');
     writeFileSync(
       cfgFile,
@@ -309,7 +413,7 @@ export class Supervisor {
     this.state.state = 'stopping';
     this.save();
     const byRole = (role: NodeRole) => this.nodes.filter((n) => n.info.role === role);
-    for (const group of [byRole('haproxy'), byRole('web'), byRole('redis'), byRole('postgres')]) {
+    for (const group of [byRole('haproxy'), byRole('web'), byRole('redis'), byRole('postgres-replica'), byRole('postgres')]) {
       await Promise.all(
         group.map(async (n) => {
           this.setNode(n, { state: 'stopping' });

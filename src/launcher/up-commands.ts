@@ -6,10 +6,12 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { systemBinDir } from '../kit/db/postgres-server.ts';
 import { isAlive } from '../kit/process/pid.ts';
 import { buildTopology, type TopologyInput } from '../topology/topology.ts';
 import { requireBinary } from './binaries.ts';
 import { stopPid } from './child.ts';
+import { descendants } from './process-tree.ts';
 import { lockHolder } from './state-dir.ts';
 import type { Progress } from './supervisor.ts';
 import { logFile, readUpState, upDir, writeUpState, type NodeState, type UpState } from './up-state.ts';
@@ -35,7 +37,7 @@ function looksLike(node: NodeState, pid: number): boolean {
   } catch {
     return false;
   }
-  const marker = { web: '__web', postgres: 'postgres', redis: 'redis-server', haproxy: 'haproxy' }[node.role];
+  const marker = { web: '__web', postgres: 'postgres', 'postgres-replica': 'postgres', redis: 'redis-server', haproxy: 'haproxy' }[node.role];
   return cmd.includes(marker);
 }
 
@@ -43,9 +45,9 @@ function looksLike(node: NodeState, pid: number): boolean {
 async function cleanupStale(stateDir: string, state: UpState, say: Say): Promise<void> {
   const live = state.nodes.filter((n) => n.pid !== null && isAlive(n.pid) && looksLike(n, n.pid));
   if (live.length > 0) say(`stopping ${live.length} process(es) left by an earlier run whose supervisor died: ${live.map((n) => n.name).join(', ')}`);
-  const order = ['haproxy', 'web', 'redis', 'postgres'];
+  const order = ['haproxy', 'web', 'redis', 'postgres-replica', 'postgres'];
   live.sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role));
-  for (const n of live) await stopPid(n.pid!, n.role === 'postgres' ? 'SIGINT' : 'SIGTERM', 15_000);
+  for (const n of live) await stopPid(n.pid!, n.role.startsWith('postgres') ? 'SIGINT' : 'SIGTERM', 15_000);
   writeUpState(stateDir, { ...state, state: 'stopped', supervisorPid: null, nodes: state.nodes.map((n) => ({ ...n, pid: null, state: 'stopped' })) });
 }
 
@@ -62,6 +64,11 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   // Check everything we can before starting anything, so a failure leaves nothing behind.
   if (topology.features.loadBalancer) requireBinary('haproxy');
   if (topology.features.sharedSessions) requireBinary('redis-server');
+  if (topology.database.replicas > 0) {
+    // Replicas need the machine's PostgreSQL 15 (pg_basebackup); the error names the package.
+    const bin = systemBinDir();
+    if (!existsSync(path.join(bin, 'pg_basebackup'))) throw new Error(`pg_basebackup is not installed in ${bin}. Install it with: apt-get install -y postgresql`);
+  }
   const dir = upDir(topology.stateDir);
   const holder = lockHolder(dir);
   if (holder !== undefined) {
@@ -85,7 +92,12 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
     env: { ...process.env, LADDER_TOPOLOGY: JSON.stringify({ ...flags, port: topology.web.port }) },
   });
   closeSync(fd);
-  say(`starting rung ${topology.rung}: ${topology.web.count} web server(s)${topology.features.loadBalancer ? ' behind HAProxy' : ''}${topology.features.sharedSessions ? ', sessions in Redis' : ''}`);
+  const { replicas, replicaDelayMs } = topology.database;
+  say(
+    `starting rung ${topology.rung}: ${topology.web.count} web server(s)${topology.features.loadBalancer ? ' behind HAProxy' : ''}` +
+      `${replicas > 0 ? `, Postgres with ${replicas} replica(s)${replicaDelayMs > 0 ? ` applying ${replicaDelayMs} ms late` : ''}` : ''}` +
+      `${topology.features.sharedSessions ? ', sessions in Redis' : ''}`,
+  );
 
   const result = await new Promise<{ ok: boolean; entry?: string; message?: string }>((resolve) => {
     const timer = setTimeout(() => resolve({ ok: false, message: `not ready within ${UP_TIMEOUT_MS / 1000} s` }), UP_TIMEOUT_MS);
@@ -159,7 +171,7 @@ export function status(stateDir: string, json: boolean): number {
   }
   process.stdout.write(`rung ${st.rung}  ${st.state}  entry ${st.entry}\n`);
   for (const n of st.nodes) {
-    process.stdout.write(`  ${n.name.padEnd(9)} ${n.role.padEnd(9)} ${n.state.padEnd(10)} pid ${String(n.pid ?? '-').padEnd(7)} ${n.url}${n.restarts ? `  restarts ${n.restarts}` : ''}\n`);
+    process.stdout.write(`  ${n.name.padEnd(9)} ${n.role.padEnd(16)} ${n.state.padEnd(10)} pid ${String(n.pid ?? '-').padEnd(7)} ${n.url}${n.restarts ? `  restarts ${n.restarts}` : ''}\n`);
   }
   return 0;
 }
@@ -206,8 +218,18 @@ export function chaos(stateDir: string, action: string | undefined, nodeName: st
     say(`${nodeName} is not running right now (${node.state})`);
     return 1;
   }
-  process.kill(node.pid, signal);
-  say(`sent ${signal} to ${nodeName} (pid ${node.pid})`);
+  // kill and term go to the node's main process, as a crash or a stop request would; stop and
+  // cont freeze and thaw the whole node (a Postgres node's backends and WAL receiver are
+  // processes of their own, which would go on serving if only the postmaster were paused).
+  const targets = signal === 'SIGSTOP' || signal === 'SIGCONT' ? [node.pid, ...descendants(node.pid)] : [node.pid];
+  for (const pid of targets) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  say(`sent ${signal} to ${nodeName} (pid ${node.pid}${targets.length > 1 ? ` and ${targets.length - 1} child process(es)` : ''})`);
   return 0;
 }
 

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { clickConsumer, linksApp, notFoundPage } from '../app/links-app.ts';
 import type { ServerConfig } from '../kit/config.ts';
 import { PgDatabase } from '../kit/db/pg-database.ts';
+import { ReplicaRouter } from '../kit/db/replica-router.ts';
 import { buildServer, shutdown } from '../kit/http/server.ts';
 import { createMetrics, type Metrics } from '../kit/metrics/metrics.ts';
 import { InProcessQueue } from '../kit/queue/queue.ts';
@@ -23,9 +24,27 @@ export interface WebProcess {
 
 export async function createWebServer(config: Readonly<ServerConfig>, databaseUrl: string): Promise<FastifyInstance> {
   const metrics = createMetrics();
-  const database = new PgDatabase({ url: databaseUrl, metrics });
   // The logger exists once the server is built; flush failures before that cannot happen.
   const logger: { current?: FastifyInstance['log'] } = {};
+  const log = {
+    warn: (obj: object, msg: string) => logger.current?.warn(obj, msg),
+    info: (obj: object, msg: string) => logger.current?.info(obj, msg),
+  };
+  const { replicas } = config;
+  // With replicas (rung 4) the router takes plain reads to them; the app does not know.
+  const router =
+    replicas.urls.length > 0
+      ? new ReplicaRouter({
+          primaryUrl: databaseUrl,
+          replicaUrls: replicas.urls,
+          metrics,
+          pollMs: replicas.pollMs,
+          maxLagMs: replicas.maxLagMs,
+          readTimeoutMs: replicas.readTimeoutMs,
+          log,
+        })
+      : undefined;
+  const database = router ?? new PgDatabase({ url: databaseUrl, metrics });
   const queue = new InProcessQueue({
     flushIntervalMs: config.clickFlushMs,
     onFlush: (_t, n) => metrics.clicksFlushed.inc(n),
@@ -36,10 +55,7 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
     onBuffered: (n) => metrics.clicksBuffered.set(n),
   });
   queue.consume('click', clickConsumer(database));
-  const state = stateStores(config, metrics, {
-    warn: (obj, msg) => logger.current?.warn(obj, msg),
-    info: (obj, msg) => logger.current?.info(obj, msg),
-  });
+  const state = stateStores(config, metrics, log);
   const fastify = await buildServer({
     config,
     database,
@@ -60,6 +76,7 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
       fastify.log.warn({ redis: redis.target }, 'starting without Redis; sessions answer 503 until it is reachable');
     }
   }
+  if (router) await router.start();
   queue.start();
   return fastify;
 }

@@ -18,7 +18,16 @@ export interface Features {
 export interface Topology {
   rung: number;
   web: { count: number; host: string; port: number; cpu: number | undefined };
-  database: { kind: 'embedded' | 'external'; url: string | undefined; replicas: number };
+  database: {
+    kind: 'embedded' | 'external';
+    url: string | undefined;
+    /** Streaming replicas of the primary (rung 4 and up: 2 unless set; 0 switches them off). */
+    replicas: number;
+    /** recovery_min_apply_delay of the replicas: lag on demand, for tests and demos. */
+    replicaDelayMs: number;
+    /** Cores each database node (primary and replicas) is capped at. */
+    cpu: number | undefined;
+  };
   features: Features;
   /** Folder for data, logs and state (default .ladder). */
   stateDir: string;
@@ -45,7 +54,7 @@ export const RUNGS: readonly RungPreset[] = [
   { rung: 1, title: 'one server with an embedded Postgres', built: true, features: {} },
   { rung: 2, title: 'several web servers', built: true, features: {} },
   { rung: 3, title: 'a load balancer (HAProxy)', built: true, features: { loadBalancer: true } },
-  { rung: 4, title: 'a Postgres primary with read replicas', built: false, features: { replicas: true } },
+  { rung: 4, title: 'a Postgres primary with read replicas', built: true, features: { replicas: true } },
   { rung: 5, title: 'a cache tier (Redis + in-process L1)', built: false, features: { cache: true } },
   { rung: 6, title: 'a CDN edge (Varnish)', built: false, features: { cdn: true } },
   { rung: 7, title: 'a stateless web tier (sessions in Redis)', built: true, features: { sharedSessions: true } },
@@ -55,6 +64,10 @@ export const RUNGS: readonly RungPreset[] = [
 ];
 
 export const MAX_RUNG = RUNGS.length;
+
+/** Replicas a topology with the replicas feature starts unless told (--replicas R). */
+export const DEFAULT_REPLICAS = 2;
+export const MAX_REPLICAS = 8;
 
 /** Features of rung N: everything of the rungs below it, cumulatively. */
 export function featuresOf(rung: number): Features {
@@ -83,6 +96,8 @@ export interface TopologyInput {
   cpu?: number;
   databaseUrl?: string;
   replicas?: number;
+  replicaDelayMs?: number;
+  dbCpu?: number;
   stateDir?: string;
   balance?: string;
 }
@@ -108,8 +123,26 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('port', `"${port}" is not a port`, 'use 0 to 65535 (0 picks a free one)');
   const cpu = input.cpu;
   if (cpu !== undefined && !(cpu > 0 && cpu <= 64)) throw new ConfigError('cpu', `"${cpu}" cores`, 'use a positive number such as 0.5');
-  const replicas = input.replicas ?? 0;
-  if (!Number.isInteger(replicas) || replicas < 0 || replicas > 8) throw new ConfigError('replicas', `"${replicas}"`, 'use 0 to 8');
+  const { features, skipped } = builtFeaturesOf(rung);
+  const replicas = input.replicas ?? (features.replicas ? DEFAULT_REPLICAS : 0);
+  if (!Number.isInteger(replicas) || replicas < 0 || replicas > MAX_REPLICAS) {
+    throw new ConfigError('replicas', `"${replicas}" replicas`, `use 0 to ${MAX_REPLICAS}`);
+  }
+  if (rung < 2 && replicas > 0) {
+    throw new ConfigError('replicas', 'rung 1 runs one embedded Postgres', 'use `ladder up --rung 4` (or --rung 2 or 3 with --replicas R)');
+  }
+  // The flag switches the feature on below rung 4, and off (0) from rung 4 up.
+  features.replicas = replicas > 0;
+  const replicaDelayMs = input.replicaDelayMs ?? 0;
+  if (!Number.isInteger(replicaDelayMs) || replicaDelayMs < 0 || replicaDelayMs > 600_000) {
+    throw new ConfigError('replica-delay', `"${replicaDelayMs}" ms`, 'use a whole number of milliseconds from 0 to 600000');
+  }
+  if (replicaDelayMs > 0 && replicas === 0) {
+    throw new ConfigError('replica-delay', 'there are no replicas to delay', 'add --replicas R (rung 4 and up start 2 unless told otherwise)');
+  }
+  const dbCpu = input.dbCpu;
+  if (dbCpu !== undefined && !(dbCpu > 0 && dbCpu <= 64)) throw new ConfigError('db-cpu', `"${dbCpu}" cores`, 'use a positive number such as 0.25');
+  if (dbCpu !== undefined && rung < 2) throw new ConfigError('db-cpu', 'rung 1 runs in the foreground without caps', 'use `ladder up --rung 2` or more');
   if (input.databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(input.databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'is not a postgres:// URL', 'use postgres://user:password@host:port/database');
   }
@@ -117,7 +150,6 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   if (balance !== 'roundrobin' && balance !== 'leastconn') {
     throw new ConfigError('balance', `"${balance}" is not a balancing algorithm`, 'use roundrobin or leastconn');
   }
-  const { features, skipped } = builtFeaturesOf(rung);
   return Object.freeze({
     rung,
     web: { count: web, host: input.host ?? '127.0.0.1', port, cpu },
@@ -125,6 +157,8 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
       kind: input.databaseUrl ? 'external' : 'embedded',
       url: input.databaseUrl,
       replicas,
+      replicaDelayMs,
+      cpu: dbCpu,
     },
     features,
     stateDir: input.stateDir ?? '.ladder',

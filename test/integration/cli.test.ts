@@ -9,9 +9,9 @@ function ladder(...args: string[]) {
 
 describe('ladder CLI', () => {
   it('refuses a rung that is not built, clearly', () => {
-    const r = ladder('up', '--rung', '4');
+    const r = ladder('up', '--rung', '5');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/rung 4 .* is not built yet/);
+    expect(r.err).toMatch(/rung 5 .* is not built yet/);
     expect(ladder('start', '--rung', '5').err).toMatch(/not built yet/);
     expect(ladder('start', '--rung', '3').err).toMatch(/ladder start. runs rung 1/);
   });

@@ -1,6 +1,7 @@
-// Rung 7 on real components (`ladder up --rung 7 --web 3`: Postgres, Redis, HAProxy, three
-// web servers), under steady load: a web server killed with -9, a rolling restart, and
-// Redis stopped for 10 s. Every case counts failed requests; the target is zero.
+// Rung 7 on real components (`ladder up --rung 7 --web 3`: a Postgres primary and its two
+// streaming replicas (rung 4 is included), Redis, HAProxy, three web servers), under steady
+// load: a web server killed with -9, a rolling restart, and Redis stopped for 10 s. Every
+// case counts failed requests; the target is zero.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import path from 'node:path';
@@ -106,11 +107,11 @@ afterAll(async () => {
 }, 120_000);
 
 describe('ladder up --rung 7 --web 3', () => {
-  it('lists Postgres, Redis, HAProxy and 3 web nodes with live pids, and serves the API', async () => {
+  it('lists Postgres and its 2 replicas, Redis, HAProxy and 3 web nodes with live pids, and serves the API', async () => {
     const s = status();
     expect(s.rung).toBe(7);
     expect(s.entry).toBe(entry);
-    expect(s.nodes.map((n) => n.role).sort()).toEqual(['haproxy', 'postgres', 'redis', 'web', 'web', 'web']);
+    expect(s.nodes.map((n) => n.role).sort()).toEqual(['haproxy', 'postgres', 'postgres-replica', 'postgres-replica', 'redis', 'web', 'web', 'web']);
     for (const n of s.nodes) {
       expect(n.state).toBe('ready');
       expect(isAlive(n.pid!)).toBe(true);

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { MIGRATIONS_DIR } from '../../src/app/links-app.ts';
-import { loadServerConfig, type ServerConfig } from '../../src/kit/config.ts';
+import { loadServerConfig, type ServerConfigOverrides } from '../../src/kit/config.ts';
 import { migrate } from '../../src/kit/db/migrator.ts';
 import { startWebProcess, type WebProcess } from '../../src/launcher/web-process.ts';
 
@@ -35,7 +35,7 @@ export interface TestServerOptions {
   databaseUrl?: string;
 }
 
-export async function startTestServer(overrides: Partial<ServerConfig> = {}, opts: TestServerOptions = {}): Promise<TestServer> {
+export async function startTestServer(overrides: ServerConfigOverrides = {}, opts: TestServerOptions = {}): Promise<TestServer> {
   const databaseUrl = opts.databaseUrl ?? (await freshDatabase());
   const config = loadServerConfig({
     host: '127.0.0.1',
@@ -60,8 +60,31 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}, opt
 
 /** A tiny HTTP client that keeps a cookie jar, like a browser session. */
 export class Client {
-  cookie: string | undefined;
+  private readonly jar = new Map<string, string>();
   constructor(readonly base: string) {}
+
+  /** The Cookie header it sends ("a=1; b=2"); setting it replaces the whole jar. */
+  get cookie(): string | undefined {
+    return this.jar.size === 0 ? undefined : Array.from(this.jar, ([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  set cookie(header: string | undefined) {
+    this.jar.clear();
+    for (const part of (header ?? '').split(';')) {
+      const eq = part.indexOf('=');
+      if (eq > 0) this.jar.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+    }
+  }
+
+  /** One cookie's value, or undefined. */
+  cookieValue(name: string): string | undefined {
+    return this.jar.get(name);
+  }
+
+  /** Drops one cookie, as a client that does not keep it would. */
+  forget(name: string): void {
+    this.jar.delete(name);
+  }
 
   async req(
     method: string,
@@ -78,10 +101,14 @@ export class Client {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       redirect: 'manual',
     });
-    const setCookie = res.headers.get('set-cookie');
-    if (setCookie) {
+    for (const setCookie of res.headers.getSetCookie()) {
       const pair = setCookie.split(';')[0]!;
-      this.cookie = pair.endsWith('=') ? undefined : pair;
+      const eq = pair.indexOf('=');
+      if (eq < 1) continue;
+      const name = pair.slice(0, eq);
+      const value = pair.slice(eq + 1);
+      if (value === '' || /;\s*Max-Age=0\b/i.test(setCookie)) this.jar.delete(name);
+      else this.jar.set(name, value);
     }
     const text = await res.text();
     let json: any;

@@ -18,8 +18,35 @@ describe('topology', () => {
   });
 
   it('refuses a rung that is not built yet, saying so', () => {
-    expect(() => buildTopology({ rung: 4 })).toThrow(ConfigError);
-    expect(() => buildTopology({ rung: 4 })).toThrow(/rung 4 \(a Postgres primary with read replicas\) is not built yet/);
+    expect(() => buildTopology({ rung: 5 })).toThrow(ConfigError);
+    expect(() => buildTopology({ rung: 5 })).toThrow(/rung 5 \(a cache tier \(Redis \+ in-process L1\)\) is not built yet/);
+  });
+
+  it('rung 4 is a primary with 2 replicas unless told; the flag switches replicas on below it and off above', () => {
+    const t = buildTopology({ rung: 4 });
+    expect(t.database).toMatchObject({ replicas: 2, replicaDelayMs: 0, cpu: undefined });
+    expect(t.features).toMatchObject({ loadBalancer: true, replicas: true });
+    expect(t.skipped).toEqual([]);
+    expect(buildTopology({ rung: 7 }).database.replicas).toBe(2);
+    expect(buildTopology({ rung: 7 }).skipped.join()).not.toMatch(/rung 4/);
+    const off = buildTopology({ rung: 4, replicas: 0 });
+    expect(off.features.replicas).toBe(false);
+    const alone = buildTopology({ rung: 3, replicas: 1, replicaDelayMs: 500, dbCpu: 0.15 });
+    expect(alone.features.replicas).toBe(true);
+    expect(alone.database).toMatchObject({ replicas: 1, replicaDelayMs: 500, cpu: 0.15 });
+    expect(buildTopology({ rung: 3 }).database.replicas).toBe(0);
+  });
+
+  it('validates the database flags, naming the flag and the fix', () => {
+    expect(() => buildTopology({ rung: 4, replicas: 9 })).toThrow(/^replicas: "9" replicas\. Fix: use 0 to 8/);
+    expect(() => buildTopology({ rung: 4, replicas: 1.5 })).toThrow(/^replicas: /);
+    expect(() => buildTopology({ rung: 1, replicas: 1 })).toThrow(/^replicas: rung 1 runs one embedded Postgres/);
+    expect(() => buildTopology({ rung: 4, replicaDelayMs: -1 })).toThrow(/^replica-delay: /);
+    expect(() => buildTopology({ rung: 4, replicaDelayMs: 2.5 })).toThrow(/^replica-delay: /);
+    expect(() => buildTopology({ rung: 3, replicaDelayMs: 1000 })).toThrow(/^replica-delay: there are no replicas to delay\. Fix: add --replicas R/);
+    expect(() => buildTopology({ rung: 4, dbCpu: 0 })).toThrow(/^db-cpu: /);
+    expect(() => buildTopology({ rung: 4, dbCpu: Number.NaN })).toThrow(/^db-cpu: /);
+    expect(() => buildTopology({ rung: 1, dbCpu: 0.5 })).toThrow(/^db-cpu: /);
   });
 
   it('names the field and the fix for invalid settings', () => {

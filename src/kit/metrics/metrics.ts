@@ -8,6 +8,12 @@ export interface Metrics {
   dbQueries: Counter<'shard' | 'role'>;
   cacheRequests: Counter<'tier' | 'result'>;
   replicaLag: Gauge<'shard' | 'replica'>;
+  /** 1 while a replica is in rotation (answering, caught up within the lag bound), else 0. */
+  replicaUp: Gauge<'shard' | 'replica'>;
+  /** Reads that a replica could have served but the primary did, by reason. */
+  dbFallbacks: Counter<'shard' | 'reason'>;
+  /** Reads that waited for a replica to reach the caller's token, by outcome. */
+  replicaWaits: Counter<'shard' | 'result'>;
   clicksBuffered: Gauge;
   clicksFlushed: Counter;
   clickFlushFailures: Counter;
@@ -43,8 +49,26 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     }),
     replicaLag: new Gauge({
       name: 'ladder_replica_lag_seconds',
-      help: 'Replication lag of each replica as last observed, in seconds.',
+      help: 'Staleness bound of each replica as last observed: it has every commit older than this, in seconds.',
       labelNames: ['shard', 'replica'],
+      registers,
+    }),
+    replicaUp: new Gauge({
+      name: 'ladder_replica_up',
+      help: 'Whether a replica is in rotation for reads (1) or not (0): down, restarted, or lagging past the bound.',
+      labelNames: ['shard', 'replica'],
+      registers,
+    }),
+    dbFallbacks: new Counter({
+      name: 'ladder_db_fallbacks_total',
+      help: 'Reads served by the primary instead of a replica, by reason (token, switch, no_replica, error).',
+      labelNames: ['shard', 'reason'],
+      registers,
+    }),
+    replicaWaits: new Counter({
+      name: 'ladder_db_replica_waits_total',
+      help: "Reads that waited for a replica to reach the caller's consistency token, by result (caught_up, timed_out).",
+      labelNames: ['shard', 'result'],
       registers,
     }),
     clicksBuffered: new Gauge({

@@ -43,7 +43,7 @@ export function parseRateLimits(spec: string | undefined, defaults: Record<strin
   const out = { ...defaults };
   if (!spec) return out;
   for (const part of spec.split(',')) {
-    const m = /^\s*([a-z]+)=(\d+)\/(\d+)s?\s*$/.exec(part);
+    const m = /^\s*([A-Za-z]+)=(\d+)\/(\d+)s?\s*$/.exec(part);
     if (!m || !(m[1]! in defaults)) {
       throw new Error(
         `LADDER_RATE_LIMITS: cannot read "${part}". Fix: use name=limit/seconds with name in ${Object.keys(defaults).join(', ')}, e.g. login=30/60`,

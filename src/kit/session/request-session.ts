@@ -54,6 +54,25 @@ export class RequestSession {
     return data;
   }
 
+  /** The session if this request has already loaded it; never touches the store. */
+  peek(): SessionData | undefined {
+    return this.data;
+  }
+
+  /**
+   * Keeps a consistency token (by shard) in the loaded session, if any. Best effort: the
+   * caller's cookie holds it too, so a store failure here must not fail a committed write.
+   */
+  async setToken(shard: string, token: string): Promise<void> {
+    if (!this.id || !this.data) return;
+    this.data.tokens = { ...this.data.tokens, [shard]: token };
+    try {
+      await this.save();
+    } catch {
+      /* the cookie still carries it */
+    }
+  }
+
   /** The logged-in user's id, or a 401. */
   async requireUser(): Promise<number> {
     const data = await this.get();

@@ -1,0 +1,427 @@
+// The read/write router of rung 4: the same Database interface as the single primary, so
+// the app does not change. Writes and every statement of a transaction go to the primary;
+// plain reads go to a replica in rotation, spread across them; the caller's consistency
+// token (consistency-token.ts) decides which replicas may serve them.
+//
+// Why a caller never misses their own write and never sees time go backwards (the
+// argument in full, with pictures: docs/consistency.md). Requests of one caller are taken
+// one after another; the token travels between them (a cookie, the session).
+//
+//  1. A write commits on the primary; then, on the same connection, the primary's WAL
+//     write position is read. It is at or past the commit, so a replica that has replayed
+//     up to it has the write. It becomes the token's `lsn`, and the pin is dropped.
+//  2. A read goes to a replica only if the replica's replay position, as last polled, is at
+//     or past `lsn`. Replay only moves forward while the server runs, so at the time of
+//     the read it is further still: the caller sees their write (read-your-writes).
+//  3. What a read on a replica shows may be newer than `lsn`, by an amount nobody measured
+//     (asking would cost a query per read). So the caller is pinned to that replica (and to
+//     that run of it, `epoch`): later reads on the same replica see the same or newer
+//     states. Pins are also what spreads readers across replicas.
+//  4. When the pinned replica is out of rotation or has restarted (a restarted standby can
+//     briefly show an older state: it recovers from its last restart point), the caller
+//     moves through the primary: the read runs there and is followed by a position read on
+//     the same connection, which bounds everything they have seen anywhere (the primary is
+//     ahead of every replica). That becomes `lsn`, the pin is dropped, and any replica that
+//     has reached it may take the next read: monotonic reads.
+//  5. A write or a primary read bounds everything seen before it in the same way (step 1's
+//     position is taken after the commit, so after every earlier read), so both drop the pin.
+//
+// When no replica has reached the token: wait up to two poll intervals for one to get there
+// (polling at once rather than at the next tick), but only when a replica is close enough
+// that it might (its staleness under the wait); otherwise read from the primary at once
+// (counted in ladder_db_fallbacks_total).
+// Everyone reading without a token gets bounded staleness: a replica in rotation is never
+// more than maxLagMs behind (replica-monitor.ts).
+import pg from 'pg';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { Database, Db, Row, TokenCarrier, TxDb } from './database.ts';
+import {
+  EMPTY_TOKEN,
+  decodeToken,
+  encodeToken,
+  mergeTokens,
+  parseLsn,
+  samePin,
+  type ConsistencyToken,
+} from './consistency-token.ts';
+import { prepared } from './prepared.ts';
+import { EPOCH_SQL, ReplicaMonitor, type MonitorLog, type ReplicaView } from './replica-monitor.ts';
+
+export interface ReplicaRouterOptions {
+  primaryUrl: string;
+  /** In the launcher's order: the first is replica1. */
+  replicaUrls: readonly string[];
+  metrics: Metrics;
+  shard?: string;
+  /** How often replica positions are polled. */
+  pollMs: number;
+  /** Staleness past which a replica leaves rotation (the bound others' reads get). */
+  maxLagMs: number;
+  /** A replica read (or connection) taking longer is abandoned and retried on the primary. */
+  readTimeoutMs: number;
+  /** Connections per pool (the primary's and each replica's). Default 10, like PgDatabase. */
+  poolSize?: number;
+  log: MonitorLog;
+}
+
+export type FallbackReason = 'token' | 'switch' | 'no_replica' | 'error';
+
+export type Route =
+  | { kind: 'replica'; replica: ReplicaView; pin: boolean }
+  | { kind: 'wait' }
+  | { kind: 'primary'; reason: FallbackReason };
+
+/**
+ * Where a read with this token may run now (steps 2 to 4 above). `pick(n)` chooses among n
+ * eligible replicas; `waitMs` is how stale a replica may be and still be waited for.
+ */
+export function routeRead(
+  token: ConsistencyToken,
+  replicas: readonly ReplicaView[],
+  waitMs: number,
+  pick: (n: number) => number,
+): Route {
+  if (!replicas.some((r) => r.inRotation)) return { kind: 'primary', reason: 'no_replica' };
+  if (token.pin) {
+    const r = replicas[token.pin.replica];
+    if (!r || !r.inRotation || r.epoch !== token.pin.epoch) return { kind: 'primary', reason: 'switch' };
+    if (r.replayLsn >= token.lsn) return { kind: 'replica', replica: r, pin: false };
+    return r.stalenessMs <= waitMs ? { kind: 'wait' } : { kind: 'primary', reason: 'token' };
+  }
+  const eligible = replicas.filter((r) => r.inRotation && r.replayLsn >= token.lsn);
+  if (eligible.length > 0) return { kind: 'replica', replica: eligible[pick(eligible.length)]!, pin: true };
+  return replicas.some((r) => r.inRotation && r.stalenessMs <= waitMs)
+    ? { kind: 'wait' }
+    : { kind: 'primary', reason: 'token' };
+}
+
+/**
+ * A replica that cannot serve a read now, as opposed to a read that is wrong: no SQLSTATE
+ * (connection refused or reset, a timeout), or a server-side reason to try elsewhere
+ * (08 connection, 53 resources, 57 shutdown or crash, 40001 cancelled by a recovery conflict).
+ */
+export function replicaUnavailable(err: unknown): boolean {
+  if (!(err instanceof pg.DatabaseError)) return true;
+  const code = err.code ?? '';
+  return code === '40001' || code.startsWith('08') || code.startsWith('53') || code.startsWith('57');
+}
+
+class ReplicaTimeout extends Error {
+  constructor(ms: number) {
+    super(`no answer from the replica within ${ms} ms`);
+    this.name = 'ReplicaTimeout';
+  }
+}
+
+class ReplicaRestarted extends Error {
+  constructor() {
+    super('the replica was restarted since it was last polled');
+    this.name = 'ReplicaRestarted';
+  }
+}
+
+const PROBE_SQL = 'select pg_current_wal_lsn()::text as lsn';
+
+export class ReplicaRouter implements Database {
+  readonly monitor: ReplicaMonitor;
+  readonly shard: string;
+  private readonly primary: pg.Pool;
+  private readonly pools: pg.Pool[];
+  /** Which run of its server each replica connection belongs to (step 4). */
+  private readonly epochs = new WeakMap<pg.PoolClient, string>();
+  private readonly waitMs: number;
+  private next = 0;
+  private readonly count;
+
+  constructor(private readonly opts: ReplicaRouterOptions) {
+    this.shard = opts.shard ?? '0';
+    const max = opts.poolSize ?? 10;
+    this.primary = new pg.Pool({
+      connectionString: opts.primaryUrl,
+      max,
+      idleTimeoutMillis: 30_000,
+      connectionTimeoutMillis: 5_000,
+      application_name: 'ladder',
+    });
+    this.primary.on('error', () => undefined);
+    this.pools = opts.replicaUrls.map((url) => {
+      const pool = new pg.Pool({
+        connectionString: url,
+        max,
+        idleTimeoutMillis: 30_000,
+        // A stopped server accepts TCP but never answers: give up soon and use the primary.
+        connectionTimeoutMillis: opts.readTimeoutMs,
+        application_name: 'ladder',
+      });
+      pool.on('error', () => undefined);
+      return pool;
+    });
+    this.monitor = new ReplicaMonitor({
+      primaryUrl: opts.primaryUrl,
+      replicas: opts.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url })),
+      pollMs: opts.pollMs,
+      maxLagMs: opts.maxLagMs,
+      silentMs: Math.max(1000, 10 * opts.pollMs),
+      shard: this.shard,
+      metrics: opts.metrics,
+      log: opts.log,
+    });
+    this.waitMs = 2 * opts.pollMs;
+    const m = opts.metrics;
+    const shard = this.shard;
+    this.count = {
+      primary: m.dbQueries.labels({ shard, role: 'primary' }),
+      replica: m.dbQueries.labels({ shard, role: 'replica' }),
+      fallback: {
+        token: m.dbFallbacks.labels({ shard, reason: 'token' }),
+        switch: m.dbFallbacks.labels({ shard, reason: 'switch' }),
+        no_replica: m.dbFallbacks.labels({ shard, reason: 'no_replica' }),
+        error: m.dbFallbacks.labels({ shard, reason: 'error' }),
+      },
+      caughtUp: m.replicaWaits.labels({ shard, result: 'caught_up' }),
+      timedOut: m.replicaWaits.labels({ shard, result: 'timed_out' }),
+    };
+  }
+
+  /** Starts polling and waits (bounded) for the first positions, so the first reads need not fall back. */
+  async start(): Promise<void> {
+    await this.monitor.start();
+  }
+
+  forRequest(carrier?: TokenCarrier): Db {
+    return carrier ? new RequestDb(this, carrier) : this;
+  }
+
+  // The process-wide handle (background work such as click counting) has no caller to be
+  // consistent for: reads go to any replica in rotation, writes to the primary, no token.
+
+  async read<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    return (await this.routedRead<R>(EMPTY_TOKEN, sql, params, false)).rows;
+  }
+
+  async write<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    this.count.primary.inc();
+    return (await this.primary.query<R>(prepared(sql, params))).rows;
+  }
+
+  async tx<T>(fn: (tx: TxDb) => Promise<T>): Promise<T> {
+    return (await this.primaryTx(fn, false)).result;
+  }
+
+  async ping(): Promise<boolean> {
+    // Ready means the primary answers: replicas come and go without taking a web server out.
+    try {
+      await this.primary.query('select 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.monitor.stop();
+    await Promise.all([this.primary.end(), ...this.pools.map((p) => p.end())]);
+  }
+
+  /** A read for a caller holding `token`; returns the rows and the caller's token after it. */
+  async routedRead<R extends Row>(
+    token: ConsistencyToken,
+    sql: string,
+    params: readonly unknown[],
+    probe: boolean,
+  ): Promise<{ rows: R[]; token: ConsistencyToken }> {
+    const pick = (n: number) => this.next++ % n;
+    let route = routeRead(token, this.monitor.replicas, this.waitMs, pick);
+    if (route.kind === 'wait') {
+      const deadline = performance.now() + this.waitMs;
+      while (route.kind === 'wait' && performance.now() < deadline) {
+        const polled = this.monitor.nextPoll(deadline - performance.now());
+        this.monitor.pollNow();
+        await polled;
+        route = routeRead(token, this.monitor.replicas, this.waitMs, pick);
+      }
+      (route.kind === 'replica' ? this.count.caughtUp : this.count.timedOut).inc();
+    }
+    let reason: FallbackReason = route.kind === 'primary' ? route.reason : 'token';
+    if (route.kind === 'replica') {
+      const r = route.replica;
+      try {
+        const rows = await this.onReplica<R>(r.index, sql, params);
+        const pinned =
+          route.pin && r.epoch !== undefined
+            ? { lsn: token.lsn, pin: { replica: r.index, epoch: r.epoch } }
+            : token;
+        return { rows, token: pinned };
+      } catch (err) {
+        if (!replicaUnavailable(err)) throw err;
+        this.monitor.markFailed(r.index, err);
+        reason = 'error';
+      }
+    }
+    this.count.fallback[reason].inc();
+    if (!probe) {
+      this.count.primary.inc();
+      return { rows: (await this.primary.query<R>(prepared(sql, params))).rows, token };
+    }
+    const { rows, lsn } = await this.onPrimaryWithProbe<R>(sql, params);
+    return { rows, token: { lsn: lsn > token.lsn ? lsn : token.lsn, pin: undefined } };
+  }
+
+  /** A write on the primary, followed by its WAL position (step 1). */
+  async probedWrite<R extends Row>(
+    sql: string,
+    params: readonly unknown[],
+  ): Promise<{ rows: R[]; lsn: bigint }> {
+    return this.onPrimaryWithProbe<R>(sql, params);
+  }
+
+  /** A transaction on the primary; with `probe`, the WAL position after its commit. */
+  async primaryTx<T>(fn: (tx: TxDb) => Promise<T>, probe: boolean): Promise<{ result: T; lsn: bigint }> {
+    const client = await this.primary.connect();
+    const tx: TxDb = {
+      query: async <R extends Row = Row>(sql: string, params: readonly unknown[] = []) => {
+        this.count.primary.inc();
+        return (await client.query<R>(prepared(sql, params))).rows;
+      },
+    };
+    try {
+      await client.query('begin');
+      const result = await fn(tx);
+      await client.query('commit');
+      return { result, lsn: probe ? await probeLsn(client) : 0n };
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async onPrimaryWithProbe<R extends Row>(
+    sql: string,
+    params: readonly unknown[],
+  ): Promise<{ rows: R[]; lsn: bigint }> {
+    const client = await this.primary.connect();
+    try {
+      this.count.primary.inc();
+      const rows = (await client.query<R>(prepared(sql, params))).rows;
+      return { rows, lsn: await probeLsn(client) };
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Runs a read on a replica, on a connection to the same run of the server the monitor
+   * last polled (a restart in between is caught here, step 4), within the read timeout.
+   */
+  private async onReplica<R extends Row>(
+    index: number,
+    sql: string,
+    params: readonly unknown[],
+  ): Promise<R[]> {
+    const view = this.monitor.replicas[index]!;
+    const client = await this.pools[index]!.connect();
+    let released = false;
+    const release = (err?: Error) => {
+      if (released) return;
+      released = true;
+      client.release(err); // with an error the pool closes the connection instead of reusing it
+    };
+    const ms = this.opts.readTimeoutMs;
+    try {
+      let epoch = this.epochs.get(client);
+      if (epoch === undefined) {
+        const row = (
+          await timed(client.query<{ epoch: string }>({ name: 'l_epoch', text: EPOCH_SQL }), ms, release)
+        ).rows[0];
+        epoch = BigInt(row?.epoch ?? '0').toString(36);
+        this.epochs.set(client, epoch);
+      }
+      if (epoch !== view.epoch) throw new ReplicaRestarted();
+      this.count.replica.inc();
+      const rows = (await timed(client.query<R>(prepared(sql, params)), ms, release)).rows;
+      release();
+      return rows;
+    } catch (err) {
+      // A statement that failed on a healthy connection leaves it usable.
+      release(err instanceof pg.DatabaseError || err instanceof ReplicaRestarted ? undefined : toError(err));
+      throw err;
+    }
+  }
+}
+
+/** `req.db` at rung 4: the router, bound to one caller's token. */
+class RequestDb implements Db {
+  /** The caller's token as this request has advanced it. */
+  private own: ConsistencyToken | undefined;
+
+  constructor(
+    private readonly router: ReplicaRouter,
+    private readonly carrier: TokenCarrier,
+  ) {}
+
+  async read<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    const before = this.current();
+    const { rows, token } = await this.router.routedRead<R>(before, sql, params, true);
+    await this.remember(before, token, false);
+    return rows;
+  }
+
+  async write<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    const before = this.current();
+    const { rows, lsn } = await this.router.probedWrite<R>(sql, params);
+    await this.remember(before, { lsn: lsn > before.lsn ? lsn : before.lsn, pin: undefined }, true);
+    return rows;
+  }
+
+  async tx<T>(fn: (tx: TxDb) => Promise<T>): Promise<T> {
+    const { result, lsn } = await this.router.primaryTx(fn, true);
+    const before = this.current();
+    await this.remember(before, { lsn: lsn > before.lsn ? lsn : before.lsn, pin: undefined }, true);
+    return result;
+  }
+
+  /** What the caller brought (cookie, session when loaded), merged with this request's own. */
+  private current(): ConsistencyToken {
+    const brought = this.carrier.tokens(this.router.shard).map(decodeToken);
+    return mergeTokens([this.own, ...brought]);
+  }
+
+  private async remember(before: ConsistencyToken, after: ConsistencyToken, durable: boolean): Promise<void> {
+    if (after.lsn === before.lsn && samePin(after.pin, before.pin) && !durable) return;
+    this.own = after;
+    await this.carrier.save(this.router.shard, encodeToken(after), durable);
+  }
+}
+
+async function probeLsn(client: pg.PoolClient): Promise<bigint> {
+  const row = (await client.query<{ lsn: string }>({ name: 'l_probe', text: PROBE_SQL })).rows[0];
+  const lsn = parseLsn(row?.lsn);
+  if (lsn === undefined) throw new Error(`unexpected WAL position ${String(row?.lsn)}`);
+  return lsn;
+}
+
+function timed<T>(p: Promise<T>, ms: number, onTimeout: (err: Error) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const err = new ReplicaTimeout(ms);
+      onTimeout(err);
+      reject(err);
+    }, ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(toError(e));
+      },
+    );
+  });
+}
+
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}

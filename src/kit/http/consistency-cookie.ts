@@ -1,0 +1,89 @@
+// Carries a caller's consistency tokens between requests (the TokenCarrier the database
+// sees): in a signed cookie, `ladder_lsn`, which every route gets at no cost (the redirect
+// included: no session-store lookup on the hot path), and, after writes, in the session
+// too when the request has loaded one (a client that keeps only the session cookie still
+// reads its own writes on session routes). Why both, and the alternatives: docs/consistency.md.
+//
+// Cookie value: <shard>:<token>[~<shard>:<token>...] signed with the server secret, so a
+// client cannot invent a position that would send all its reads to the primary.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { TokenCarrier } from '../db/database.ts';
+import type { RequestSession } from '../session/request-session.ts';
+import { parseCookies, serializeCookie, sign, unsign } from './cookies.ts';
+
+export const CONSISTENCY_COOKIE = 'ladder_lsn';
+/** Long enough to outlast any lag bound; a stale pin costs one read on the primary. */
+const MAX_AGE_SECONDS = 24 * 3600;
+const MAX_VALUE = 512;
+const ENTRY = /^([a-z0-9]{1,16}):([0-9a-z_]{1,40})$/;
+const MAX_SHARDS = 16;
+
+export class ConsistencyCookie implements TokenCarrier {
+  private brought: Map<string, string> | undefined;
+  private written: string | undefined;
+
+  constructor(
+    private readonly req: FastifyRequest,
+    private readonly reply: FastifyReply,
+    private readonly session: RequestSession,
+    private readonly secret: string,
+  ) {}
+
+  tokens(shard: string): readonly string[] {
+    const out: string[] = [];
+    const fromCookie = this.cookie().get(shard);
+    if (fromCookie) out.push(fromCookie);
+    const fromSession = this.session.peek()?.tokens?.[shard];
+    if (fromSession) out.push(fromSession);
+    return out;
+  }
+
+  save(shard: string, token: string, durable: boolean): Promise<void> | undefined {
+    const map = this.cookie();
+    map.set(shard, token);
+    this.setCookie(Array.from(map, ([s, t]) => `${s}:${t}`).join('~'));
+    return durable ? this.session.setToken(shard, token) : undefined;
+  }
+
+  /** The tokens in the request's cookie, checked (anything forged or malformed: none). */
+  private cookie(): Map<string, string> {
+    this.brought ??= parseTokenCookie(this.req.headers.cookie, this.secret);
+    return this.brought;
+  }
+
+  private setCookie(value: string): void {
+    const cookie = serializeCookie(CONSISTENCY_COOKIE, sign(value, this.secret), {
+      maxAgeSeconds: MAX_AGE_SECONDS,
+      httpOnly: true,
+      sameSite: 'Lax',
+      secure: this.req.protocol === 'https',
+    });
+    if (this.written !== undefined) {
+      // A second change in the same request replaces the first, keeping other cookies (the session's).
+      const prev = this.reply.getHeader('set-cookie');
+      const others = (Array.isArray(prev) ? prev : prev === undefined ? [] : [String(prev)]).filter(
+        (c) => c !== this.written,
+      );
+      this.reply.removeHeader('set-cookie');
+      for (const c of others) this.reply.header('set-cookie', c);
+    }
+    this.reply.header('set-cookie', cookie);
+    this.written = cookie;
+  }
+}
+
+function parseTokenCookie(header: string | undefined, secret: string): Map<string, string> {
+  const map = new Map<string, string>();
+  const raw = parseCookies(header).get(CONSISTENCY_COOKIE);
+  if (!raw || raw.length > MAX_VALUE) return map;
+  const value = unsign(raw, secret);
+  if (!value) return map;
+  const entries = value.split('~');
+  if (entries.length > MAX_SHARDS) return map;
+  for (const entry of entries) {
+    const m = ENTRY.exec(entry);
+    if (!m) return new Map();
+    map.set(m[1]!, m[2]!);
+  }
+  return map;
+}
