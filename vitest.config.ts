@@ -7,7 +7,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Two cores: a couple of files at once keeps the suite fast without starving servers.
-    maxWorkers: 2,
+    // One file at a time: the topology tests run whole stacks (Postgres, replicas, Redis,
+    // HAProxy, web servers) under load and assert zero failed requests; two of them at once
+    // on two cores starved each other into timeouts. The suite stays around 5 minutes.
+    maxWorkers: 1,
+    fileParallelism: false,
   },
 });
