@@ -11,15 +11,30 @@ import { withBenchSession, type BenchSession } from './bench-session.ts';
 import { enginesScenario } from './engines-scenario.ts';
 import { redirectScenario } from './redirect-scenario.ts';
 import { formatReport } from './report-table.ts';
+import { scalingScenario } from './scaling-scenario.ts';
+import { sessionScenario } from './session-scenario.ts';
+import { topologyRedirectScenario } from './topology-redirect-scenario.ts';
 
 export const SCENARIOS: Readonly<Record<string, { about: string; run: (s: BenchSession, o: BenchOptions) => Promise<BenchReport> }>> = {
   redirect: {
-    about: 'GET /:code on the Links app vs bare Fastify references (constant 302; same lookup via pg.Pool)',
-    run: redirectScenario,
+    about:
+      'GET /:code on the Links app vs bare Fastify references (constant 302; same lookup via pg.Pool);\n' +
+      '             with --rung N: against `ladder up --rung N [--web K] [--cpu C]`, at its entry',
+    // Without --rung, rung 1 in-process against the references, as it always was.
+    run: (session, o) => (o.rung === undefined ? redirectScenario(session, o) : topologyRedirectScenario(session, o)),
   },
   engines: {
     about: 'the lookup handler on the embedded Postgres vs the system PostgreSQL 15 vs PGlite',
     run: enginesScenario,
+  },
+  session: {
+    about: 'logged-in users (--users) reading /api/me and /api/links with their cookie, on `ladder up` (rung 7 unless --rung)',
+    run: sessionScenario,
+  },
+  scaling: {
+    about: 'redirects with 1, 2, 4 web servers (--sizes) at 0.2 core (--cpu) behind HAProxy (rung 3 unless --rung),\n' +
+      '             alternating over the rounds; ratio to 1 server; what HAProxy adds to p50',
+    run: scalingScenario,
   },
 };
 
@@ -36,11 +51,16 @@ flags (defaults in brackets):
   --links N         links seeded [${BENCH_DEFAULTS.links}]
   --duration S      measured seconds per phase [${BENCH_DEFAULTS.duration}]
   --warmup S        unmeasured seconds before each phase [${BENCH_DEFAULTS.warmup}]
-  --connections C   keep-alive connections of the driver [${BENCH_DEFAULTS.connections}]
+  --connections C   keep-alive connections of the driver [${BENCH_DEFAULTS.connections}]; scaling: per web server in rotation
   --rate R          fixed arrival rate, req/s [half the measured saturation throughput]
   --rounds K        saturation rounds, alternating servers; medians reported [${BENCH_DEFAULTS.rounds}]
   --zipf S          Zipf exponent of link popularity [${BENCH_DEFAULTS.zipf}]
   --seed N          seed of the request sequence [${BENCH_DEFAULTS.seed}]
+  --rung N          run against a topology launched with \`ladder up --rung N\` (redirect; session [7]; scaling [3])
+  --web K           web servers of that topology [the rung's default]
+  --cpu C           cap each web server at C cores (cgroup cpu controller) [uncapped; scaling: 0.2]
+  --users N         session: users signed up before the run [${BENCH_DEFAULTS.users}]
+  --sizes A,B,...   scaling: numbers of web servers compared [${BENCH_DEFAULTS.sizes.join(',')}]
   --quick           ${QUICK.links} links, ${QUICK.duration} s phases, ${QUICK.warmup} s warm-up, ${QUICK.rounds} round (rough figures)
   --json            print the JSON report instead of the table
 

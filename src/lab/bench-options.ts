@@ -19,6 +19,17 @@ export interface BenchOptions {
   seed: number;
   /** Print the JSON report instead of the table. */
   json: boolean;
+  /** Run against a topology that `ladder up --rung N` launches; undefined: the scenario's
+   *  default (redirect: none, rung 1 in-process against the references). */
+  rung: number | undefined;
+  /** Web servers of the topology (`ladder up --web K`); undefined: the rung's default. */
+  web: number | undefined;
+  /** Cores each web server is capped at (`ladder up --cpu C`); undefined: the scenario's default. */
+  cpu: number | undefined;
+  /** session: logged-in users, each signed up through /api/signup before the run. */
+  users: number;
+  /** scaling: the numbers of web servers compared, in the order each round runs them. */
+  sizes: number[];
 }
 
 /** The defaults, in one commented table. */
@@ -30,6 +41,8 @@ export const BENCH_DEFAULTS = {
   rounds: 3, // saturation rounds alternate between servers; medians are reported
   zipf: 1.0,
   seed: 1,
+  users: 100, // enough that sessions do not all sit in one hot Redis key or cache line
+  sizes: [1, 2, 4], // 4 x 0.2 core and the rest still fit on two cores (docs/performance.md)
 } as const;
 
 /** --quick: a short run to try things out; its figures are rough. */
@@ -62,6 +75,11 @@ export function parseBenchOptions(argv: string[]): Readonly<BenchOptions> {
         seed: { type: 'string' },
         quick: { type: 'boolean' },
         json: { type: 'boolean' },
+        rung: { type: 'string' },
+        web: { type: 'string' },
+        cpu: { type: 'string' },
+        users: { type: 'string' },
+        sizes: { type: 'string' },
       },
     });
   } catch (err) {
@@ -79,14 +97,47 @@ export function parseBenchOptions(argv: string[]): Readonly<BenchOptions> {
     zipf: num(v.zipf, 'zipf', base.zipf, 0, 3, false),
     seed: num(v.seed, 'seed', base.seed, 0, 2 ** 32 - 1, true),
     json: v.json ?? false,
+    rung: rungFlag(v.rung),
+    web: v.web === undefined ? undefined : num(v.web, 'web', 0, 1, MAX_WEB_SERVERS, true),
+    cpu: v.cpu === undefined ? undefined : num(v.cpu, 'cpu', 0, 0.01, 64, false),
+    users: num(v.users, 'users', base.users, 1, 10_000, true),
+    sizes: sizesFlag(v.sizes),
   });
+}
+
+/** HAProxy's server slots in the launcher (MAX_WEB in src/launcher/supervisor.ts). */
+const MAX_WEB_SERVERS = 16;
+
+function rungFlag(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.trim() === '1') {
+    throw new ConfigError('--rung', 'rung 1 is what the scenario runs without --rung', 'leave out --rung, or pass 2 or more for a launched topology');
+  }
+  return num(raw, 'rung', 0, 2, 10, true);
+}
+
+function sizesFlag(raw: string | undefined): number[] {
+  if (raw === undefined) return [...BENCH_DEFAULTS.sizes];
+  const parts = raw.split(',');
+  const sizes = parts.map((p) => Number(p.trim()));
+  if (parts.length > 8 || sizes.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_WEB_SERVERS) || new Set(sizes).size !== sizes.length) {
+    throw new ConfigError('--sizes', `"${raw}" is not a list of distinct whole numbers from 1 to ${MAX_WEB_SERVERS}`, 'pass e.g. --sizes 1,2,4');
+  }
+  return sizes;
 }
 
 /** The flags that reproduce a run, for the report. */
 export function commandLine(scenario: string, o: BenchOptions): string {
   const rate = o.rate === undefined ? '' : ` --rate ${o.rate}`;
+  const topology = [
+    o.rung === undefined ? '' : ` --rung ${o.rung}`,
+    o.web === undefined ? '' : ` --web ${o.web}`,
+    o.cpu === undefined ? '' : ` --cpu ${o.cpu}`,
+    scenario === 'session' ? ` --users ${o.users}` : '',
+    scenario === 'scaling' ? ` --sizes ${o.sizes.join(',')}` : '',
+  ].join('');
   return (
-    `ladder bench ${scenario} --links ${o.links} --duration ${o.duration} --warmup ${o.warmup} ` +
+    `ladder bench ${scenario}${topology} --links ${o.links} --duration ${o.duration} --warmup ${o.warmup} ` +
     `--connections ${o.connections}${rate} --rounds ${o.rounds} --zipf ${o.zipf} --seed ${o.seed}`
   );
 }

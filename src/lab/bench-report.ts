@@ -23,6 +23,21 @@ export function target(name: string, value: number, comparison: Target['comparis
   return { name, value, comparison, threshold, unit, pass };
 }
 
+/** A topology launched with `ladder up` for the run. */
+export interface TopologyReport {
+  /** The `ladder up` command the run used. */
+  command: string;
+  rung: number;
+  entry: string | null;
+  /** Cores each web server was to be capped at; null: uncapped by request. */
+  cpu: number | null;
+  /** Whether the caps were applied (the cgroup cpu controller was writable). */
+  capped: boolean;
+  nodes: { name: string; role: string; pid: number | null; cpu?: number }[];
+  /** What the launcher said (rungs it ran without, caps it could not apply). */
+  launcherNotes: string[];
+}
+
 export interface BenchReport {
   scenario: string;
   /** The command that reproduces this run. */
@@ -39,6 +54,10 @@ export interface BenchReport {
   /** Resident memory of the servers' node processes after the run (MiB). */
   memory: Record<string, MemoryUse>;
   ratios: Record<string, number>;
+  /** Other figures the scenario reports, with their unit in the name. */
+  figures?: Record<string, number>;
+  /** Scenarios against a launched topology: what ran. */
+  topology?: TopologyReport;
   targets: Target[];
   notes: string[];
   pass: boolean;

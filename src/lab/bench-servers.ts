@@ -7,10 +7,12 @@ import { freePort } from '../launcher/state-dir.ts';
 import { benchCode, benchUrl } from './bench-links.ts';
 import type { BenchSession } from './bench-session.ts';
 import { pin } from './cpu-pinning.ts';
+import type { CpuSample, MeasureTarget } from './measurement.ts';
 import { LADDER_BIN, nodeEntry } from './node-entry.ts';
+import { cpuSeconds, treeCpuSeconds } from './proc-stats.ts';
 import type { ManagedProcess } from './process-supervisor.ts';
 
-export interface ServerUnderTest {
+export interface ServerUnderTest extends MeasureTarget {
   /** Stable key used in the report, e.g. "app", "ref-pg". */
   name: string;
   /** What it is, for people. */
@@ -20,6 +22,11 @@ export interface ServerUnderTest {
   proc: ManagedProcess;
   /** Postmaster pid of the Postgres it queries, when it queries one (for CPU accounting). */
   databasePid: number | undefined;
+}
+
+/** CPU of the server's process and of the Postgres tree it queries. */
+function cpuSampler(pid: number, databasePid: number | undefined): () => CpuSample {
+  return () => ({ server: cpuSeconds(pid), database: databasePid === undefined ? null : treeCpuSeconds(databasePid) });
 }
 
 const HOST = '127.0.0.1';
@@ -61,7 +68,15 @@ export async function startApp(
       LADDER_STATE_DIR: path.join(cwd, '.ladder'),
     }),
   });
-  const sut: ServerUnderTest = { name: 'app', label: 'Links app (ladder start)', host: HOST, port, proc, databasePid: opts.databasePid };
+  const sut: ServerUnderTest = {
+    name: 'app',
+    label: 'Links app (ladder start)',
+    host: HOST,
+    port,
+    proc,
+    databasePid: opts.databasePid,
+    sampleCpu: cpuSampler(proc.pid, opts.databasePid),
+  };
   await ready(session, sut, opts, true);
   return sut;
 }
@@ -92,7 +107,15 @@ export async function startReference(
       REF_POOL: String(opts.pool ?? 10),
     }),
   });
-  const sut: ServerUnderTest = { name: opts.name, label: opts.label, host: HOST, port, proc, databasePid: opts.databasePid };
+  const sut: ServerUnderTest = {
+    name: opts.name,
+    label: opts.label,
+    host: HOST,
+    port,
+    proc,
+    databasePid: opts.databasePid,
+    sampleCpu: cpuSampler(proc.pid, opts.databasePid),
+  };
   await ready(session, sut, opts, opts.kind !== 'constant');
   return sut;
 }

@@ -16,6 +16,21 @@ export interface PhaseSpec {
   links: number;
   zipfS: number;
   seed: number;
+  /**
+   * Logged-in users instead of redirects: each request is one virtual user's (drawn
+   * uniformly, seeded) and carries that user's Cookie header; its path is drawn uniformly
+   * from `paths`. The cookies are session secrets: they stay in the two processes, never in
+   * a report or a log.
+   */
+  session?: SessionWorkload;
+  /** The status that counts as a success: 302 (a redirect) unless told. */
+  expectStatus?: number;
+}
+
+export interface SessionWorkload {
+  /** One Cookie header value per virtual user, e.g. "ladder_sid=...". */
+  cookies: string[];
+  paths: string[];
 }
 
 export interface PhaseResult {
@@ -24,8 +39,10 @@ export interface PhaseResult {
   seconds: number;
   /** Responses received in the window. */
   responses: number;
-  /** Responses with status 302, per second: the throughput we report. */
+  /** Responses with the expected status (302 unless the spec says otherwise), per second:
+   *  the throughput we report. */
   throughput: number;
+  /** Responses with any other status (the name is from when every phase was redirects). */
   non302: number;
   /** Status code -> count, every status seen. */
   statuses: Record<string, number>;

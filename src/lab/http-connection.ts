@@ -3,8 +3,9 @@
 // faster than the servers it measures: node:http parses every header into objects and
 // tops out near the throughput of a bare Fastify handler, which would make the reference
 // measure the driver. Here a response costs one indexOf and one regex.
-// Scope, on purpose: GET only, no pipelining, bodies framed by Content-Length (what every
-// server we measure sends); anything else is a protocol error, counted as a failure.
+// Scope, on purpose: GET only (with an optional Cookie header), no pipelining, bodies
+// framed by Content-Length (what every server we measure sends); anything else is a
+// protocol error, counted as a failure.
 import net from 'node:net';
 
 const MAX_HEAD = 64 * 1024;
@@ -51,13 +52,17 @@ export class HttpConnection {
     return this.failure === undefined && !this.closeAfter;
   }
 
-  /** Sends GET path; resolves with the response status once the whole response is read. */
-  get(path: string): Promise<number> {
+  /**
+   * Sends GET path, with a Cookie header when given (a logged-in user); resolves with the
+   * response status once the whole response is read.
+   */
+  get(path: string, cookie?: string): Promise<number> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.pending) return Promise.reject(new Error('one request at a time per connection'));
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
-      this.socket.write(`GET ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\n\r\n`, 'latin1');
+      const extra = cookie === undefined ? '' : `Cookie: ${cookie}\r\n`;
+      this.socket.write(`GET ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\n${extra}\r\n`, 'latin1');
     });
   }
 

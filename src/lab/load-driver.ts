@@ -4,7 +4,7 @@
 // the requests it kept waiting (no coordinated omission).
 import { performance } from 'node:perf_hooks';
 import { benchCode, rankToIndex } from './bench-links.ts';
-import { LATE_MS, type PhaseResult, type PhaseSpec } from './driver-protocol.ts';
+import { LATE_MS, type PhaseResult, type PhaseSpec, type SessionWorkload } from './driver-protocol.ts';
 import { HttpConnection } from './http-connection.ts';
 import { LatencyRecorder } from './latency-recorder.ts';
 import { seededRandom } from './seeded-random.ts';
@@ -19,8 +19,19 @@ const MAX_BACKLOG = 100_000;
 const now = () => performance.now();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Draws request paths: Zipf popularity over the seeded links, the same sequence per seed. */
-export class PathSource {
+/** One request to send: a path, and the Cookie header of the user sending it, if any. */
+export interface DriverRequest {
+  path: string;
+  cookie: string | undefined;
+}
+
+/** What the loops send next; every source repeats the same sequence for the same seed. */
+export interface RequestSource {
+  next(): DriverRequest;
+}
+
+/** Redirects: Zipf popularity over the seeded links, the same sequence per seed. */
+export class PathSource implements RequestSource {
   private readonly toIndex: (rank: number) => number;
   private readonly random: () => number;
 
@@ -32,8 +43,31 @@ export class PathSource {
     this.random = seededRandom(seed);
   }
 
-  next(): string {
-    return '/' + benchCode(this.toIndex(this.sampler.next(this.random)));
+  next(): DriverRequest {
+    return { path: '/' + benchCode(this.toIndex(this.sampler.next(this.random))), cookie: undefined };
+  }
+}
+
+/**
+ * Logged-in users: each request is a virtual user's, drawn uniformly, with that user's
+ * cookie, for a path drawn uniformly from the workload's paths. Users are not tied to
+ * connections: a balancer's connection pool carries every user's requests too.
+ */
+export class SessionSource implements RequestSource {
+  private readonly random: () => number;
+
+  constructor(
+    private readonly workload: SessionWorkload,
+    seed: number,
+  ) {
+    if (workload.cookies.length === 0 || workload.paths.length === 0) throw new Error('a session workload needs users and paths');
+    this.random = seededRandom(seed);
+  }
+
+  next(): DriverRequest {
+    const { cookies, paths } = this.workload;
+    const cookie = cookies[Math.floor(this.random() * cookies.length)]!;
+    return { path: paths[Math.floor(this.random() * paths.length)]!, cookie };
   }
 }
 
@@ -47,9 +81,11 @@ class Tally {
   failed = 0;
   firstError: string | null = null;
 
+  constructor(private readonly expected: number) {}
+
   status(code: number): void {
     this.responses++;
-    if (code === 302) this.ok++;
+    if (code === this.expected) this.ok++;
     this.statuses.set(code, (this.statuses.get(code) ?? 0) + 1);
   }
 
@@ -79,13 +115,13 @@ class Slot {
   private conn: HttpConnection | undefined;
   constructor(private readonly spec: PhaseSpec) {}
 
-  async get(path: string): Promise<number> {
+  async get(req: DriverRequest): Promise<number> {
     if (!this.conn?.usable) {
       this.conn?.close();
       this.conn = undefined;
       this.conn = await HttpConnection.open(this.spec.host, this.spec.port);
     }
-    return this.conn.get(path);
+    return this.conn.get(req.path, req.cookie);
   }
 
   close(): void {
@@ -93,7 +129,7 @@ class Slot {
   }
 }
 
-export async function runPhase(spec: PhaseSpec, paths: PathSource): Promise<PhaseResult> {
+export async function runPhase(spec: PhaseSpec, paths: RequestSource): Promise<PhaseResult> {
   const slots = Array.from({ length: spec.connections }, () => new Slot(spec));
   try {
     return spec.mode === 'closed' ? await closedLoop(spec, paths, slots) : await openLoop(spec, paths, slots);
@@ -102,8 +138,8 @@ export async function runPhase(spec: PhaseSpec, paths: PathSource): Promise<Phas
   }
 }
 
-async function closedLoop(spec: PhaseSpec, paths: PathSource, slots: Slot[]): Promise<PhaseResult> {
-  const tally = new Tally();
+async function closedLoop(spec: PhaseSpec, paths: RequestSource, slots: Slot[]): Promise<PhaseResult> {
+  const tally = new Tally(spec.expectStatus ?? 302);
   const measureFrom = now() + spec.warmupMs;
   const end = measureFrom + spec.durationMs;
   let cpuAtStart: NodeJS.CpuUsage | undefined;
@@ -131,10 +167,10 @@ async function closedLoop(spec: PhaseSpec, paths: PathSource, slots: Slot[]): Pr
   return tally.result(spec, seconds, cpuShare(cpuAtStart, seconds));
 }
 
-async function openLoop(spec: PhaseSpec, paths: PathSource, slots: Slot[]): Promise<PhaseResult> {
+async function openLoop(spec: PhaseSpec, paths: RequestSource, slots: Slot[]): Promise<PhaseResult> {
   const rate = spec.rate ?? 0;
   if (!(rate > 0)) throw new Error('open loop needs a rate > 0');
-  const tally = new Tally();
+  const tally = new Tally(spec.expectStatus ?? 302);
   const interval = 1000 / rate;
   const start = now();
   const measureFrom = start + spec.warmupMs;

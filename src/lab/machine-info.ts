@@ -1,5 +1,5 @@
 // What the report says about the machine, so figures are never read without their context.
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import os from 'node:os';
 
 export interface MachineInfo {
@@ -11,16 +11,25 @@ export interface MachineInfo {
   kernel: string;
   /** 1, 5, 15 minute load averages when the run started: a busy shared machine shows here. */
   loadAverage: number[];
-  /** Whether the cgroup cpu controller is writable (later rungs cap web servers with it). */
+  /** Whether the cgroup cpu controller is writable (`ladder up --cpu` caps web servers with it). */
   cgroupCpu: string;
 }
 
 function cgroupCpu(): string {
+  // What `ladder up --cpu` uses (src/launcher/cgroup-cpu.ts): the v1 controller's quota.
+  try {
+    accessSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us', constants.W_OK);
+    return 'cgroup v1 cpu controller writable (/sys/fs/cgroup/cpu)';
+  } catch {
+    // not mounted, or not ours to write
+  }
   try {
     const controllers = readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8');
-    return controllers.split(/\s+/).includes('cpu') ? 'cgroup v2 cpu controller present' : 'cgroup v2 without the cpu controller';
+    return controllers.split(/\s+/).includes('cpu')
+      ? 'cgroup v2 cpu controller present (ladder up --cpu needs v1: caps not applied)'
+      : 'no writable cgroup cpu controller (caps not applied)';
   } catch {
-    return 'no cgroup v2 cpu controller visible';
+    return 'no writable cgroup cpu controller (caps not applied)';
   }
 }
 

@@ -2,27 +2,47 @@
 // its Postgres used meanwhile, which tells who the bottleneck was. And medians over rounds.
 import type { PhaseResult, PhaseSpec } from './driver-protocol.ts';
 import type { LoadDriverProcess } from './load-driver-process.ts';
-import { cpuSeconds, treeCpuSeconds } from './proc-stats.ts';
-import type { ServerUnderTest } from './bench-servers.ts';
 
 export interface Measurement extends PhaseResult {
   server: string;
-  /** Saturation round (1-based); undefined for the fixed-rate phase. */
+  /** Round (1-based); undefined for a fixed-rate phase that runs once. */
   round: number | undefined;
-  /** CPU of the server's own process over the window, as a fraction of one core. */
+  /** CPU of the server's own process(es) over the window, as a fraction of one core. */
   serverCpu: number;
   /** CPU of the Postgres it queries (postmaster and backends); null when none. */
   databaseCpu: number | null;
+  /** Topologies: CPU of each other component (haproxy, redis), fractions of one core. */
+  componentCpu?: Record<string, number>;
+  /** Topologies with capped web servers: share of the cgroup's CFS periods in which the
+   *  web servers were throttled (near 1: they were held at their cap the whole time). */
+  throttled?: number;
+}
+
+/** Counters read when a measured window opens and closes. */
+export interface CpuSample {
+  /** CPU seconds of the server process(es). */
+  server: number;
+  /** CPU seconds of its Postgres tree(s); null when it has none. */
+  database: number | null;
+  /** CPU seconds of other components, by name. */
+  components?: Record<string, number>;
+  /** CFS periods and throttled periods of the servers' cgroups, summed. */
+  throttling?: { periods: number; throttled: number };
+}
+
+/** What a phase is aimed at: where to send, and how to read the CPU it costs. */
+export interface MeasureTarget {
+  /** Stable key used in the report. */
+  name: string;
+  host: string;
+  port: number;
+  sampleCpu(): CpuSample;
 }
 
 export type PhasePlan = Omit<PhaseSpec, 'host' | 'port'>;
 
-export async function measure(driver: LoadDriverProcess, sut: ServerUnderTest, plan: PhasePlan, round?: number): Promise<Measurement> {
-  const sample = () => ({
-    at: performance.now(),
-    server: cpuSeconds(sut.proc.pid),
-    db: sut.databasePid === undefined ? 0 : treeCpuSeconds(sut.databasePid),
-  });
+export async function measure(driver: LoadDriverProcess, sut: MeasureTarget, plan: PhasePlan, round?: number): Promise<Measurement> {
+  const sample = () => ({ at: performance.now(), cpu: sut.sampleCpu() });
   // Sample CPU when the driver's measured window opens and closes (its warm-up comes first).
   let first: ReturnType<typeof sample> | undefined;
   let last: ReturnType<typeof sample> | undefined;
@@ -34,13 +54,23 @@ export async function measure(driver: LoadDriverProcess, sut: ServerUnderTest, p
     first ??= last;
     const seconds = (last.at - first.at) / 1000;
     const share = (a: number, b: number) => (seconds > 0 ? (b - a) / seconds : 0);
-    return {
+    const [a, b] = [first.cpu, last.cpu];
+    const m: Measurement = {
       ...result,
       server: sut.name,
       round,
-      serverCpu: share(first.server, last.server),
-      databaseCpu: sut.databasePid === undefined ? null : share(first.db, last.db),
+      serverCpu: share(a.server, b.server),
+      databaseCpu: a.database === null || b.database === null ? null : share(a.database, b.database),
     };
+    if (a.components && b.components) {
+      const before = a.components;
+      m.componentCpu = Object.fromEntries(Object.entries(b.components).map(([k, v]) => [k, share(before[k] ?? v, v)]));
+    }
+    if (a.throttling && b.throttling) {
+      const periods = b.throttling.periods - a.throttling.periods;
+      m.throttled = periods > 0 ? (b.throttling.throttled - a.throttling.throttled) / periods : 0;
+    }
+    return m;
   } finally {
     clearTimeout(t1);
     clearTimeout(t2);
@@ -72,13 +102,16 @@ export interface Medians {
   cpuPerRequestUs: number;
   driverCpu: number;
   errors: number;
+  /** Topologies: medians of Measurement.componentCpu and .throttled. */
+  componentCpu?: Record<string, number>;
+  throttled?: number;
 }
 
 export function mediansOf(all: Measurement[], server: string): Medians {
   const ms = all.filter((m) => m.server === server);
   const dbs = ms.map((m) => m.databaseCpu).filter((x): x is number => x !== null);
   const perRequest = ms.map((m) => (m.throughput > 0 ? ((m.serverCpu + (m.databaseCpu ?? 0)) / m.throughput) * 1e6 : NaN));
-  return {
+  const medians: Medians = {
     server,
     rounds: ms.length,
     throughput: median(ms.map((m) => m.throughput)),
@@ -91,4 +124,11 @@ export function mediansOf(all: Measurement[], server: string): Medians {
     driverCpu: median(ms.map((m) => m.driverCpu)),
     errors: ms.reduce((s, m) => s + m.non302 + m.failed, 0),
   };
+  const names = [...new Set(ms.flatMap((m) => Object.keys(m.componentCpu ?? {})))];
+  if (names.length > 0) {
+    medians.componentCpu = Object.fromEntries(names.map((n) => [n, median(ms.map((m) => m.componentCpu?.[n] ?? 0))]));
+  }
+  const throttled = ms.map((m) => m.throttled).filter((x): x is number => x !== undefined);
+  if (throttled.length > 0) medians.throttled = median(throttled);
+  return medians;
 }

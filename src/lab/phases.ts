@@ -2,11 +2,13 @@
 // between servers, so slow drift of a shared machine hits them all alike, and one
 // fixed-rate phase per server at the same arrival rate.
 import type { BenchOptions } from './bench-options.ts';
-import type { ServerUnderTest } from './bench-servers.ts';
 import type { LoadDriverProcess } from './load-driver-process.ts';
-import { measure, type Measurement, type PhasePlan } from './measurement.ts';
+import { measure, type MeasureTarget, type Measurement, type PhasePlan } from './measurement.ts';
 
-function plan(o: BenchOptions, mode: 'closed' | 'open', rate?: number): PhasePlan {
+/** What a scenario sends, when not redirects (see PhaseSpec.session). */
+export type Workload = Pick<PhasePlan, 'session' | 'expectStatus'>;
+
+export function plan(o: BenchOptions, mode: 'closed' | 'open', rate?: number, workload: Workload = {}): PhasePlan {
   return {
     mode,
     connections: o.connections,
@@ -16,6 +18,7 @@ function plan(o: BenchOptions, mode: 'closed' | 'open', rate?: number): PhasePla
     links: o.links,
     zipfS: o.zipf,
     seed: o.seed,
+    ...workload,
   };
 }
 
@@ -24,14 +27,15 @@ const f2 = (n: number) => n.toFixed(2);
 
 export async function saturationRounds(
   driver: LoadDriverProcess,
-  servers: ServerUnderTest[],
+  servers: MeasureTarget[],
   o: BenchOptions,
   log: (m: string) => void,
+  workload: Workload = {},
 ): Promise<Measurement[]> {
   const all: Measurement[] = [];
   for (let round = 1; round <= o.rounds; round++) {
     for (const sut of servers) {
-      const m = await measure(driver, sut, plan(o, 'closed'), round);
+      const m = await measure(driver, sut, plan(o, 'closed', undefined, workload), round);
       log(
         `saturation ${round}/${o.rounds} ${sut.name}: ${f0(m.throughput)} req/s, p50 ${f2(m.latency.p50)} ms, ` +
           `p99 ${f2(m.latency.p99)} ms, errors ${m.non302 + m.failed}`,
@@ -44,14 +48,16 @@ export async function saturationRounds(
 
 export async function fixedRate(
   driver: LoadDriverProcess,
-  servers: ServerUnderTest[],
+  servers: MeasureTarget[],
   o: BenchOptions,
   rate: number,
   log: (m: string) => void,
+  workload: Workload = {},
+  round?: number,
 ): Promise<Measurement[]> {
   const all: Measurement[] = [];
   for (const sut of servers) {
-    const m = await measure(driver, sut, plan(o, 'open', rate));
+    const m = await measure(driver, sut, plan(o, 'open', rate, workload), round);
     log(
       `fixed rate ${f0(rate)} req/s ${sut.name}: p50 ${f2(m.latency.p50)} ms, p99 ${f2(m.latency.p99)} ms, ` +
         `max ${f2(m.latency.max)} ms, late ${m.late ?? 0}, unsent ${m.unsent ?? 0}, errors ${m.non302 + m.failed}`,

@@ -17,8 +17,23 @@ export function formatReport(r: BenchReport): string {
   const p = r.parameters;
   const out: string[] = [];
   const label = new Map(r.servers.map((s) => [s.name, s.label]));
+  // Topologies: the other components' CPU and the web servers' throttling, when measured.
+  const components = [...new Set(r.saturation.medians.flatMap((m) => Object.keys(m.componentCpu ?? {})))];
+  const throttled = r.saturation.medians.some((m) => m.throttled !== undefined);
+  const fixedRounds = r.fixedRate.measurements.some((m) => m.round !== undefined);
+  if (r.topology) {
+    out.push(
+      `topology: ${r.topology.command} (entry ${r.topology.entry ?? '-'}), web servers ` +
+        (r.topology.cpu === null ? 'uncapped' : r.topology.capped ? `capped at ${r.topology.cpu} core` : `NOT capped (asked ${r.topology.cpu} core)`),
+      `  nodes: ${r.topology.nodes.map((n) => `${n.name} (${n.role})`).join(', ')}`,
+      ...r.topology.launcherNotes.map((n) => `  launcher: ${n}`),
+    );
+  }
   out.push(
-    `ladder bench ${r.scenario}: ${int(p.links)} links (Zipf s=${p.zipf}: top 1% get ${pct(p.zipfTop1PercentShare)} of requests), ` +
+    `ladder bench ${r.scenario}: ` +
+      (r.scenario === 'session'
+        ? `${int(p.users)} logged-in users, `
+        : `${int(p.links)} links (Zipf s=${p.zipf}: top 1% get ${pct(p.zipfTop1PercentShare)} of requests), `) +
       `${p.connections} connections, ${p.rounds} x ${p.duration} s after ${p.warmup} s warm-up`,
     `machine: ${r.machine.cpus} x ${r.machine.cpuModel}, ${r.machine.memoryGb} GB, node ${r.machine.node}, ` +
       `load average ${r.machine.loadAverage.join(' ')} -> ${r.machine.loadAverageAtEnd.join(' ')}`,
@@ -27,7 +42,10 @@ export function formatReport(r: BenchReport): string {
     '',
     `Saturation: closed loop, ${p.connections} connections, median of ${p.rounds} round(s)`,
     table(
-      ['server', 'req/s', 'each round', 'p50 ms', 'p99 ms', 'server CPU', 'postgres CPU', 'CPU us/req', 'driver CPU', 'errors'],
+      [
+        'server', 'req/s', 'each round', 'p50 ms', 'p99 ms', 'server CPU', 'postgres CPU',
+        ...components.map((c) => `${c} CPU`), ...(throttled ? ['throttled'] : []), 'CPU us/req', 'driver CPU', 'errors',
+      ],
       r.saturation.medians.map((m) => [
         m.server,
         int(m.throughput),
@@ -36,6 +54,8 @@ export function formatReport(r: BenchReport): string {
         ms(m.p99),
         pct(m.serverCpu),
         pct(m.databaseCpu),
+        ...components.map((c) => pct(m.componentCpu?.[c] ?? null)),
+        ...(throttled ? [pct(m.throttled ?? null)] : []),
         int(m.cpuPerRequestUs),
         pct(m.driverCpu),
         int(m.errors),
@@ -44,9 +64,9 @@ export function formatReport(r: BenchReport): string {
     '',
     `Fixed arrival rate: ${int(r.fixedRate.rate)} req/s (${r.fixedRate.rateSource}); latency from the scheduled send time`,
     table(
-      ['server', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'p99 from send', 'late', 'unsent', 'failed', 'non-302'],
+      ['server', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'p99 from send', 'late', 'unsent', 'failed', r.scenario === 'session' ? 'non-200' : 'non-302'],
       r.fixedRate.measurements.map((m) => [
-        m.server,
+        fixedRounds && m.round !== undefined ? `${m.server} r${m.round}` : m.server,
         ms(m.latency.p50),
         ms(m.latency.p90),
         ms(m.latency.p99),
@@ -67,8 +87,16 @@ export function formatReport(r: BenchReport): string {
     out.push('', 'memory (VmRSS of the node process after the run):');
     for (const [name, m] of mem) out.push(`  ${name.padEnd(16)} ${m.rssMb.toFixed(1)} MiB (peak ${m.peakMb.toFixed(1)} MiB)`);
   }
-  out.push('', 'ratios:');
-  for (const [name, v] of Object.entries(r.ratios)) out.push(`  ${name.padEnd(34)} ${v.toFixed(2)}`);
+  if (Object.keys(r.ratios).length > 0) {
+    out.push('', 'ratios:');
+    for (const [name, v] of Object.entries(r.ratios)) out.push(`  ${name.padEnd(34)} ${v.toFixed(2)}`);
+  }
+  if (r.figures && Object.keys(r.figures).length > 0) {
+    out.push('', 'figures:');
+    for (const [name, v] of Object.entries(r.figures)) {
+      out.push(`  ${name.padEnd(34)} ${Math.abs(v) >= 100 || Number.isInteger(v) ? int(v) : v.toFixed(2)}`);
+    }
+  }
   out.push('', 'targets:');
   for (const t of r.targets) {
     const value = t.unit === 'MiB' ? t.value.toFixed(1) : Number.isInteger(t.value) ? String(t.value) : t.value.toFixed(2);

@@ -19,6 +19,11 @@ const TINY: BenchOptions = {
   zipf: 1,
   seed: 7,
   json: false,
+  rung: undefined,
+  web: undefined,
+  cpu: undefined,
+  users: 10,
+  sizes: [1],
 };
 
 const root = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'bench-'));

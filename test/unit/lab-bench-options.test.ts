@@ -21,6 +21,14 @@ describe('bench flags', () => {
     [['--rate', '0'], '--rate'],
     [['--rounds', ''], '--rounds'],
     [['--bogus'], 'flags'],
+    [['--rung', '1'], '--rung'],
+    [['--rung', '11'], '--rung'],
+    [['--web', '0'], '--web'],
+    [['--cpu', '0'], '--cpu'],
+    [['--users', '1.5'], '--users'],
+    [['--sizes', '1,2,2'], '--sizes'],
+    [['--sizes', '1,x'], '--sizes'],
+    [['--sizes', '17'], '--sizes'],
     [['redirect'], 'flags'],
   ])('refuses %j naming %s', (argv, field) => {
     let err: unknown;
@@ -37,5 +45,17 @@ describe('bench flags', () => {
     const o = parseBenchOptions(['--links', '2000', '--rate', '300']);
     expect(commandLine('redirect', o)).toContain('ladder bench redirect --links 2000 ');
     expect(parseBenchOptions(commandLine('redirect', o).split(' ').slice(3))).toEqual(o);
+  });
+
+  it('topology flags: defaults, and commands that reproduce them', () => {
+    expect(parseBenchOptions([])).toMatchObject({ rung: undefined, web: undefined, cpu: undefined, users: 100, sizes: [1, 2, 4] });
+    const scaling = parseBenchOptions(['--rung', '7', '--cpu', '0.2', '--sizes', '1,3', '--connections', '16']);
+    expect(scaling).toMatchObject({ rung: 7, cpu: 0.2, sizes: [1, 3], connections: 16 });
+    const line = commandLine('scaling', scaling);
+    expect(line).toContain('ladder bench scaling --rung 7 --cpu 0.2 --sizes 1,3 ');
+    expect(parseBenchOptions(line.split(' ').slice(3))).toEqual(scaling);
+    const session = parseBenchOptions(['--rung', '3', '--web', '2', '--users', '50']);
+    expect(commandLine('session', session)).toContain('ladder bench session --rung 3 --web 2 --users 50 ');
+    expect(parseBenchOptions(commandLine('session', session).split(' ').slice(3))).toEqual(session);
   });
 });

@@ -15,6 +15,7 @@ beforeAll(async () => {
     else if (req.url === '/page') res.writeHead(404, { 'content-length': String(PAGE.length) }).end(PAGE);
     else if (req.url === '/chunked') res.writeHead(200).end('chunked by default');
     else if (req.url === '/close') res.writeHead(302, { connection: 'close', 'content-length': '0' }).end();
+    else if (req.url === '/me') res.writeHead(req.headers.cookie === 'sid=abc; LADDER_SRV=web1' ? 200 : 401, { 'content-length': '0' }).end();
     else res.writeHead(204).end();
   });
   server.listen(0, '127.0.0.1');
@@ -42,6 +43,16 @@ describe('HttpConnection', () => {
     await expect(c.get('/chunked')).rejects.toThrow(/Content-Length/);
     expect(c.usable).toBe(false);
     await expect(c.get('/redirect')).rejects.toThrow();
+  });
+
+  it('sends a Cookie header only when given one', async () => {
+    const c = await HttpConnection.open('127.0.0.1', port);
+    try {
+      expect(await c.get('/me', 'sid=abc; LADDER_SRV=web1')).toBe(200);
+      expect(await c.get('/me')).toBe(401);
+    } finally {
+      c.close();
+    }
   });
 
   it('honours Connection: close', async () => {

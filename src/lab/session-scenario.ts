@@ -1,0 +1,145 @@
+// Scenario `session`: logged-in users reading their own data, against a topology that
+// `ladder up` launched (rung 7 unless --rung): every request carries one user's session
+// cookie and asks for GET /api/me or GET /api/links?limit=20 (the dashboard's first page),
+// so each one loads a session from the store (Redis at rung 7) and queries Postgres.
+// The users sign up through POST /api/signup before the run, as people do; each then owns
+// LINKS_PER_USER links, inserted in SQL (the API would add nothing but time).
+import type pg from 'pg';
+import type { BenchOptions } from './bench-options.ts';
+import { commandLine } from './bench-options.ts';
+import type { BenchReport } from './bench-report.ts';
+import { target } from './bench-report.ts';
+import type { BenchSession } from './bench-session.ts';
+import { machineInfo } from './machine-info.ts';
+import { mediansOf } from './measurement.ts';
+import { fixedRate, measurementNotes, saturationRounds, type Workload } from './phases.ts';
+import { describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, warmUp, startTopologyRun, upFlags, webMemory, withDatabase } from './topology-run.ts';
+
+const DEFAULT_RUNG = 7;
+const LINKS_PER_USER = 20;
+const PATHS = ['/api/me', `/api/links?limit=${LINKS_PER_USER}`];
+/** Signups in flight at once: each hashes a password (argon2), which is the slow part. */
+const SIGNUP_CONCURRENCY = 8;
+/**
+ * The per-IP limits on signup and login would stop the setup (every user signs up from
+ * 127.0.0.1); the web servers inherit this from the launcher's environment.
+ */
+const RATE_LIMITS = 'signup=100000/60,login=100000/60';
+const POOL_SIZE = 10;
+
+/** Signs up `count` users at the entry; returns each one's Cookie header (every cookie it was given). */
+async function signUpUsers(entry: string, count: number, log: (m: string) => void): Promise<string[]> {
+  const cookies: string[] = new Array<string>(count);
+  let next = 0;
+  const started = Date.now();
+  const password = `bench-${Date.now().toString(36)}-password`;
+  await Promise.all(
+    Array.from({ length: Math.min(SIGNUP_CONCURRENCY, count) }, async () => {
+      for (let i = next++; i < count; i = next++) {
+        const res = await fetch(`${entry}/api/signup`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: `bench-user-${i}@example.invalid`, password }),
+        });
+        const body = await res.text();
+        if (res.status !== 201) throw new Error(`signup of user ${i} answered ${res.status}: ${body.slice(0, 200)}`);
+        // Session cookie, and whatever else the entry sets (HAProxy's stickiness cookie at rung 3).
+        cookies[i] = res.headers
+          .getSetCookie()
+          .map((c) => c.split(';')[0]!.trim())
+          .join('; ');
+      }
+    }),
+  );
+  log(`${count} users signed up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return cookies;
+}
+
+/** Every user's cookie opens their own session: GET /api/me answers 200 with their account. */
+async function checkSessions(entry: string, cookies: string[]): Promise<void> {
+  for (const [i, cookie] of cookies.entries()) {
+    const res = await fetch(`${entry}/api/me`, { headers: { cookie } });
+    const body = (await res.json().catch(() => null)) as { user?: { email?: string } } | null;
+    if (res.status !== 200 || body?.user?.email !== `bench-user-${i}@example.invalid`) {
+      throw new Error(`user ${i}: GET /api/me answered ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+    }
+  }
+}
+
+async function seedUserLinks(db: pg.Client): Promise<void> {
+  await db.query(
+    `insert into links (code, url, owner_id)
+       select 'u' || u.id || 'n' || g, 'https://example.com/users/' || u.id || '/' || g, u.id
+       from users u cross join generate_series(1, $1::int) g`,
+    [LINKS_PER_USER],
+  );
+  await db.query('vacuum analyze links');
+  await db.query('vacuum analyze users');
+}
+
+export async function sessionScenario(session: BenchSession, o: BenchOptions): Promise<BenchReport> {
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const log = session.log;
+  const up = upFlags(o, { rung: DEFAULT_RUNG });
+  // Users are created through the API once the topology is up, so the seed here is empty.
+  const run = await startTopologyRun(session, { ...up, env: { LADDER_RATE_LIMITS: RATE_LIMITS } }, async () => undefined);
+  const { topology, driver } = run;
+  const entry = topology.entry.href.replace(/\/$/, '');
+  log(`signing up ${o.users} users at ${entry}…`);
+  const cookies = await signUpUsers(entry, o.users, log);
+  await withDatabase(topology, seedUserLinks);
+  await checkSessions(entry, cookies);
+
+  const name = `rung${up.rung}`;
+  const workload: Workload = { session: { cookies, paths: PATHS }, expectStatus: 200 };
+  const target0 = topology.target(name);
+  log('warming up the web servers until their throughput is flat…');
+  const warmup = await warmUp(driver, target0, o, log, workload);
+  const downsBefore = await topology.healthCheckDowns();
+  const saturation = await saturationRounds(driver, [target0], o, log, workload);
+  const m = mediansOf(saturation, name);
+  const rate = o.rate ?? Math.max(1, Math.round(m.throughput / 2));
+  const fixedPinning = pinForFixedRate(topology, m, rate);
+  log(fixedPinning.note);
+  const fixed = await fixedRate(driver, [target0], o, rate, log, workload);
+
+  const downs = (await topology.healthCheckDowns()) - downsBefore;
+  const { report: topo, notes: topoNotes } = describeTopology(run);
+  const errors = [...saturation, ...fixed].reduce((n, x) => n + x.non302 + x.failed, 0);
+  const targets = [target('failed or non-200 requests', errors, '==', 0)];
+  const webs = topology.webs();
+  const entryNode = topology.status().nodes.find((n) => n.url.replace(/\/$/, '') === entry);
+  const sessions = topology.nodes('redis').length > 0 ? 'sessions in Redis' : 'sessions in each web process (sticky cookie)';
+  return {
+    scenario: 'session',
+    command: commandLine('session', { ...o, rung: up.rung }),
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: { ...machine, loadAverageAtEnd: machineInfo().loadAverage },
+    pinning: { ...run.pinning, note: `${run.pinning.note.split('. Fixed rate')[0]}. ${fixedPinning.note}` },
+    parameters: { ...o, rung: up.rung, poolSize: POOL_SIZE, zipfTop1PercentShare: 0 },
+    databases: [{ engine: `topology's Postgres (rung ${up.rung})`, version: run.postgresVersion, pid: topology.nodes('postgres')[0]?.pid ?? undefined }],
+    servers: [
+      {
+        name,
+        label:
+          `${topo.command}: ${webs.length} web server(s)${up.cpu !== undefined ? ` at ${up.cpu} core` : ''}, ${sessions}; ` +
+          `${o.users} users, each GET ${PATHS.join(' or ')} (uniform), own ${LINKS_PER_USER} links; at ${entryNode?.name ?? 'the entry'}`,
+        pid: entryNode?.pid ?? 0,
+      },
+    ],
+    saturation: { measurements: saturation, medians: [m] },
+    fixedRate: { rate, rateSource: o.rate === undefined ? 'half the median saturation throughput' : 'set with --rate', measurements: fixed },
+    memory: webMemory(topology),
+    ratios: {},
+    figures: {
+      'initial warm-up, s': warmup.seconds,
+      ...(topology.nodes('haproxy').length > 0 ? { 'web servers taken out of rotation by a failed health check': downs } : {}),
+    },
+    topology: topo,
+    targets,
+    notes: [...topoNotes, ...measurementNotes([...saturation, ...fixed], machine.loadAverage), ...fixedRateNotes(fixed, run.pinning, fixedPinning.moved), ...healthCheckNotes(downs, 'the run')],
+    pass: targets.every((t) => t.pass),
+  };
+}

@@ -1,0 +1,244 @@
+// What every scenario against a launched topology shares: launch it (`ladder up`), give it
+// the benchmark's data and start the pinned load driver; warm its fresh web servers up;
+// decide where the topology runs during fixed-rate phases; and describe it in the report
+// (what ran, capped or not, the launcher's notes, health-check flaps).
+import pg from 'pg';
+import { benchCode, benchUrl, seedLinks } from './bench-links.ts';
+import type { BenchOptions } from './bench-options.ts';
+import type { TopologyReport } from './bench-report.ts';
+import type { BenchSession } from './bench-session.ts';
+import { BenchTopology } from './bench-topology.ts';
+import { planTopologyPinning, type PinningPlan } from './cpu-pinning.ts';
+import { LoadDriverProcess } from './load-driver-process.ts';
+import type { MeasureTarget, Measurement, Medians } from './measurement.ts';
+import { plan, type Workload } from './phases.ts';
+import { memoryUse, type MemoryUse } from './proc-stats.ts';
+
+export interface TopologyRun {
+  topology: BenchTopology;
+  driver: LoadDriverProcess;
+  pinning: PinningPlan;
+  /** select version() of the topology's Postgres. */
+  postgresVersion: string;
+  /** The `ladder up` flags, for the report. */
+  up: { rung: number; web: number | undefined; cpu: number | undefined };
+}
+
+/**
+ * Launches the topology and the driver side by side, then empties the topology's database
+ * (a bench topology's folder is kept between runs, like the lab's Postgres clusters:
+ * initdb takes seconds) and runs `seed` on it.
+ */
+export async function startTopologyRun(
+  session: BenchSession,
+  up: { rung: number; web: number | undefined; cpu: number | undefined; env?: Record<string, string> },
+  seed: (db: pg.Client) => Promise<void>,
+): Promise<TopologyRun> {
+  const pinning = planTopologyPinning();
+  session.log(pinning.note);
+  const [topology, driver] = await Promise.all([
+    BenchTopology.launch(session, { ...up, pinning }),
+    LoadDriverProcess.start(session, pinning.driver),
+  ]);
+  let postgresVersion = '';
+  await withDatabase(topology, async (db) => {
+    // Every table the app has; sessions live in the web servers or Redis, not here.
+    await db.query('truncate link_clicks_daily, links, users restart identity cascade');
+    await seed(db);
+    postgresVersion = (await db.query<{ v: string }>('select version() as v')).rows[0]!.v;
+  });
+  return { topology, driver, pinning, postgresVersion, up: { rung: up.rung, web: up.web, cpu: up.cpu } };
+}
+
+/** Runs fn with a connection to the topology's database (the primary). */
+export async function withDatabase(topology: BenchTopology, fn: (db: pg.Client) => Promise<void>): Promise<void> {
+  const db = new pg.Client({ connectionString: topology.databaseUrl() });
+  await db.connect();
+  try {
+    await fn(db);
+  } finally {
+    await db.end();
+  }
+}
+
+/** The redirect data set (bench-links.ts) in the topology's database. */
+export function seedRedirectLinks(session: BenchSession, links: number): (db: pg.Client) => Promise<void> {
+  return async (db) => {
+    const started = Date.now();
+    session.log(`seeding ${links.toLocaleString('en-US')} links into the topology's database…`);
+    await seedLinks(db, links);
+    session.log(`seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  };
+}
+
+/**
+ * Checks that the entry redirects the first and the last seeded code right, several times
+ * over (so that, behind HAProxy, every web server answers). Retried for a while: from rung 4
+ * plain reads may go to a replica that is still replaying the seed.
+ */
+export async function checkRedirects(topology: BenchTopology, links: number): Promise<void> {
+  const base = topology.entry.href.replace(/\/$/, '');
+  const tries = 2 * Math.max(1, topology.webs().length);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    let problem: string | undefined;
+    for (let t = 0; t < tries && !problem; t++) {
+      for (const i of [0, links - 1]) {
+        const res = await fetch(`${base}/${benchCode(i)}`, { redirect: 'manual' });
+        await res.arrayBuffer();
+        const location = res.headers.get('location');
+        if (res.status !== 302 || location !== benchUrl(i)) {
+          problem = `GET /${benchCode(i)} answered ${res.status} ${location ?? ''}, expected 302 to ${benchUrl(i)}`;
+          break;
+        }
+      }
+    }
+    if (!problem) return;
+    if (Date.now() > deadline) throw new Error(`the topology does not serve the seeded links: ${problem}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** What ran, for the report, and notes on what the reader must know (no caps, restarts). */
+export function describeTopology(run: TopologyRun): { report: TopologyReport; notes: string[] } {
+  const { topology, up } = run;
+  const status = topology.status();
+  const capped = topology.capped();
+  const notes: string[] = [];
+  if (up.cpu !== undefined && !capped) {
+    notes.push(
+      `web servers ran UNCAPPED: --cpu ${up.cpu} was asked, but the cgroup cpu controller is not writable here ` +
+        `(${status.notes.find((n) => /cap/i.test(n)) ?? 'see `ladder status`'}); figures that depend on the cap mean nothing`,
+    );
+  }
+  const restarted = status.nodes.filter((n) => (n.restarts ?? 0) > 0);
+  if (restarted.length > 0) notes.push(`nodes restarted during the run: ${restarted.map((n) => n.name).join(', ')}`);
+  const flags = [`--rung ${up.rung}`, up.web === undefined ? '' : ` --web ${up.web}`, up.cpu === undefined ? '' : ` --cpu ${up.cpu}`].join('');
+  return {
+    report: {
+      command: `ladder up ${flags}`,
+      rung: up.rung,
+      entry: status.entry,
+      cpu: up.cpu ?? null,
+      capped,
+      nodes: status.nodes.map((n) => ({ name: n.name, role: n.role, pid: n.pid, ...(n.cpu !== undefined ? { cpu: n.cpu } : {}) })),
+      launcherNotes: status.notes,
+    },
+    notes,
+  };
+}
+
+/**
+ * Before the first phase the servers are loaded until their throughput stops rising (a
+ * launched topology's web servers are fresh processes): at 0.2 core a fresh server needs about 12 s of saturation (some 2,000 requests) before V8 has
+ * optimized its hot path (measured: 205, 218, 480, 697, 713, 770 req/s in successive 4 s
+ * phases, then flat). In steps of --warmup seconds (2 at least), until two steps in a row
+ * are within WARMUP_STABLE of the one before (a slow rise is not flat), at least
+ * WARMUP_MIN_FACTOR x --warmup seconds and at most WARMUP_MAX_FACTOR x --warmup (60 s by default).
+ */
+const WARMUP_MIN_FACTOR = 4;
+const WARMUP_MAX_FACTOR = 20;
+const WARMUP_STABLE = 0.1;
+
+/** Share of the web servers' CPUs the topology may be expected to use for it to move there. */
+const FITS_SHARE = 0.7;
+
+/**
+ * Pins the topology for a fixed-rate phase (see planTopologyPinning): onto the web servers'
+ * CPUs, leaving the driver's spinning open loop a CPU of its own, when the CPU the whole
+ * topology used at saturation, scaled down to the fixed rate, fits in FITS_SHARE of them;
+ * else it stays where it was, and the driver shares its CPU with Postgres, HAProxy and Redis.
+ * Returns whether it moved, and a note saying which.
+ */
+export function pinForFixedRate(topology: BenchTopology, saturation: Medians, rate: number): { moved: boolean; note: string } {
+  const { servers, driver } = topology.pinning;
+  if (servers === undefined) return { moved: false, note: 'fixed rate: nothing pinned' };
+  const used = saturation.serverCpu + (saturation.databaseCpu ?? 0) + Object.values(saturation.componentCpu ?? {}).reduce((a, b) => a + b, 0);
+  const expected = saturation.throughput > 0 ? (used * rate) / saturation.throughput : Infinity;
+  const cpus = servers.split(',').length;
+  if (expected <= FITS_SHARE * cpus) {
+    topology.pin('fixed-rate');
+    return {
+      moved: true,
+      note: `fixed rate: the whole topology on CPU ${servers} (expected to use ${Math.round(expected * 100)}% of it), the load driver alone on CPU ${driver}`,
+    };
+  }
+  return {
+    moved: false,
+    note:
+      `fixed rate: pinned as for saturation, because the topology would need about ${Math.round(expected * 100)}% of CPU ${servers}; ` +
+      `the load driver's open loop spins on CPU ${driver} beside Postgres, HAProxy and Redis, which adds to their latency`,
+  };
+}
+
+/**
+ * When what ran on the web servers' CPUs during a fixed-rate phase (the whole topology, if
+ * pinForFixedRate moved it there; else the web servers) used most of them, part of each
+ * latency is waiting for a CPU, and the reader must know.
+ */
+export function fixedRateNotes(ms: Measurement[], pinning: PinningPlan, moved: boolean): string[] {
+  if (pinning.servers === undefined) return [];
+  const cpus = pinning.servers.split(',').length;
+  const notes: string[] = [];
+  for (const m of ms) {
+    const others = moved ? (m.databaseCpu ?? 0) + Object.values(m.componentCpu ?? {}).reduce((a, b) => a + b, 0) : 0;
+    const used = m.serverCpu + others;
+    if (used > 0.85 * cpus) {
+      notes.push(
+        `fixed rate, ${m.server}${m.round === undefined ? '' : ` round ${m.round}`}: ${moved ? 'the topology' : 'the web servers'} used ${Math.round(used * 100)}% of ` +
+          `CPU ${pinning.servers}: its latencies include waiting for a CPU (lower the rate with --rate)`,
+      );
+    }
+  }
+  return notes;
+}
+
+/** What the reader must know when HAProxy took web servers out of rotation during phases. */
+export function healthCheckNotes(downs: number, during: string): string[] {
+  if (downs === 0) return [];
+  return [
+    `HAProxy took a web server out of rotation ${downs} time(s) during ${during}: its /readyz health check ` +
+      '(every 500 ms, 500 ms timeout, 2 failures) timed out behind the queue of a saturated server; ' +
+      'the others then carried its share, and throughput and tails reflect that',
+  ];
+}
+
+/** Resident memory of each web server after the run. */
+export function webMemory(topology: BenchTopology): Record<string, MemoryUse> {
+  const memory: Record<string, MemoryUse> = {};
+  for (const w of topology.webs()) {
+    const m = w.pid === null ? undefined : memoryUse(w.pid);
+    if (m) memory[w.name] = m;
+  }
+  return memory;
+}
+
+/** `ladder up` flags a scenario resolves from the bench flags and its own defaults. */
+export function upFlags(o: BenchOptions, defaults: { rung: number; cpu?: number }): { rung: number; web: number | undefined; cpu: number | undefined } {
+  return { rung: o.rung ?? defaults.rung, web: o.web, cpu: o.cpu ?? defaults.cpu };
+}
+
+/** Loads the target in steps until throughput is flat (see WARMUP_MIN_FACTOR); nothing is recorded. */
+export async function warmUp(
+  driver: LoadDriverProcess,
+  target: MeasureTarget,
+  o: BenchOptions,
+  log: (m: string) => void,
+  workload: Workload = {},
+  connections = o.connections,
+): Promise<{ seconds: number; flat: boolean }> {
+  const step = Math.max(2, o.warmup);
+  const min = WARMUP_MIN_FACTOR * o.warmup;
+  const max = Math.max(min, WARMUP_MAX_FACTOR * o.warmup, 2 * step);
+  const seen: number[] = [];
+  const close = (a: number, b: number) => b > 0 && Math.abs(a - b) <= WARMUP_STABLE * b;
+  for (let seconds = step; ; seconds += step) {
+    const spec = { ...plan(o, 'closed', undefined, workload), connections, warmupMs: 0, durationMs: step * 1000 };
+    const r = await driver.run({ ...spec, host: target.host, port: target.port });
+    seen.push(r.throughput);
+    log(`warm-up ${seconds} s: ${Math.round(r.throughput).toLocaleString('en-US')} req/s`);
+    const [a, b, c] = seen.slice(-3);
+    const flat = c !== undefined && close(c, b!) && close(b!, a!);
+    if ((flat && seconds >= min) || seconds >= max) return { seconds, flat };
+  }
+}

@@ -1,0 +1,98 @@
+// The topology scenarios at tiny scale, on real components (`ladder up`: Postgres, HAProxy,
+// Redis, web servers): `scaling` with 1 and 2 servers for one short round, and `session`
+// with a few users. The reports must be sane (throughput > 0, zero errors), and nothing of
+// the topology may be left running afterwards.
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isAlive } from '../../src/kit/process/pid.ts';
+import { ensureDir } from '../../src/launcher/state-dir.ts';
+import { runBench } from '../../src/lab/bench-command.ts';
+import type { BenchOptions } from '../../src/lab/bench-options.ts';
+import type { BenchReport } from '../../src/lab/bench-report.ts';
+import type { Measurement } from '../../src/lab/measurement.ts';
+
+const TINY: BenchOptions = {
+  links: 2000,
+  duration: 2,
+  warmup: 0.5,
+  connections: 8,
+  rate: undefined,
+  rounds: 1,
+  zipf: 1,
+  seed: 11,
+  json: false,
+  rung: undefined,
+  web: undefined,
+  cpu: undefined,
+  users: 12,
+  sizes: [1, 2],
+};
+
+const root = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'bench-topology-'));
+// The Postgres server account must reach its data folder (mkdtemp makes mode 700).
+chmodSync(root, 0o755);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function run(scenario: string, o: Partial<BenchOptions> = {}): Promise<{ report: BenchReport; file: string }> {
+  return runBench(scenario, { ...TINY, ...o }, {
+    stateDir: path.join(root, scenario, 'state'),
+    resultsDir: path.join(root, scenario, 'results'),
+    log: () => undefined,
+  });
+}
+
+function expectClean(ms: Measurement[]): void {
+  expect(ms.length).toBeGreaterThan(0);
+  for (const m of ms) {
+    const where = `${m.server} ${m.mode}${m.round === undefined ? '' : ` r${m.round}`}`;
+    expect(m.throughput, where).toBeGreaterThan(0);
+    expect(m.non302, `${where}: ${JSON.stringify(m.statuses)}`).toBe(0);
+    expect(m.failed, `${where}: ${m.firstError}`).toBe(0);
+    expect(m.latency.p99, where).toBeGreaterThanOrEqual(m.latency.p50);
+    expect(m.serverCpu, where).toBeGreaterThan(0);
+    expect(m.databaseCpu, where).toBeGreaterThan(0);
+  }
+}
+
+/** Every process of the topology has stopped (the run ends with `ladder down`). */
+function expectStopped(report: BenchReport): void {
+  const pids = report.topology!.nodes.map((n) => n.pid).filter((p): p is number => p !== null);
+  expect(pids.length).toBe(report.topology!.nodes.length);
+  for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).toBe(false);
+}
+
+describe('ladder bench on a launched topology', () => {
+  it.skipIf(!existsSync('/usr/sbin/haproxy'))('scaling: 1 and 2 web servers at 0.2 core behind HAProxy', { timeout: 90_000 }, async () => {
+    const { report } = await run('scaling');
+    expect(report.topology).toMatchObject({ rung: 3, cpu: 0.2 });
+    expect(report.saturation.medians.map((m) => m.server)).toEqual(['1 server', '2 servers']);
+    expectClean(report.saturation.measurements);
+    for (const m of report.saturation.measurements) expect(m.componentCpu?.haproxy, m.server).toBeGreaterThan(0);
+    expect(report.fixedRate.measurements.map((m) => m.server).sort()).toEqual(['direct', 'haproxy']);
+    expectClean(report.fixedRate.measurements);
+    expect(report.ratios['2 servers / 1 server']).toBeGreaterThan(0);
+    expect(Number.isFinite(report.figures?.['p50 added by HAProxy, ms'])).toBe(true);
+    expect(report.targets.find((t) => t.name.startsWith('failed'))?.pass).toBe(true);
+    // Where the cgroup cpu controller is writable (it is here and in CI), the caps held.
+    if (report.topology!.capped) {
+      for (const m of report.saturation.measurements) expect(m.throttled, m.server).toBeGreaterThan(0);
+    } else {
+      expect(report.notes.join('\n')).toMatch(/UNCAPPED/);
+    }
+    expectStopped(report);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/redis-server'))('session: logged-in users on rung 7 read /api/me and /api/links', { timeout: 90_000 }, async () => {
+    const { report } = await run('session');
+    expect(report.topology?.rung).toBe(7);
+    expect(report.topology?.nodes.map((n) => n.role)).toEqual(expect.arrayContaining(['redis', 'haproxy', 'web']));
+    expectClean([...report.saturation.measurements, ...report.fixedRate.measurements]);
+    for (const m of report.saturation.measurements) {
+      expect(Object.keys(m.statuses)).toEqual(['200']);
+      expect(m.componentCpu?.redis, 'sessions are read from Redis').toBeGreaterThan(0);
+    }
+    expect(report.targets.every((t) => t.pass)).toBe(true);
+    expectStopped(report);
+  });
+});
