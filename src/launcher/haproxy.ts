@@ -51,6 +51,11 @@ defaults
   timeout http-request 10s
   timeout http-keep-alive 10s
   timeout queue 5s
+  # A check every 500 ms, but a slow answer is not a failure until 2 s: a killed server
+  # (refused at once) or a draining one (503 at once) leaves rotation within a second,
+  # while a small instance that is busy but working is not dropped, which would pile its
+  # load on the others and cascade.
+  timeout check 2s
   # A connection failure, an empty answer or a 503 from a server that is shutting down is
   # retried on another server, for GET and HEAD only (see disable-l7-retry below).
   retries 3
