@@ -2,10 +2,11 @@
 // It knows no topology: everything outside the process comes through the kit.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { fileURLToPath } from 'node:url';
+import type { MemberSource } from '../kit/cache/cache.ts';
 import type { Database } from '../kit/db/database.ts';
 import type { Consumer } from '../kit/queue/queue.ts';
 import { assets } from './assets.ts';
-import { addClicks } from './domain/links-repo.ts';
+import { CODES_FILTER, addClicks, codesAfter } from './domain/links-repo.ts';
 import { authRoutes } from './routes/auth.ts';
 import { linkRoutes } from './routes/links.ts';
 import { pageRoutes } from './routes/pages.ts';
@@ -21,6 +22,9 @@ export async function linksApp(app: FastifyInstance): Promise<void> {
   await app.register(pageRoutes);
   await app.register(redirectRoutes);
 }
+
+/** Sets the cache keeps a membership filter of (rung 5), and how to list their members. */
+export const cacheFilters: Record<string, MemberSource> = { [CODES_FILTER]: codesAfter };
 
 export const notFoundPage = (req: FastifyRequest) => renderNotFound(req);
 

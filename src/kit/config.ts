@@ -29,6 +29,10 @@ export interface ServerConfig {
    * both live in the process. May hold a password, so it is kept out of logs like secret.
    */
   redisUrl: string | undefined;
+  /** CACHE_REDIS_URL: the cache tier's Redis (rung 5); unset, reads go straight to the database. */
+  cacheRedisUrl: string | undefined;
+  /** CACHE_L1_MB: bytes each web process may hold in its in-process cache. */
+  cacheL1Bytes: number;
   /** Streaming replicas for reads (rung 4); empty: every query goes to the primary. */
   replicas: ReplicaSettings;
 }
@@ -65,6 +69,7 @@ export const DEFAULTS = {
   drainDelayMs: 0, // nothing to drain from at rung 1; the launcher sets it behind a balancer
   shutdownTimeoutMs: 8_000, // in-flight requests finish within this, so exit stays under 10 s
   clickFlushMs: 1000,
+  cacheL1Mb: 32,
   replicaPollMs: 50, // a read waiting for a replica to catch up waits at most two of these
   replicaMaxLagMs: 5000, // the staleness bound for reads without a token
   replicaReadTimeoutMs: 2000, // well above a loaded replica's latency, well below HAProxy's 30 s
@@ -88,7 +93,7 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
  * REDIS_URL: redis://[[user]:password@]host[:port][/db], or rediss:// for TLS. Query options
  * are refused (the client would read them as settings); the password is masked in errors.
  */
-function checkRedisUrl(raw: string | undefined): string | undefined {
+function checkRedisUrl(raw: string | undefined, name = 'REDIS_URL'): string | undefined {
   if (raw === undefined) return undefined;
   let u: URL | undefined;
   try {
@@ -110,7 +115,7 @@ function checkRedisUrl(raw: string | undefined): string | undefined {
     u.search === '' &&
     u.hash === '';
   if (!ok) {
-    throw new ConfigError('REDIS_URL', `"${shown.slice(0, 200)}" is not a Redis URL`, 'use redis://host:port (optionally redis://:password@host:port/db), or leave it unset for in-process sessions');
+    throw new ConfigError(name, `"${shown.slice(0, 200)}" is not a Redis URL`, 'use redis://host:port (optionally redis://:password@host:port/db), or leave it unset for in-process sessions');
   }
   return raw;
 }
@@ -171,6 +176,7 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
     throw new ConfigError('LADDER_SECRET', 'missing or shorter than 32 characters', 'set a long random secret (the launcher makes one under .ladder/)');
   }
   const redisUrl = checkRedisUrl(overrides.redisUrl ?? (env.REDIS_URL || undefined));
+  const cacheRedisUrl = checkRedisUrl(overrides.cacheRedisUrl ?? (env.CACHE_REDIS_URL || undefined), 'CACHE_REDIS_URL');
   const host = overrides.host ?? env.HOST ?? DEFAULTS.host;
   if (!/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host)) throw new ConfigError('HOST', `"${host}" is not a host`, 'use an address such as 127.0.0.1');
   const replicas: ReplicaSettings = {
@@ -198,10 +204,13 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
     shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? int(env, 'SHUTDOWN_TIMEOUT_MS', DEFAULTS.shutdownTimeoutMs, 100, 120_000),
     clickFlushMs: overrides.clickFlushMs ?? int(env, 'CLICK_FLUSH_MS', DEFAULTS.clickFlushMs, 10, 60_000),
     redisUrl,
+    cacheRedisUrl,
+    cacheL1Bytes: overrides.cacheL1Bytes ?? int(env, 'CACHE_L1_MB', DEFAULTS.cacheL1Mb, 1, 4096) * 1024 * 1024,
     replicas,
   };
   // Never serialized into logs.
   Object.defineProperty(config, 'secret', { enumerable: false });
   Object.defineProperty(config, 'redisUrl', { enumerable: false });
+  Object.defineProperty(config, 'cacheRedisUrl', { enumerable: false });
   return Object.freeze(config);
 }

@@ -9,7 +9,7 @@ import { spawnLogged, stopChild, waitUntil } from './child.ts';
 export class RedisServer {
   private child: ChildProcess | undefined;
 
-  constructor(private readonly opts: { dir: string; port: number }) {}
+  constructor(private readonly opts: { dir: string; port: number; maxMemoryMb?: number; evict?: boolean }) {}
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -23,7 +23,13 @@ export class RedisServer {
     const bin = requireBinary('redis-server');
     const child = spawnLogged(
       bin,
-      ['--port', String(this.opts.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.opts.dir, '--daemonize', 'no', '--protected-mode', 'yes'],
+      [
+        ...['--port', String(this.opts.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.opts.dir, '--daemonize', 'no', '--protected-mode', 'yes'],
+        // A cache evicts the least recently used keys that have an expiry when full (values,
+        // leases, tombstones), never the ones without (the generation, membership filters).
+        ...(this.opts.maxMemoryMb !== undefined ? ['--maxmemory', `${this.opts.maxMemoryMb}mb`] : []),
+        ...(this.opts.evict ? ['--maxmemory-policy', 'volatile-lru'] : []),
+      ],
       { logFile: path.join(this.opts.dir, 'redis.log') },
     );
     this.child = child;

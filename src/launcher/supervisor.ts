@@ -69,6 +69,7 @@ export class Supervisor {
   private databaseUrl = '';
   private replicaUrls: string[] = [];
   private redisUrl: string | undefined;
+  private cacheRedisUrl: string | undefined;
   private adminSocket = '';
   private readonly groupPrefix: string;
   /** Whether --cpu / --db-cpu can be applied (the cgroup cpu controller is writable). */
@@ -120,6 +121,7 @@ export class Supervisor {
     await this.startPostgres();
     if (t.database.replicas > 0) await this.startReplicas();
     if (t.features.sharedSessions) await this.startRedis();
+    if (t.features.cache) await this.startCacheRedis();
     const webs = Array.from({ length: t.web.count }, (_, i) => `web${i + 1}`);
     const ports = await Promise.all(webs.map(() => freePort()));
     const managed = webs.map((name, i) => this.webNode(name, ports[i]!));
@@ -292,6 +294,19 @@ export class Supervisor {
     await this.launch(n);
   }
 
+  /** Rung 5: a Redis of its own for the cache (evicts by LRU; sessions never share it). */
+  private async startCacheRedis(): Promise<void> {
+    const port = await freePort();
+    const redis = new RedisServer({ dir: ensureDir(path.join(this.dir, 'cache')), port, maxMemoryMb: 256, evict: true });
+    this.cacheRedisUrl = redis.url;
+    const n = this.register(
+      { name: 'cache', role: 'redis', port, url: redis.url },
+      () => redis.start(),
+      () => redis.stop(),
+    );
+    await this.launch(n);
+  }
+
   private webNode(name: string, port: number): Managed {
     const t = this.opts.topology;
     const url = `http://127.0.0.1:${port}`;
@@ -314,6 +329,8 @@ export class Supervisor {
         }
         if (this.redisUrl) env.REDIS_URL = this.redisUrl;
         else delete env.REDIS_URL;
+        if (this.cacheRedisUrl) env.CACHE_REDIS_URL = this.cacheRedisUrl;
+        else delete env.CACHE_REDIS_URL;
         if (this.replicaUrls.length > 0) env.DATABASE_REPLICA_URLS = this.replicaUrls.join(',');
         else delete env.DATABASE_REPLICA_URLS;
         const child = spawnLogged(process.execPath, [LADDER_BIN, '__web'], { logFile: logFile(t.stateDir, name), env });

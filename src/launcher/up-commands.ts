@@ -63,7 +63,7 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   }
   // Check everything we can before starting anything, so a failure leaves nothing behind.
   if (topology.features.loadBalancer) requireBinary('haproxy');
-  if (topology.features.sharedSessions) requireBinary('redis-server');
+  if (topology.features.sharedSessions || topology.features.cache) requireBinary('redis-server');
   if (topology.database.replicas > 0) {
     // Replicas need the machine's PostgreSQL 15 (pg_basebackup); the error names the package.
     const bin = systemBinDir();
@@ -96,6 +96,7 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   say(
     `starting rung ${topology.rung}: ${topology.web.count} web server(s)${topology.features.loadBalancer ? ' behind HAProxy' : ''}` +
       `${replicas > 0 ? `, Postgres with ${replicas} replica(s)${replicaDelayMs > 0 ? ` applying ${replicaDelayMs} ms late` : ''}` : ''}` +
+      `${topology.features.cache ? ', a cache (Redis + in-process L1)' : ''}` +
       `${topology.features.sharedSessions ? ', sessions in Redis' : ''}`,
   );
 

@@ -2,7 +2,8 @@
 // the kit around the Links app; then listens. Used by `ladder start` (rung 1) and, as a
 // child process, by the launcher at later rungs.
 import type { FastifyInstance } from 'fastify';
-import { clickConsumer, linksApp, notFoundPage } from '../app/links-app.ts';
+import { cacheFilters, clickConsumer, linksApp, notFoundPage } from '../app/links-app.ts';
+import { CACHE_DEFAULTS, TwoTierCache } from '../kit/cache/cache.ts';
 import type { ServerConfig } from '../kit/config.ts';
 import { PgDatabase } from '../kit/db/pg-database.ts';
 import { ReplicaRouter } from '../kit/db/replica-router.ts';
@@ -56,6 +57,18 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
   });
   queue.consume('click', clickConsumer(database));
   const state = stateStores(config, metrics, log);
+  // Rung 5: the cache tier, with its own Redis; the codes filter is built from the links.
+  const cache = config.cacheRedisUrl
+    ? new TwoTierCache({
+        url: config.cacheRedisUrl,
+        database,
+        metrics,
+        log,
+        l1Bytes: config.cacheL1Bytes,
+        filters: cacheFilters,
+        tombstoneMs: Math.max(CACHE_DEFAULTS.tombstoneMs, 2 * config.replicas.maxLagMs),
+      })
+    : undefined;
   const fastify = await buildServer({
     config,
     database,
@@ -63,6 +76,7 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
     queue,
     sessionStore: state.sessionStore,
     rateLimitStore: state.rateLimitStore,
+    cache,
     notFoundPage,
     app: linksApp,
   });
@@ -77,6 +91,10 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
     }
   }
   if (router) await router.start();
+  if (cache) {
+    fastify.addHook('onClose', async () => cache.close());
+    await cache.start();
+  }
   queue.start();
   return fastify;
 }

@@ -18,8 +18,8 @@ describe('topology', () => {
   });
 
   it('refuses a rung that is not built yet, saying so', () => {
-    expect(() => buildTopology({ rung: 5 })).toThrow(ConfigError);
-    expect(() => buildTopology({ rung: 5 })).toThrow(/rung 5 \(a cache tier \(Redis \+ in-process L1\)\) is not built yet/);
+    expect(() => buildTopology({ rung: 6 })).toThrow(ConfigError);
+    expect(() => buildTopology({ rung: 6 })).toThrow(/rung 6 \(a CDN edge \(Varnish\)\) is not built yet/);
   });
 
   it('rung 4 is a primary with 2 replicas unless told; the flag switches replicas on below it and off above', () => {
@@ -29,6 +29,8 @@ describe('topology', () => {
     expect(t.skipped).toEqual([]);
     expect(buildTopology({ rung: 7 }).database.replicas).toBe(2);
     expect(buildTopology({ rung: 7 }).skipped.join()).not.toMatch(/rung 4/);
+    expect(buildTopology({ rung: 5 }).features).toMatchObject({ cache: true, replicas: true, loadBalancer: true });
+    expect(buildTopology({ rung: 7 }).features.cache).toBe(true);
     const off = buildTopology({ rung: 4, replicas: 0 });
     expect(off.features.replicas).toBe(false);
     const alone = buildTopology({ rung: 3, replicas: 1, replicaDelayMs: 500, dbCpu: 0.15 });

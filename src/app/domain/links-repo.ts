@@ -39,6 +39,18 @@ export async function insertUser(tx: TxDb, email: string, passwordHash: string):
   return rows[0];
 }
 
+/** The cache key of a code's redirect target, and the filter of every code that exists. */
+export const linkKey = (code: string) => `link:${code}`;
+export const CODES_FILTER = 'codes';
+
+/** A page of every code, in order (to build the codes filter). */
+export async function codesAfter(db: ReadDb, after: string | undefined, limit: number): Promise<string[]> {
+  const rows = after === undefined
+    ? await db.read<{ code: string }>('select code from links order by code limit $1', [limit])
+    : await db.read<{ code: string }>('select code from links where code > $1 order by code limit $2', [after, limit]);
+  return rows.map((r) => r.code);
+}
+
 /** The hot path of the redirect: one primary-key-style lookup on the unique code index. */
 export async function findTarget(db: ReadDb, code: string): Promise<{ id: string; url: string } | undefined> {
   const rows = await db.read<{ id: string; url: string }>('select id, url from links where code = $1', [code]);

@@ -5,6 +5,8 @@ import { LadderError } from '../../kit/errors.ts';
 import { checkChosenCode, generateCode, isCodeShaped } from '../domain/codes.ts';
 import { objectBody } from '../domain/input.ts';
 import {
+  CODES_FILTER,
+  linkKey,
   dailyClicks,
   deleteLink,
   findOwnLink,
@@ -85,6 +87,21 @@ export async function listPage(
 
 const CODE_ATTEMPTS = 5;
 
+/**
+ * Inserts a link and tells the cache: the code joins the codes filter before the insert
+ * (so no lookup is ever told it does not exist once it does) and again after it (in case
+ * the cache started a new generation meanwhile), and a cached "no such code" is dropped.
+ */
+async function insertAnnounced(req: FastifyRequest, code: string, url: string, userId: number): Promise<LinkRow | undefined> {
+  await req.cache.addMember(CODES_FILTER, code);
+  const row = await insertLink(req.db, code, url, userId);
+  if (row) {
+    await req.cache.addMember(CODES_FILTER, code);
+    await req.cache.invalidate(linkKey(code));
+  }
+  return row;
+}
+
 export async function linkRoutes(app: FastifyInstance): Promise<void> {
   app.post('/api/links', async (req, reply) => {
     const userId = await req.session.requireUser();
@@ -95,11 +112,11 @@ export async function linkRoutes(app: FastifyInstance): Promise<void> {
     const chosen = body.code === undefined || body.code === null ? undefined : checkChosenCode(body.code);
     let row: LinkRow | undefined;
     if (chosen) {
-      row = await insertLink(req.db, chosen, url, userId);
+      row = await insertAnnounced(req, chosen, url, userId);
       if (!row) throw new LadderError('CODE_TAKEN');
     } else {
       // A collision among 2.2e14 codes is rare; retry a few times rather than fail.
-      for (let i = 0; i < CODE_ATTEMPTS && !row; i++) row = await insertLink(req.db, generateCode(), url, userId);
+      for (let i = 0; i < CODE_ATTEMPTS && !row; i++) row = await insertAnnounced(req, generateCode(), url, userId);
       if (!row) throw new LadderError('INTERNAL', 'Could not allocate a code.');
     }
     return reply.status(201).send(linkJson(req, row, false));
@@ -126,12 +143,15 @@ export async function linkRoutes(app: FastifyInstance): Promise<void> {
     const url = checkTargetUrl(body.url, selfHosts(req));
     const row = await updateLinkUrl(req.db, code, userId, url);
     if (!row) throw new LadderError('NOT_FOUND', 'No such link.');
+    await req.cache.invalidate(linkKey(code));
     return linkJson(req, row, true);
   });
 
   app.delete('/api/links/:code', async (req, reply) => {
     const userId = await req.session.requireUser();
-    if (!(await deleteLink(req.db, codeParam(req), userId))) throw new LadderError('NOT_FOUND', 'No such link.');
+    const code = codeParam(req);
+    if (!(await deleteLink(req.db, code, userId))) throw new LadderError('NOT_FOUND', 'No such link.');
+    await req.cache.invalidate(linkKey(code));
     return reply.status(204).send();
   });
 

@@ -384,6 +384,7 @@ export class TwoTierCache implements CacheTier {
       // Redis went away meanwhile: the value is still right for this request.
     }
     this.m.loads.inc({ result });
+    if (result === 'stale') this.cmd.client.eval(RELEASE_LEASE, 0, this.o.prefix, lease.gen, key, lease.token).catch(() => undefined);
     if (result === 'ok' && !this.keepL1(key, value, payload.length, refreshAt, lease.seq, lease.gen)) this.l1.delete(key);
     return value;
   }

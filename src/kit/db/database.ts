@@ -4,6 +4,9 @@
 
 export type Row = Record<string, unknown>;
 
+/** Position of a read the primary served: newer than anything a replica can lag behind. */
+export const FRESHEST = (1n << 64n) - 1n;
+
 /** Read-only access: the type has no way to write. */
 export interface ReadDb {
   read<R extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<R[]>;
@@ -38,6 +41,20 @@ export interface TokenCarrier {
 export interface Database extends Db {
   /** A handle for one request; with replicas (rung 4) it reads and advances the caller's token. */
   forRequest(carrier?: TokenCarrier): Db;
+  /**
+   * For cache fills (kit/cache): a plain read whose result reflects at least WAL position
+   * `atLeast` (a replica only if it has replayed that far; else a bounded wait or the
+   * primary), with a lower bound of the position it reflects: the replica's replay position
+   * as last polled, or FRESHEST when the primary served it (it had every commit made
+   * before the read began). With no replicas: the primary, FRESHEST.
+   */
+  readFresh<R extends Row = Row>(atLeast: bigint, sql: string, params?: readonly unknown[]): Promise<{ rows: R[]; position: bigint }>;
+  /**
+   * A WAL position at or past every commit made before the call (the primary's current
+   * position), for cache invalidations; 0n when no replica can serve reads, so none can
+   * be behind.
+   */
+  commitPosition(): Promise<bigint>;
   /** Reachable now? Used by /readyz. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -2,7 +2,7 @@
 // ladder_db_queries_total{shard,role}.
 import pg from 'pg';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { Database, Db, Row, TxDb } from './database.ts';
+import { FRESHEST, type Database, type Db, type Row, type TxDb } from './database.ts';
 import { prepared } from './prepared.ts';
 
 export interface PgDatabaseOptions {
@@ -63,6 +63,14 @@ export class PgDatabase implements Database {
     } finally {
       client.release();
     }
+  }
+
+  async readFresh<R extends Row = Row>(_atLeast: bigint, sql: string, params: readonly unknown[] = []): Promise<{ rows: R[]; position: bigint }> {
+    return { rows: await this.read<R>(sql, params), position: FRESHEST };
+  }
+
+  async commitPosition(): Promise<bigint> {
+    return 0n;
   }
 
   async ping(): Promise<boolean> {

@@ -34,7 +34,7 @@
 // more than maxLagMs behind (replica-monitor.ts).
 import pg from 'pg';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { Database, Db, Row, TokenCarrier, TxDb } from './database.ts';
+import { FRESHEST, type Database, type Db, type Row, type TokenCarrier, type TxDb } from './database.ts';
 import {
   EMPTY_TOKEN,
   decodeToken,
@@ -229,7 +229,7 @@ export class ReplicaRouter implements Database {
     sql: string,
     params: readonly unknown[],
     probe: boolean,
-  ): Promise<{ rows: R[]; token: ConsistencyToken }> {
+  ): Promise<{ rows: R[]; token: ConsistencyToken; position: bigint }> {
     const pick = (n: number) => this.next++ % n;
     let route = routeRead(token, this.monitor.replicas, this.waitMs, pick);
     if (route.kind === 'wait') {
@@ -245,13 +245,15 @@ export class ReplicaRouter implements Database {
     let reason: FallbackReason = route.kind === 'primary' ? route.reason : 'token';
     if (route.kind === 'replica') {
       const r = route.replica;
+      // Replay only moves forward: where it was before the read is a lower bound of what the read saw.
+      const position = r.replayLsn;
       try {
         const rows = await this.onReplica<R>(r.index, sql, params);
         const pinned =
           route.pin && r.epoch !== undefined
             ? { lsn: token.lsn, pin: { replica: r.index, epoch: r.epoch } }
             : token;
-        return { rows, token: pinned };
+        return { rows, token: pinned, position };
       } catch (err) {
         if (!replicaUnavailable(err)) throw err;
         this.monitor.markFailed(r.index, err);
@@ -261,10 +263,24 @@ export class ReplicaRouter implements Database {
     this.count.fallback[reason].inc();
     if (!probe) {
       this.count.primary.inc();
-      return { rows: (await this.primary.query<R>(prepared(sql, params))).rows, token };
+      return { rows: (await this.primary.query<R>(prepared(sql, params))).rows, token, position: FRESHEST };
     }
     const { rows, lsn } = await this.onPrimaryWithProbe<R>(sql, params);
-    return { rows, token: { lsn: lsn > token.lsn ? lsn : token.lsn, pin: undefined } };
+    return { rows, token: { lsn: lsn > token.lsn ? lsn : token.lsn, pin: undefined }, position: FRESHEST };
+  }
+
+  async readFresh<R extends Row = Row>(atLeast: bigint, sql: string, params: readonly unknown[] = []): Promise<{ rows: R[]; position: bigint }> {
+    const { rows, position } = await this.routedRead<R>({ lsn: atLeast, pin: undefined }, sql, params, false);
+    return { rows, position };
+  }
+
+  async commitPosition(): Promise<bigint> {
+    const client = await this.primary.connect();
+    try {
+      return await probeLsn(client);
+    } finally {
+      client.release();
+    }
   }
 
   /** A write on the primary, followed by its WAL position (step 1). */

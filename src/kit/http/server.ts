@@ -12,11 +12,14 @@ import type { RateLimitStore } from '../security/rate-limiter.ts';
 import { SECURITY_HEADERS, isCrossSite } from '../security/security-headers.ts';
 import { RequestSession, type SessionSettings } from '../session/request-session.ts';
 import type { SessionStore } from '../session/session-store.ts';
+import { NoCache, type CacheTier, type RequestCache } from '../cache/cache.ts';
 import { ConsistencyCookie } from './consistency-cookie.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     db: Db;
+    /** Cache-aside with a loader (rung 5: L1 + Redis; below, the loader on req.db). */
+    cache: RequestCache;
     session: RequestSession;
     queue: Queue;
     /** Counts one hit against a named limit for the caller's IP; throws RATE_LIMITED past it. */
@@ -45,6 +48,8 @@ export interface ServerDeps {
   queue: InProcessQueue;
   sessionStore: SessionStore;
   rateLimitStore: RateLimitStore;
+  /** The cache tier (rung 5); default: none, loaders run on req.db. */
+  cache?: CacheTier;
   /** Renders the HTML 404 page for unknown non-API paths. */
   notFoundPage?: (req: FastifyRequest) => string;
   /** Registers the application's routes. */
@@ -118,6 +123,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   fastify.decorateRequest('db', null as unknown as Db);
   fastify.decorateRequest('session', null as unknown as RequestSession);
   fastify.decorateRequest('queue', null as unknown as Queue);
+  fastify.decorateRequest('cache', null as unknown as RequestCache);
+  const cache = deps.cache ?? new NoCache();
   fastify.decorateRequest('rateLimit', async function (this: FastifyRequest, name: keyof ServerConfig['rateLimits']) {
     const rule = config.rateLimits[name];
     const { count, resetMs } = await deps.rateLimitStore.hit(`${name}:${this.ip}`, rule.windowMs);
@@ -150,6 +157,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // with replicas reads it, lazily, so at rungs 1-3 this is one small object.
     req.db = database.forRequest(new ConsistencyCookie(req, reply, req.session, config.secret));
     req.queue = queue;
+    req.cache = cache.forRequest(req, reply);
     done();
   });
 

@@ -40,6 +40,10 @@ export interface RedisConnectionOptions {
   /** What the connection is for, in logs and in the ladder_redis_up metric. */
   role: string;
   log?: RedisLog;
+  /** Deadline of a command (and of socket silence while replies are due); default commandTimeoutMs above. */
+  commandTimeoutMs?: number;
+  /** The log line when it is lost (what the process does meanwhile). */
+  downMessage?: string;
   /** Told true when the connection becomes ready, false when it is lost. */
   onStateChange?: (up: boolean) => void;
 }
@@ -73,8 +77,8 @@ export function createRedisConnection(opts: RedisConnectionOptions): RedisConnec
     // Fail fast while disconnected: a queued command would wait for the reconnect, and a
     // request would hang with it.
     enableOfflineQueue: false,
-    commandTimeout: d.commandTimeoutMs,
-    socketTimeout: d.socketTimeoutMs,
+    commandTimeout: opts.commandTimeoutMs ?? d.commandTimeoutMs,
+    socketTimeout: opts.commandTimeoutMs ?? d.socketTimeoutMs,
     connectTimeout: d.connectTimeoutMs,
     maxRetriesPerRequest: 1,
     // A command whose caller has already had its timeout must not run later, on the next
@@ -110,7 +114,7 @@ export function createRedisConnection(opts: RedisConnectionOptions): RedisConnec
           role: opts.role,
           error: err ? { message: err.message, code: (err as NodeJS.ErrnoException).code } : undefined,
         },
-        'Redis unreachable; routes that need it answer 503 until it is back (reconnecting)',
+        opts.downMessage ?? 'Redis unreachable; routes that need it answer 503 until it is back (reconnecting)',
       );
     }
   };
