@@ -8,6 +8,7 @@ import { BENCH_DEFAULTS, parseBenchOptions, QUICK, type BenchOptions } from './b
 import type { BenchReport } from './bench-report.ts';
 import { writeReport } from './bench-report.ts';
 import { withBenchSession, type BenchSession } from './bench-session.ts';
+import { cacheScenario } from './cache-scenario.ts';
 import { enginesScenario } from './engines-scenario.ts';
 import { redirectScenario } from './redirect-scenario.ts';
 import { formatReport } from './report-table.ts';
@@ -30,6 +31,11 @@ export const SCENARIOS: Readonly<Record<string, { about: string; run: (s: BenchS
   session: {
     about: 'logged-in users (--users) reading /api/me and /api/links with their cookie, on `ladder up` (rung 7 unless --rung)',
     run: sessionScenario,
+  },
+  cache: {
+    about: 'rung 5: GET /:code on the app with its cache tier (L1 + Redis) vs the app without it vs a constant 302;\n' +
+      '             database queries per redirect in steady state',
+    run: cacheScenario,
   },
   scaling: {
     about: 'redirects with 1, 2, 4 web servers (--sizes) at 0.2 core (--cpu) behind HAProxy (rung 3 unless --rung),\n' +

@@ -12,14 +12,15 @@ import type { MemoryUse } from './proc-stats.ts';
 export interface Target {
   name: string;
   value: number;
-  comparison: '>=' | '<' | '==';
+  comparison: '>=' | '<' | '<=' | '==';
   threshold: number;
   unit: string;
   pass: boolean;
 }
 
 export function target(name: string, value: number, comparison: Target['comparison'], threshold: number, unit = ''): Target {
-  const pass = comparison === '>=' ? value >= threshold : comparison === '<' ? value < threshold : value === threshold;
+  const pass =
+    comparison === '>=' ? value >= threshold : comparison === '<' ? value < threshold : comparison === '<=' ? value <= threshold : value === threshold;
   return { name, value, comparison, threshold, unit, pass };
 }
 

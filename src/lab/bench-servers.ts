@@ -51,13 +51,22 @@ export interface StartOptions {
 /** The Links app: `node bin/ladder.mjs start` with DATABASE_URL, so it starts no Postgres of its own. */
 export async function startApp(
   session: BenchSession,
-  opts: StartOptions & { databaseUrl: string; databasePid: number | undefined },
+  opts: StartOptions & {
+    databaseUrl: string;
+    databasePid: number | undefined;
+    /** Another app under test beside the first (default 'app', 'Links app (ladder start)'). */
+    name?: string;
+    label?: string;
+    /** More settings, e.g. CACHE_REDIS_URL. */
+    env?: Record<string, string>;
+  },
 ): Promise<ServerUnderTest> {
   const port = await freePort();
+  const name = opts.name ?? 'app';
   // Its own working folder, so its .ladder state (lock, secret) is not the developer's.
-  const cwd = path.join(session.dir, 'app');
+  const cwd = path.join(session.dir, name);
   mkdirSync(cwd, { recursive: true });
-  const proc = session.supervisor.spawn('app', process.execPath, [LADDER_BIN, 'start'], {
+  const proc = session.supervisor.spawn(name, process.execPath, [LADDER_BIN, 'start'], {
     cwd,
     env: serverEnv({
       DATABASE_URL: opts.databaseUrl,
@@ -66,11 +75,12 @@ export async function startApp(
       LOG_LEVEL: 'warn',
       LADDER_SECRET: randomBytes(32).toString('base64url'),
       LADDER_STATE_DIR: path.join(cwd, '.ladder'),
+      ...opts.env,
     }),
   });
   const sut: ServerUnderTest = {
-    name: 'app',
-    label: 'Links app (ladder start)',
+    name,
+    label: opts.label ?? 'Links app (ladder start)',
     host: HOST,
     port,
     proc,

@@ -1,0 +1,153 @@
+// Scenario `cache` (rung 5): GET /:code on the Links app with its cache tier (an in-process
+// L1 in front of a redis-server of the run's own, CACHE_REDIS_URL) against the same app
+// without it and a bare Fastify constant 302 (the ceiling: no database, no app), on the same
+// machine, Postgres, data and driver, alternating over the rounds. Zipf(--zipf) over --links.
+// Targets: the cached app's saturation throughput is at least 80% of the constant
+// reference's, and in steady state (the fixed-rate phase, after the saturation rounds) it
+// sends at most 0.02 database queries per redirect, counted by the app itself
+// (ladder_db_queries_total over http_request_duration_seconds_count of the redirect route).
+import path from 'node:path';
+import { requireBinary } from '../launcher/binaries.ts';
+import { ensureDir, freePort } from '../launcher/state-dir.ts';
+import { ping } from '../launcher/redis-server.ts';
+import type { BenchOptions } from './bench-options.ts';
+import { commandLine } from './bench-options.ts';
+import type { BenchReport } from './bench-report.ts';
+import { target } from './bench-report.ts';
+import { startBenchDatabase } from './bench-database.ts';
+import { startApp, startReference, type ServerUnderTest } from './bench-servers.ts';
+import type { BenchSession } from './bench-session.ts';
+import { pin, planPinning } from './cpu-pinning.ts';
+import { LoadDriverProcess } from './load-driver-process.ts';
+import { machineInfo } from './machine-info.ts';
+import { mediansOf } from './measurement.ts';
+import { fixedRate, measurementNotes, saturationRounds } from './phases.ts';
+import { cpuSeconds, memoryUse, type MemoryUse } from './proc-stats.ts';
+import { ZipfSampler } from './zipf.ts';
+
+const MIN_CACHED_VS_CONSTANT = 0.8;
+const MAX_QUERIES_PER_REDIRECT = 0.02;
+
+/** Sums a metric's series in a Prometheus text (optionally those whose labels contain `labels`). */
+function sum(text: string, name: string, labels = ''): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(labels)) {
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return total;
+}
+
+async function counters(sut: ServerUnderTest) {
+  const text = await (await fetch(`http://${sut.host}:${sut.port}/metrics`)).text();
+  return {
+    queries: sum(text, 'ladder_db_queries_total'),
+    redirects: sum(text, 'http_request_duration_seconds_count', 'route="/:code"'),
+    l1Hits: sum(text, 'ladder_cache_requests_total', 'tier="l1",result="hit"'),
+    l1Misses: sum(text, 'ladder_cache_requests_total', 'tier="l1",result="miss"'),
+    redisHits: sum(text, 'ladder_cache_requests_total', 'tier="redis",result="hit"'),
+    redisMisses: sum(text, 'ladder_cache_requests_total', 'tier="redis",result="miss"'),
+    l1Bytes: sum(text, 'ladder_cache_l1_bytes'),
+  };
+}
+
+export async function cacheScenario(session: BenchSession, o: BenchOptions): Promise<BenchReport> {
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const pinning = planPinning();
+  const log = session.log;
+  log(pinning.note);
+
+  const db = await startBenchDatabase(session, { engine: 'embedded', links: o.links, cpus: pinning.servers });
+  // The cache's Redis: the run's own, on a free loopback port, nothing persisted; pinned
+  // with the servers (it is part of what serves a redirect).
+  const redisPort = await freePort();
+  const redisDir = ensureDir(path.join(session.dir, 'cache-redis'));
+  const redis = session.supervisor.spawn('cache-redis', requireBinary('redis-server'), [
+    ...['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir],
+    ...['--maxmemory', '256mb', '--maxmemory-policy', 'volatile-lru'],
+  ]);
+  for (let i = 0; !(await ping(redisPort)); i++) {
+    if (i > 100 || redis.exitStatus !== undefined) throw new Error(`redis-server did not start; see ${redis.logFile}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  pin(redis.pid, pinning.servers);
+  const cacheUrl = `redis://127.0.0.1:${redisPort}`;
+
+  const common = { cpus: pinning.servers, links: o.links };
+  const [cached, app, refConstant, driver] = await Promise.all([
+    startApp(session, {
+      ...common,
+      name: 'app-cached',
+      label: 'Links app with its cache tier (L1 + Redis)',
+      databaseUrl: db.url,
+      databasePid: db.server.pid,
+      env: { CACHE_REDIS_URL: cacheUrl },
+    }),
+    startApp(session, { ...common, label: 'Links app without a cache', databaseUrl: db.url, databasePid: db.server.pid }),
+    startReference(session, { ...common, name: 'ref-constant', label: 'reference: bare Fastify, constant 302, no database', kind: 'constant' }),
+    LoadDriverProcess.start(session, pinning.driver),
+  ]);
+  const servers = [cached, app, refConstant];
+
+  const redisCpuStart = cpuSeconds(redis.pid);
+  const saturation = await saturationRounds(driver, servers, o, log);
+  const medians = servers.map((s) => mediansOf(saturation, s.name));
+  const [mCached, mApp, mConst] = medians as [(typeof medians)[0], (typeof medians)[0], (typeof medians)[0]];
+  const rate = o.rate ?? Math.max(1, Math.round(mApp.throughput / 2));
+  // Steady state: the cache is warm after the saturation rounds; count over the fixed-rate phases.
+  const before = await counters(cached);
+  const fixed = await fixedRate(driver, servers, o, rate, log);
+  const after = await counters(cached);
+  const redisCpu = (cpuSeconds(redis.pid) ?? 0) - (redisCpuStart ?? 0);
+
+  const memory: Record<string, MemoryUse> = {};
+  for (const s of servers) {
+    const m = memoryUse(s.proc.pid);
+    if (m) memory[s.name] = m;
+  }
+  const redirects = after.redirects - before.redirects;
+  const queriesPerRedirect = redirects > 0 ? (after.queries - before.queries) / redirects : NaN;
+  const l1 = after.l1Hits - before.l1Hits + (after.l1Misses - before.l1Misses);
+  const errors = [...saturation, ...fixed].reduce((n, m) => n + m.non302 + m.failed, 0);
+  const ratios = {
+    'app-cached / ref-constant': mCached.throughput / mConst.throughput,
+    'app-cached / app': mCached.throughput / mApp.throughput,
+    'app / ref-constant': mApp.throughput / mConst.throughput,
+  };
+  const targets = [
+    target('saturation throughput app-cached / ref-constant', ratios['app-cached / ref-constant'], '>=', MIN_CACHED_VS_CONSTANT),
+    target('database queries per redirect, steady state (app-cached)', queriesPerRedirect, '<=', MAX_QUERIES_PER_REDIRECT),
+    target('failed or non-302 requests', errors, '==', 0),
+  ];
+  const figures: Record<string, number> = {
+    'steady state: redirects counted by app-cached': redirects,
+    'steady state: database queries by app-cached': after.queries - before.queries,
+    'steady state: database queries per redirect': queriesPerRedirect,
+    'steady state: L1 hit ratio': l1 > 0 ? (after.l1Hits - before.l1Hits) / l1 : NaN,
+    'steady state: Redis hits': after.redisHits - before.redisHits,
+    'steady state: Redis misses (loads)': after.redisMisses - before.redisMisses,
+    'L1 bytes at the end (app-cached)': after.l1Bytes,
+    'cache Redis CPU during the run, s': redisCpu,
+  };
+  return {
+    scenario: 'cache',
+    command: commandLine('cache', o),
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: { ...machine, loadAverageAtEnd: machineInfo().loadAverage },
+    pinning,
+    parameters: { ...o, poolSize: 10, zipfTop1PercentShare: new ZipfSampler(o.links, o.zipf).share(o.links / 100) },
+    databases: [{ engine: db.engine, version: db.version, pid: db.server.pid }],
+    servers: servers.map((s) => ({ name: s.name, label: s.label, pid: s.proc.pid })),
+    saturation: { measurements: saturation, medians },
+    fixedRate: { rate, rateSource: o.rate === undefined ? "half the uncached app's median saturation throughput" : 'set with --rate', measurements: fixed },
+    memory,
+    ratios,
+    figures,
+    targets,
+    notes: measurementNotes([...saturation, ...fixed], machine.loadAverage),
+    pass: targets.every((t) => t.pass),
+  };
+}
