@@ -1,5 +1,5 @@
 // The single-primary Database on node-postgres: one pool, every query counted in
-// ladder_db_queries_total{shard,role}.
+// ladder_db_queries_total{shard,role}, plain reads also in ladder_db_reads_total{shard,role}.
 import pg from 'pg';
 import type { Metrics } from '../metrics/metrics.ts';
 import { FRESHEST, type Database, type Db, type Row, type TxDb } from './database.ts';
@@ -16,6 +16,7 @@ export interface PgDatabaseOptions {
 export class PgDatabase implements Database {
   private readonly pool: pg.Pool;
   private readonly counter;
+  private readonly reads;
 
   constructor(opts: PgDatabaseOptions) {
     this.pool = new pg.Pool({
@@ -28,6 +29,7 @@ export class PgDatabase implements Database {
     // An idle client that loses its server emits here; without a listener it would crash the process.
     this.pool.on('error', () => undefined);
     this.counter = opts.metrics.dbQueries.labels({ shard: opts.shard ?? '0', role: 'primary' });
+    this.reads = opts.metrics.dbReads.labels({ shard: opts.shard ?? '0', role: 'primary' });
   }
 
   forRequest(): Db {
@@ -35,13 +37,18 @@ export class PgDatabase implements Database {
   }
 
   async read<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
-    this.counter.inc();
-    const res = await this.pool.query<R>(prepared(sql, params));
-    return res.rows;
+    this.reads.inc();
+    return this.query<R>(sql, params);
   }
 
   async write<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
-    return this.read<R>(sql, params);
+    return this.query<R>(sql, params);
+  }
+
+  private async query<R extends Row>(sql: string, params: readonly unknown[]): Promise<R[]> {
+    this.counter.inc();
+    const res = await this.pool.query<R>(prepared(sql, params));
+    return res.rows;
   }
 
   async tx<T>(fn: (tx: TxDb) => Promise<T>): Promise<T> {

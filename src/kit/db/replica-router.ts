@@ -172,6 +172,12 @@ export class ReplicaRouter implements Database {
     this.count = {
       primary: m.dbQueries.labels({ shard, role: 'primary' }),
       replica: m.dbQueries.labels({ shard, role: 'replica' }),
+      // Plain reads by who served them (a replica read that failed and was retried on the
+      // primary counts once, as the primary's): ladder_db_reads_total.
+      reads: {
+        primary: m.dbReads.labels({ shard, role: 'primary' }),
+        replica: m.dbReads.labels({ shard, role: 'replica' }),
+      },
       fallback: {
         token: m.dbFallbacks.labels({ shard, reason: 'token' }),
         switch: m.dbFallbacks.labels({ shard, reason: 'switch' }),
@@ -249,6 +255,7 @@ export class ReplicaRouter implements Database {
       const position = r.replayLsn;
       try {
         const rows = await this.onReplica<R>(r.index, sql, params);
+        this.count.reads.replica.inc();
         const pinned =
           route.pin && r.epoch !== undefined
             ? { lsn: token.lsn, pin: { replica: r.index, epoch: r.epoch } }
@@ -261,6 +268,7 @@ export class ReplicaRouter implements Database {
       }
     }
     this.count.fallback[reason].inc();
+    this.count.reads.primary.inc();
     if (!probe) {
       this.count.primary.inc();
       return { rows: (await this.primary.query<R>(prepared(sql, params))).rows, token, position: FRESHEST };

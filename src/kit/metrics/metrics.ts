@@ -6,6 +6,8 @@ export interface Metrics {
   registry: Registry;
   httpDuration: Histogram<'method' | 'route' | 'status_code'>;
   dbQueries: Counter<'shard' | 'role'>;
+  /** Plain reads (not writes, not statements of a transaction), by the role that served them. */
+  dbReads: Counter<'shard' | 'role'>;
   cacheRequests: Counter<'tier' | 'result'>;
   replicaLag: Gauge<'shard' | 'replica'>;
   /** 1 while a replica is in rotation (answering, caught up within the lag bound), else 0. */
@@ -38,6 +40,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     dbQueries: new Counter({
       name: 'ladder_db_queries_total',
       help: 'Database queries sent, by shard and role (primary or replica).',
+      labelNames: ['shard', 'role'],
+      registers,
+    }),
+    dbReads: new Counter({
+      name: 'ladder_db_reads_total',
+      help: 'Plain reads served, by shard and role (primary or replica); writes and transactions are not counted.',
       labelNames: ['shard', 'role'],
       registers,
     }),
