@@ -159,6 +159,8 @@ class FreshReader implements ReadDb {
 
 export class TwoTierCache implements CacheTier {
   readonly m: CacheMetrics;
+  /** The request counters, bound to their labels once (the hot path). */
+  private readonly c;
   private readonly l1: L1Cache;
   private readonly cmd: RedisConnection;
   private readonly sub: RedisConnection;
@@ -196,6 +198,13 @@ export class TwoTierCache implements CacheTier {
     };
     this.channel = `${this.o.prefix}invalidate`;
     this.m = createCacheMetrics(opts.metrics);
+    const req = this.m.requests;
+    this.c = {
+      l1Hit: req.labels({ tier: 'l1', result: 'hit' }),
+      l1Miss: req.labels({ tier: 'l1', result: 'miss' }),
+      redisHit: req.labels({ tier: 'redis', result: 'hit' }),
+      redisMiss: req.labels({ tier: 'redis', result: 'miss' }),
+    };
     this.l1 = new L1Cache(this.o.l1Bytes, (n) => this.m.evictions.inc(n));
     const common = { url: opts.url, log: opts.log, commandTimeoutMs: this.o.commandTimeoutMs };
     const down = 'cache Redis unreachable; reads go to the database until it is back (reconnecting)';
@@ -263,14 +272,14 @@ export class TwoTierCache implements CacheTier {
     if (this.l1Usable && !skipL1) {
       const e = this.l1.get(key, now);
       if (e) {
-        this.m.requests.inc({ tier: 'l1', result: 'hit' });
+        this.c.l1Hit.inc();
         if (e.refreshAt <= now) {
           e.refreshAt = now + 1000; // one refresh attempt a second, whoever wins its lease
           this.refresh(key, loader, options);
         }
         return e.value as V | null;
       }
-      this.m.requests.inc({ tier: 'l1', result: 'miss' });
+      this.c.l1Miss.inc();
     }
     if (!this.cmdUp) {
       this.m.bypasses.inc({ reason: 'redis_down' });
@@ -318,7 +327,7 @@ export class TwoTierCache implements CacheTier {
       this.seeGeneration(gen);
       if (filter && filterState === 'building') this.buildFilter(filter.name, gen);
       if (status === 'hit') {
-        this.m.requests.inc({ tier: 'redis', result: 'hit' });
+        this.c.redisHit.inc();
         const stored = JSON.parse(payload) as Stored;
         this.keepL1(key, stored.v, payload.length, stored.r, seq, gen);
         if (stored.r <= Date.now()) this.refresh(key, loader, options);
@@ -326,7 +335,7 @@ export class TwoTierCache implements CacheTier {
       }
       tomb = parsePosition(payload);
       if (status === 'absent') {
-        this.m.requests.inc({ tier: 'redis', result: 'hit' });
+        this.c.redisHit.inc();
         this.m.filterRejections.inc();
         const ttl = options.negativeTtlMs ?? this.o.negativeTtlMs;
         this.keepL1(key, null, 4, Date.now() + ttl, seq, gen);
@@ -335,14 +344,14 @@ export class TwoTierCache implements CacheTier {
       // A miss is a lookup that ends in a load; one that waits for another's fill and gets
       // it counts as a hit, so misses count database loads.
       if (status === 'lease') {
-        this.m.requests.inc({ tier: 'redis', result: 'miss' });
+        this.c.redisMiss.inc();
         return this.loadAndFill(key, loader, options, { gen, token, tomb, seq });
       }
       // Someone else is loading it: poll for their fill, briefly at first, for up to the
       // lease's life (then the lease has expired and the next lookup takes it).
       polls++;
       if (Date.now() - started > this.o.leaseMs + 500) {
-        this.m.requests.inc({ tier: 'redis', result: 'miss' });
+        this.c.redisMiss.inc();
         return this.loadOnly(loader, tomb);
       }
       await sleep(polls < 10 ? 5 : 25);
