@@ -11,6 +11,7 @@ import { withBenchSession, type BenchSession } from './bench-session.ts';
 import { cacheScenario } from './cache-scenario.ts';
 import { enginesScenario } from './engines-scenario.ts';
 import { redirectScenario } from './redirect-scenario.ts';
+import { DEFAULT_DB_CPU, DEFAULT_REPLICAS, replicasScenario } from './replicas-scenario.ts';
 import { formatReport } from './report-table.ts';
 import { scalingScenario } from './scaling-scenario.ts';
 import { sessionScenario } from './session-scenario.ts';
@@ -42,6 +43,11 @@ export const SCENARIOS: Readonly<Record<string, { about: string; run: (s: BenchS
       '             alternating over the rounds; ratio to 1 server; what HAProxy adds to p50',
     run: scalingScenario,
   },
+  replicas: {
+    about: 'redirects on rung 3 (primary alone) vs rung 4 (--replicas, 2) launched side by side, every database node\n' +
+      '             at --db-cpu (0.15) core, alternating over the rounds; ratio rung 4 / rung 3; primary share of reads',
+    run: replicasScenario,
+  },
 };
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -67,6 +73,8 @@ flags (defaults in brackets):
   --cpu C           cap each web server at C cores (cgroup cpu controller) [uncapped; scaling: 0.2]
   --users N         session: users signed up before the run [${BENCH_DEFAULTS.users}]
   --sizes A,B,...   scaling: numbers of web servers compared [${BENCH_DEFAULTS.sizes.join(',')}]
+  --replicas R      streaming replicas of the topology (\`ladder up --replicas R\`) [the rung's; replicas: ${DEFAULT_REPLICAS}]
+  --db-cpu C        cap every database node at C cores (\`ladder up --db-cpu C\`) [uncapped; replicas: ${DEFAULT_DB_CPU}]
   --quick           ${QUICK.links} links, ${QUICK.duration} s phases, ${QUICK.warmup} s warm-up, ${QUICK.rounds} round (rough figures)
   --json            print the JSON report instead of the table
 

@@ -30,6 +30,11 @@ export interface BenchOptions {
   users: number;
   /** scaling: the numbers of web servers compared, in the order each round runs them. */
   sizes: number[];
+  /** Streaming replicas (`ladder up --replicas R`); undefined: the scenario's default (replicas: 2). */
+  replicas: number | undefined;
+  /** Cores each database node is capped at (`ladder up --db-cpu C`); undefined: the scenario's
+   *  default (replicas: 0.15, else uncapped). */
+  dbCpu: number | undefined;
 }
 
 /** The defaults, in one commented table. */
@@ -80,6 +85,8 @@ export function parseBenchOptions(argv: string[]): Readonly<BenchOptions> {
         cpu: { type: 'string' },
         users: { type: 'string' },
         sizes: { type: 'string' },
+        replicas: { type: 'string' },
+        'db-cpu': { type: 'string' },
       },
     });
   } catch (err) {
@@ -102,6 +109,9 @@ export function parseBenchOptions(argv: string[]): Readonly<BenchOptions> {
     cpu: v.cpu === undefined ? undefined : num(v.cpu, 'cpu', 0, 0.01, 64, false),
     users: num(v.users, 'users', base.users, 1, 10_000, true),
     sizes: sizesFlag(v.sizes),
+    // MAX_REPLICAS of src/topology/topology.ts; the launcher checks again.
+    replicas: v.replicas === undefined ? undefined : num(v.replicas, 'replicas', 0, 0, 8, true),
+    dbCpu: v['db-cpu'] === undefined ? undefined : num(v['db-cpu'], 'db-cpu', 0, 0.01, 64, false),
   });
 }
 
@@ -133,6 +143,8 @@ export function commandLine(scenario: string, o: BenchOptions): string {
     o.rung === undefined ? '' : ` --rung ${o.rung}`,
     o.web === undefined ? '' : ` --web ${o.web}`,
     o.cpu === undefined ? '' : ` --cpu ${o.cpu}`,
+    o.replicas === undefined ? '' : ` --replicas ${o.replicas}`,
+    o.dbCpu === undefined ? '' : ` --db-cpu ${o.dbCpu}`,
     scenario === 'session' ? ` --users ${o.users}` : '',
     scenario === 'scaling' ? ` --sizes ${o.sizes.join(',')}` : '',
   ].join('');

@@ -59,6 +59,8 @@ export interface BenchReport {
   figures?: Record<string, number>;
   /** Scenarios against a launched topology: what ran. */
   topology?: TopologyReport;
+  /** Scenarios with several topologies side by side (replicas): each of them; `topology` is the one under test. */
+  topologies?: TopologyReport[];
   targets: Target[];
   notes: string[];
   pass: boolean;

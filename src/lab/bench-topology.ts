@@ -43,6 +43,12 @@ export interface LaunchOptions {
   web: number | undefined;
   /** `--cpu C`; undefined: uncapped. */
   cpu: number | undefined;
+  /** `--replicas R`; undefined: the rung's default. */
+  replicas?: number | undefined;
+  /** `--db-cpu C`: every database node capped; undefined: uncapped. */
+  dbCpu?: number | undefined;
+  /** Folder under the session's, for a run with several topologies side by side. Default `topology`. */
+  folder?: string;
   pinning: PinningPlan;
   /** Environment for the topology's processes on top of the basics (the web servers inherit it). */
   env?: Record<string, string>;
@@ -99,7 +105,7 @@ export class BenchTopology {
    * its supervisor, which stops its nodes).
    */
   static async launch(session: BenchSession, opts: LaunchOptions): Promise<BenchTopology> {
-    const stateDir = path.join(session.dir, 'topology');
+    const stateDir = path.join(session.dir, opts.folder ?? 'topology');
     const t = new BenchTopology(session, stateDir, topologyEnv(stateDir, opts.env ?? {}), opts.pinning);
     // The folder is ours (the session holds the bench lock): anything running there was left
     // by an earlier run that was killed before it could stop it.
@@ -118,6 +124,8 @@ export class BenchTopology {
     const args = ['up', '--rung', String(opts.rung)];
     if (opts.web !== undefined) args.push('--web', String(opts.web));
     if (opts.cpu !== undefined) args.push('--cpu', String(opts.cpu));
+    if (opts.replicas !== undefined) args.push('--replicas', String(opts.replicas));
+    if (opts.dbCpu !== undefined) args.push('--db-cpu', String(opts.dbCpu));
     session.log(`ladder ${args.join(' ')} (state in ${path.relative(process.cwd(), stateDir)})…`);
     await t.ladder(args, UP_TIMEOUT_MS);
     t.pin();
@@ -187,6 +195,41 @@ export class BenchTopology {
     u.username = PG_USER;
     u.password = encodeURIComponent(password);
     return u.href;
+  }
+
+  /** Whether every database node runs under the CPU cap asked for (`--db-cpu`, the cgroup was writable). */
+  databaseCapped(): boolean {
+    const dbs = this.databaseNodes();
+    return dbs.length > 0 && dbs.every((n) => n.cpu !== undefined);
+  }
+
+  /** The primary and its replicas, primary first. */
+  databaseNodes(): TopologyNode[] {
+    return [...this.nodes('postgres'), ...this.nodes('postgres-replica').sort((a, b) => a.name.localeCompare(b.name))];
+  }
+
+  /**
+   * Plain reads the web servers have had served so far, by role: ladder_db_reads_total of
+   * every web server's /metrics, summed (counters since each server started; take the
+   * difference of two calls).
+   */
+  async databaseReads(): Promise<{ primary: number; replica: number }> {
+    const texts = await Promise.all(
+      this.webs().map(async (w) => {
+        const res = await fetch(new URL('/metrics', w.url), { signal: AbortSignal.timeout(10_000) });
+        if (!res.ok) throw new Error(`GET ${w.url}/metrics answered ${res.status}`);
+        return res.text();
+      }),
+    );
+    const reads = { primary: 0, replica: 0 };
+    for (const text of texts) {
+      for (const line of text.split('\n')) {
+        const m = /^ladder_db_reads_total\{(.*)\} (\S+)$/.exec(line);
+        const role = m && /(?:^|,)role="(primary|replica)"/.exec(m[1]!)?.[1];
+        if (role === 'primary' || role === 'replica') reads[role] += Number(m![2]);
+      }
+    }
+    return reads;
   }
 
   /** Whether every web server runs under the CPU cap asked for (the cgroup was writable). */
@@ -300,6 +343,15 @@ export class BenchTopology {
       database: sum('postgres', treeCpuSeconds) + sum('postgres-replica', treeCpuSeconds),
       components,
     };
+    // Each database node on its own (primary, replicas), and its cap's throttling when capped.
+    const dbs = nodes.filter((n) => n.role === 'postgres' || n.role === 'postgres-replica');
+    if (dbs.length > 0) {
+      sample.databaseNodes = Object.fromEntries(dbs.map((n) => [n.name, treeCpuSeconds(n.pid!)]));
+      const capped = dbs.filter((n) => n.cpu !== undefined).map((n) => [n.name, throttling(n.pid!)] as const);
+      if (capped.length > 0) {
+        sample.databaseThrottling = Object.fromEntries(capped.filter(([, t]) => t !== undefined)) as Record<string, { periods: number; throttled: number }>;
+      }
+    }
     // Throttling of the servers in rotation only: an idle one's few periods would dilute it.
     const throttles = nodes
       .filter((n) => n.role === 'web' && n.cpu !== undefined && (this.active?.has(n.name) ?? true))

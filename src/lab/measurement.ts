@@ -16,6 +16,11 @@ export interface Measurement extends PhaseResult {
   /** Topologies with capped web servers: share of the cgroup's CFS periods in which the
    *  web servers were throttled (near 1: they were held at their cap the whole time). */
   throttled?: number;
+  /** Topologies: CPU of each database node (primary, replica1, …), fractions of one core. */
+  databaseNodeCpu?: Record<string, number>;
+  /** Topologies with capped database nodes (`--db-cpu`): share of each node's CFS periods
+   *  in which it was throttled (near 1: held at its cap, the database was the bottleneck). */
+  databaseThrottled?: Record<string, number>;
 }
 
 /** Counters read when a measured window opens and closes. */
@@ -28,6 +33,10 @@ export interface CpuSample {
   components?: Record<string, number>;
   /** CFS periods and throttled periods of the servers' cgroups, summed. */
   throttling?: { periods: number; throttled: number };
+  /** CPU seconds of each database node's process tree, by node name. */
+  databaseNodes?: Record<string, number>;
+  /** CFS periods and throttled periods of each capped database node's cgroup. */
+  databaseThrottling?: Record<string, { periods: number; throttled: number }>;
 }
 
 /** What a phase is aimed at: where to send, and how to read the CPU it costs. */
@@ -70,6 +79,19 @@ export async function measure(driver: LoadDriverProcess, sut: MeasureTarget, pla
       const periods = b.throttling.periods - a.throttling.periods;
       m.throttled = periods > 0 ? (b.throttling.throttled - a.throttling.throttled) / periods : 0;
     }
+    if (a.databaseNodes && b.databaseNodes) {
+      const before = a.databaseNodes;
+      m.databaseNodeCpu = Object.fromEntries(Object.entries(b.databaseNodes).map(([k, v]) => [k, share(before[k] ?? v, v)]));
+    }
+    if (a.databaseThrottling && b.databaseThrottling) {
+      const before = a.databaseThrottling;
+      m.databaseThrottled = Object.fromEntries(
+        Object.entries(b.databaseThrottling).map(([k, t]) => {
+          const periods = t.periods - (before[k]?.periods ?? t.periods);
+          return [k, periods > 0 ? (t.throttled - before[k]!.throttled) / periods : 0];
+        }),
+      );
+    }
     return m;
   } finally {
     clearTimeout(t1);
@@ -102,9 +124,11 @@ export interface Medians {
   cpuPerRequestUs: number;
   driverCpu: number;
   errors: number;
-  /** Topologies: medians of Measurement.componentCpu and .throttled. */
+  /** Topologies: medians of Measurement.componentCpu, .throttled, .databaseNodeCpu and .databaseThrottled. */
   componentCpu?: Record<string, number>;
   throttled?: number;
+  databaseNodeCpu?: Record<string, number>;
+  databaseThrottled?: Record<string, number>;
 }
 
 export function mediansOf(all: Measurement[], server: string): Medians {
@@ -130,5 +154,13 @@ export function mediansOf(all: Measurement[], server: string): Medians {
   }
   const throttled = ms.map((m) => m.throttled).filter((x): x is number => x !== undefined);
   if (throttled.length > 0) medians.throttled = median(throttled);
+  const perNode = (pick: (m: Measurement) => Record<string, number> | undefined) => {
+    const keys = [...new Set(ms.flatMap((m) => Object.keys(pick(m) ?? {})))];
+    return keys.length > 0 ? Object.fromEntries(keys.map((k) => [k, median(ms.map((m) => pick(m)?.[k] ?? 0))])) : undefined;
+  };
+  const nodeCpu = perNode((m) => m.databaseNodeCpu);
+  if (nodeCpu) medians.databaseNodeCpu = nodeCpu;
+  const nodeThrottled = perNode((m) => m.databaseThrottled);
+  if (nodeThrottled) medians.databaseThrottled = nodeThrottled;
   return medians;
 }

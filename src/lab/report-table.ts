@@ -21,12 +21,12 @@ export function formatReport(r: BenchReport): string {
   const components = [...new Set(r.saturation.medians.flatMap((m) => Object.keys(m.componentCpu ?? {})))];
   const throttled = r.saturation.medians.some((m) => m.throttled !== undefined);
   const fixedRounds = r.fixedRate.measurements.some((m) => m.round !== undefined);
-  if (r.topology) {
+  for (const t of r.topologies ?? (r.topology ? [r.topology] : [])) {
     out.push(
-      `topology: ${r.topology.command} (entry ${r.topology.entry ?? '-'}), web servers ` +
-        (r.topology.cpu === null ? 'uncapped' : r.topology.capped ? `capped at ${r.topology.cpu} core` : `NOT capped (asked ${r.topology.cpu} core)`),
-      `  nodes: ${r.topology.nodes.map((n) => `${n.name} (${n.role})`).join(', ')}`,
-      ...r.topology.launcherNotes.map((n) => `  launcher: ${n}`),
+      `topology: ${t.command} (entry ${t.entry ?? '-'}), web servers ` +
+        (t.cpu === null ? 'uncapped' : t.capped ? `capped at ${t.cpu} core` : `NOT capped (asked ${t.cpu} core)`),
+      `  nodes: ${t.nodes.map((n) => `${n.name} (${n.role}${n.cpu === undefined || n.role === 'web' ? '' : `, ${n.cpu} core`})`).join(', ')}`,
+      ...t.launcherNotes.map((n) => `  launcher: ${n}`),
     );
   }
   out.push(
@@ -61,6 +61,18 @@ export function formatReport(r: BenchReport): string {
         int(m.errors),
       ]),
     ),
+  );
+  // Topologies: each database node's CPU, and its cap's throttling when capped (--db-cpu).
+  const nodeRows = r.saturation.medians.filter((m) => (m.databaseNodeCpu && Object.keys(m.databaseNodeCpu).length > 1) || m.databaseThrottled);
+  if (nodeRows.length > 0) {
+    out.push('', 'postgres nodes (median CPU, throttled share of CFS periods when capped):');
+    for (const m of nodeRows) {
+      const nodes = Object.entries(m.databaseNodeCpu ?? {}).map(([n, cpu]) => `${n} ${pct(cpu)}${m.databaseThrottled?.[n] === undefined ? '' : ` (throttled ${pct(m.databaseThrottled[n])})`}`);
+      out.push(`  ${m.server.padEnd(16)} ${nodes.join(', ')}`);
+    }
+  }
+  if (r.fixedRate.measurements.length === 0) out.push('', `Fixed arrival rate: ${r.fixedRate.rateSource}`);
+  else out.push(
     '',
     `Fixed arrival rate: ${int(r.fixedRate.rate)} req/s (${r.fixedRate.rateSource}); latency from the scheduled send time`,
     table(
@@ -78,6 +90,8 @@ export function formatReport(r: BenchReport): string {
         int(m.non302),
       ]),
     ),
+  );
+  out.push(
     '',
     'servers:',
     ...[...label].map(([name, l]) => `  ${name.padEnd(16)} ${l}`),

@@ -3,6 +3,10 @@
 // server): saturation rounds and a fixed arrival rate, with the CPU of every component.
 // There is no reference here: the figure to compare with is another rung's run of the same
 // command (or the rung 1 scenario, without --rung).
+// Also the primary's share of plain reads over the measured phases (ladder_db_reads_total of
+// every web server, before the first phase and after the last), with a target from rung 4
+// (or --replicas R >= 1): the replicas take the reads. The click counter's flushes are
+// transactions on the primary, not reads, and are not in it.
 import type { BenchOptions } from './bench-options.ts';
 import { commandLine } from './bench-options.ts';
 import type { BenchReport } from './bench-report.ts';
@@ -11,11 +15,13 @@ import type { BenchSession } from './bench-session.ts';
 import { machineInfo } from './machine-info.ts';
 import { mediansOf } from './measurement.ts';
 import { fixedRate, measurementNotes, saturationRounds } from './phases.ts';
-import { checkRedirects, describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, warmUp, seedRedirectLinks, startTopologyRun, upFlags, webMemory } from './topology-run.ts';
+import { checkRedirects, describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, primaryShare, readsBetween, warmUp, seedRedirectLinks, startTopologyRun, upFlags, webMemory } from './topology-run.ts';
 import { ZipfSampler } from './zipf.ts';
 
 /** The app's pool size per web server (PgDatabase's default). */
 const POOL_SIZE = 10;
+/** Rung 4's target: with replicas, the primary serves at most this share of plain reads. */
+export const MAX_PRIMARY_SHARE = 0.1;
 
 export async function topologyRedirectScenario(session: BenchSession, o: BenchOptions): Promise<BenchReport> {
   const startedAt = new Date().toISOString();
@@ -31,6 +37,7 @@ export async function topologyRedirectScenario(session: BenchSession, o: BenchOp
   log('warming up the web servers until their throughput is flat…');
   const warmup = await warmUp(driver, entry, o, log);
   const downsBefore = await topology.healthCheckDowns();
+  const readsBefore = await topology.databaseReads();
   const saturation = await saturationRounds(driver, [entry], o, log);
   const m = mediansOf(saturation, name);
   const rate = o.rate ?? Math.max(1, Math.round(m.throughput / 2));
@@ -38,10 +45,15 @@ export async function topologyRedirectScenario(session: BenchSession, o: BenchOp
   log(fixedPinning.note);
   const fixed = await fixedRate(driver, [entry], o, rate, log);
 
+  const reads = readsBetween(readsBefore, await topology.databaseReads());
+  const share = primaryShare(reads);
+  const replicaNodes = topology.nodes('postgres-replica').length;
+  log(`plain reads over the measured phases: ${reads.primary} on the primary, ${reads.replica} on replicas (primary share ${(share * 100).toFixed(1)}%)`);
   const downs = (await topology.healthCheckDowns()) - downsBefore;
   const { report: topo, notes: topoNotes } = describeTopology(run);
   const errors = [...saturation, ...fixed].reduce((n, x) => n + x.non302 + x.failed, 0);
   const targets = [target('failed or non-302 requests', errors, '==', 0)];
+  if (replicaNodes > 0) targets.unshift(target('primary share of reads, %', share * 100, '<=', MAX_PRIMARY_SHARE * 100));
   const entryNode = topology.status().nodes.find((n) => n.url.replace(/\/$/, '') === topology.entry.href.replace(/\/$/, ''));
   const webs = topology.webs();
   return {
@@ -69,6 +81,9 @@ export async function topologyRedirectScenario(session: BenchSession, o: BenchOp
     ratios: {},
     figures: {
       'initial warm-up, s': warmup.seconds,
+      'reads served by the primary': reads.primary,
+      'reads served by replicas': reads.replica,
+      'primary share of reads, %': share * 100,
       ...(topology.nodes('haproxy').length > 0 ? { 'web servers taken out of rotation by a failed health check': downs } : {}),
     },
     topology: topo,

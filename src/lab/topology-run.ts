@@ -21,7 +21,18 @@ export interface TopologyRun {
   /** select version() of the topology's Postgres. */
   postgresVersion: string;
   /** The `ladder up` flags, for the report. */
-  up: { rung: number; web: number | undefined; cpu: number | undefined };
+  up: UpFlags;
+}
+
+/** The `ladder up` flags a scenario launches with. */
+export interface UpFlags {
+  rung: number;
+  web: number | undefined;
+  cpu: number | undefined;
+  /** `--replicas R`; undefined: the rung's default. */
+  replicas?: number | undefined;
+  /** `--db-cpu C`; undefined: database nodes uncapped. */
+  dbCpu?: number | undefined;
 }
 
 /**
@@ -31,15 +42,26 @@ export interface TopologyRun {
  */
 export async function startTopologyRun(
   session: BenchSession,
-  up: { rung: number; web: number | undefined; cpu: number | undefined; env?: Record<string, string> },
+  up: UpFlags & { env?: Record<string, string>; folder?: string },
   seed: (db: pg.Client) => Promise<void>,
 ): Promise<TopologyRun> {
   const pinning = planTopologyPinning();
   session.log(pinning.note);
-  const [topology, driver] = await Promise.all([
-    BenchTopology.launch(session, { ...up, pinning }),
-    LoadDriverProcess.start(session, pinning.driver),
-  ]);
+  const [launched, driver] = await Promise.all([launchSeeded(session, up, pinning, seed), LoadDriverProcess.start(session, pinning.driver)]);
+  return { ...launched, driver };
+}
+
+/**
+ * Launches one topology (in `folder` of the session, for runs with several side by side),
+ * pinned as `pinning` says, empties its database and runs `seed` on it.
+ */
+export async function launchSeeded(
+  session: BenchSession,
+  up: UpFlags & { env?: Record<string, string>; folder?: string },
+  pinning: PinningPlan,
+  seed: (db: pg.Client) => Promise<void>,
+): Promise<Omit<TopologyRun, 'driver'>> {
+  const topology = await BenchTopology.launch(session, { ...up, pinning });
   let postgresVersion = '';
   await withDatabase(topology, async (db) => {
     // Every table the app has; sessions live in the web servers or Redis, not here.
@@ -47,7 +69,10 @@ export async function startTopologyRun(
     await seed(db);
     postgresVersion = (await db.query<{ v: string }>('select version() as v')).rows[0]!.v;
   });
-  return { topology, driver, pinning, postgresVersion, up: { rung: up.rung, web: up.web, cpu: up.cpu } };
+  const flags: UpFlags = { rung: up.rung, web: up.web, cpu: up.cpu };
+  if (up.replicas !== undefined) flags.replicas = up.replicas;
+  if (up.dbCpu !== undefined) flags.dbCpu = up.dbCpu;
+  return { topology, pinning, postgresVersion, up: flags };
 }
 
 /** Runs fn with a connection to the topology's database (the primary). */
@@ -113,7 +138,19 @@ export function describeTopology(run: TopologyRun): { report: TopologyReport; no
   }
   const restarted = status.nodes.filter((n) => (n.restarts ?? 0) > 0);
   if (restarted.length > 0) notes.push(`nodes restarted during the run: ${restarted.map((n) => n.name).join(', ')}`);
-  const flags = [`--rung ${up.rung}`, up.web === undefined ? '' : ` --web ${up.web}`, up.cpu === undefined ? '' : ` --cpu ${up.cpu}`].join('');
+  if (up.dbCpu !== undefined && !topology.databaseCapped()) {
+    notes.push(
+      `database nodes ran UNCAPPED: --db-cpu ${up.dbCpu} was asked, but the cgroup cpu controller is not writable here; ` +
+        'figures that depend on the cap mean nothing',
+    );
+  }
+  const flags = [
+    `--rung ${up.rung}`,
+    up.web === undefined ? '' : ` --web ${up.web}`,
+    up.cpu === undefined ? '' : ` --cpu ${up.cpu}`,
+    up.replicas === undefined ? '' : ` --replicas ${up.replicas}`,
+    up.dbCpu === undefined ? '' : ` --db-cpu ${up.dbCpu}`,
+  ].join('');
   return {
     report: {
       command: `ladder up ${flags}`,
@@ -214,8 +251,55 @@ export function webMemory(topology: BenchTopology): Record<string, MemoryUse> {
 }
 
 /** `ladder up` flags a scenario resolves from the bench flags and its own defaults. */
-export function upFlags(o: BenchOptions, defaults: { rung: number; cpu?: number }): { rung: number; web: number | undefined; cpu: number | undefined } {
-  return { rung: o.rung ?? defaults.rung, web: o.web, cpu: o.cpu ?? defaults.cpu };
+export function upFlags(o: BenchOptions, defaults: { rung: number; cpu?: number }): UpFlags {
+  const up: UpFlags = { rung: o.rung ?? defaults.rung, web: o.web, cpu: o.cpu ?? defaults.cpu };
+  if (o.replicas !== undefined) up.replicas = o.replicas;
+  if (o.dbCpu !== undefined) up.dbCpu = o.dbCpu;
+  return up;
+}
+
+/** Plain reads served by the primary and by replicas between two BenchTopology.databaseReads calls. */
+export interface ReadCounts {
+  primary: number;
+  replica: number;
+}
+
+export function readsBetween(before: ReadCounts, after: ReadCounts): ReadCounts {
+  return { primary: after.primary - before.primary, replica: after.replica - before.replica };
+}
+
+export function addReads(a: ReadCounts, b: ReadCounts): ReadCounts {
+  return { primary: a.primary + b.primary, replica: a.replica + b.replica };
+}
+
+/** The primary's share of plain reads (0 to 1); NaN when there were none. */
+export function primaryShare(r: ReadCounts): number {
+  const total = r.primary + r.replica;
+  return total > 0 ? r.primary / total : NaN;
+}
+
+/**
+ * With capped database nodes: was the database the bottleneck? Notes when a capped node's
+ * CPU (median over the phases) stayed well under its cap and its cgroup was seldom throttled,
+ * i.e. something else (web servers, HAProxy, the driver, a neighbour) limited throughput.
+ * `nodes` picks which nodes must have been limiting (e.g. the primary at rung 3).
+ */
+export function databaseBottleneckNotes(m: Medians, cap: number | undefined, nodes: string[]): string[] {
+  if (cap === undefined || !m.databaseNodeCpu) return [];
+  const notes: string[] = [];
+  for (const name of nodes) {
+    const cpu = m.databaseNodeCpu[name];
+    if (cpu === undefined) continue;
+    const throttled = m.databaseThrottled?.[name];
+    if (cpu < 0.8 * cap && (throttled === undefined || throttled < 0.5)) {
+      notes.push(
+        `WARNING ${m.server}: ${name} used ${Math.round(cpu * 100)}% of a core, under its cap of ${Math.round(cap * 100)}%, ` +
+          `throttled in ${throttled === undefined ? 'an unknown share' : `${Math.round(throttled * 100)}%`} of CFS periods: ` +
+          'the database was not the bottleneck, something else limited throughput',
+      );
+    }
+  }
+  return notes;
 }
 
 /** Loads the target in steps until throughput is flat (see WARMUP_MIN_FACTOR); nothing is recorded. */

@@ -24,6 +24,8 @@ const TINY: BenchOptions = {
   cpu: undefined,
   users: 10,
   sizes: [1],
+  replicas: undefined,
+  dbCpu: undefined,
 };
 
 const root = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'bench-'));

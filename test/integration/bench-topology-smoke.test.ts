@@ -1,6 +1,6 @@
 // The topology scenarios at tiny scale, on real components (`ladder up`: Postgres, HAProxy,
-// Redis, web servers): `scaling` with 1 and 2 servers for one short round, and `session`
-// with a few users. The reports must be sane (throughput > 0, zero errors), and nothing of
+// Redis, web servers): `scaling` with 1 and 2 servers for one short round, `session`
+// with a few users, and `replicas` (rung 3 and rung 4 side by side, database nodes capped). The reports must be sane (throughput > 0, zero errors), and nothing of
 // the topology may be left running afterwards.
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +27,8 @@ const TINY: BenchOptions = {
   cpu: undefined,
   users: 12,
   sizes: [1, 2],
+  replicas: undefined,
+  dbCpu: undefined,
 };
 
 const root = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'bench-topology-'));
@@ -55,11 +57,13 @@ function expectClean(ms: Measurement[]): void {
   }
 }
 
-/** Every process of the topology has stopped (the run ends with `ladder down`). */
+/** Every process of the topology (or topologies) has stopped (the run ends with `ladder down`). */
 function expectStopped(report: BenchReport): void {
-  const pids = report.topology!.nodes.map((n) => n.pid).filter((p): p is number => p !== null);
-  expect(pids.length).toBe(report.topology!.nodes.length);
-  for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).toBe(false);
+  for (const topology of report.topologies ?? [report.topology!]) {
+    const pids = topology.nodes.map((n) => n.pid).filter((p): p is number => p !== null);
+    expect(pids.length).toBe(topology.nodes.length);
+    for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).toBe(false);
+  }
 }
 
 describe('ladder bench on a launched topology', () => {
@@ -95,4 +99,31 @@ describe('ladder bench on a launched topology', () => {
     expect(report.targets.every((t) => t.pass)).toBe(true);
     expectStopped(report);
   });
+
+  it.skipIf(!existsSync('/usr/sbin/haproxy') || !existsSync('/usr/lib/postgresql/15/bin/pg_basebackup'))(
+    'replicas: rung 3 vs rung 4 with 2 replicas, every database node capped; primary share of reads',
+    { timeout: 120_000 },
+    async () => {
+      const { report } = await run('replicas', { links: 1000 });
+      expect(report.topologies?.map((t) => t.command)).toEqual(['ladder up --rung 3 --db-cpu 0.15', 'ladder up --rung 4 --replicas 2 --db-cpu 0.15']);
+      expect(report.saturation.medians.map((m) => m.server)).toEqual(['rung 3', 'rung 4']);
+      expectClean(report.saturation.measurements);
+      for (const m of report.saturation.measurements) {
+        const nodes = m.server === 'rung 3' ? ['postgres'] : ['postgres', 'replica1', 'replica2'];
+        expect(Object.keys(m.databaseNodeCpu ?? {}), m.server).toEqual(nodes);
+        if (report.topology!.nodes.some((n) => n.cpu !== undefined)) expect(Object.keys(m.databaseThrottled ?? {}), m.server).toEqual(nodes);
+      }
+      expect(report.ratios['rung 4 / rung 3']).toBeGreaterThan(0);
+      const f = report.figures!;
+      // The read counter: every read at rung 3 is the primary's; at rung 4 the replicas serve most.
+      expect(f['rung 3: reads served by the primary']).toBeGreaterThan(0);
+      expect(f['rung 3: primary share of reads, %']).toBe(100);
+      expect(f['rung 4: reads served by replicas']).toBeGreaterThan(0);
+      expect(f['rung 4: primary share of reads, %']).toBeGreaterThanOrEqual(0);
+      expect(f['rung 4: primary share of reads, %']).toBeLessThan(50);
+      expect(report.targets.find((t) => t.name.startsWith('rung 4: primary share'))?.threshold).toBe(10);
+      expect(report.targets.find((t) => t.name.startsWith('failed'))?.pass).toBe(true);
+      expectStopped(report);
+    },
+  );
 });

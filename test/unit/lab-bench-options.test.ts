@@ -29,6 +29,9 @@ describe('bench flags', () => {
     [['--sizes', '1,2,2'], '--sizes'],
     [['--sizes', '1,x'], '--sizes'],
     [['--sizes', '17'], '--sizes'],
+    [['--replicas', '9'], '--replicas'],
+    [['--replicas', '1.5'], '--replicas'],
+    [['--db-cpu', '0'], '--db-cpu'],
     [['redirect'], 'flags'],
   ])('refuses %j naming %s', (argv, field) => {
     let err: unknown;
@@ -57,5 +60,10 @@ describe('bench flags', () => {
     const session = parseBenchOptions(['--rung', '3', '--web', '2', '--users', '50']);
     expect(commandLine('session', session)).toContain('ladder bench session --rung 3 --web 2 --users 50 ');
     expect(parseBenchOptions(commandLine('session', session).split(' ').slice(3))).toEqual(session);
+    const replicas = parseBenchOptions(['--replicas', '3', '--db-cpu', '0.25']);
+    expect(replicas).toMatchObject({ replicas: 3, dbCpu: 0.25 });
+    expect(parseBenchOptions([])).toMatchObject({ replicas: undefined, dbCpu: undefined });
+    expect(commandLine('replicas', replicas)).toContain('ladder bench replicas --replicas 3 --db-cpu 0.25 ');
+    expect(parseBenchOptions(commandLine('replicas', replicas).split(' ').slice(3))).toEqual(replicas);
   });
 });

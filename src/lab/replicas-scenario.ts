@@ -1,0 +1,224 @@
+// Scenario `replicas`: do read replicas add database throughput? Redirects (plain reads, no
+// cache tier) against two topologies launched side by side, every database node capped at
+// --db-cpu core (0.15 by default) so that the database, not the uncapped web tier, is the
+// bottleneck: rung 3 (HAProxy, web servers, a primary alone) and rung 4 (the same plus
+// --replicas R streaming replicas, 2 by default; reads go to the replicas). Both are up for
+// the whole run, in folders of their own; the saturation phases alternate between them in
+// every round (rung 3 first in odd rounds, rung 4 first in even ones, so drift within a
+// round favours neither), medians over rounds. The idle topology costs little meanwhile: its
+// web servers' replica monitors poll (a few queries a second on its own capped nodes) and
+// nothing else runs. Why not one topology changed between phases: rung 3 has no replicas to
+// switch off in the running web servers, and restarting web servers between phases would
+// measure them cold.
+// Reported: throughput of each, the ratio rung 4 / rung 3 (target >= 1.7; the limit with 2
+// replicas taking every read is 2), the primary's share of plain reads at rung 4 (target
+// <= 10%), counted by the web servers (ladder_db_reads_total, before and after each phase),
+// and every database node's CPU and cgroup throttling, to show that the primary was the
+// bottleneck at rung 3 (a note says so when it was not).
+// Note: rung 3 runs the embedded Postgres build (as `ladder up --rung 3` does), rung 4 the
+// machine's PostgreSQL 15 (pg_basebackup is needed for replicas); the report names both.
+import { ConfigError } from '../kit/errors.ts';
+import type { BenchOptions } from './bench-options.ts';
+import { commandLine } from './bench-options.ts';
+import type { BenchReport, TopologyReport } from './bench-report.ts';
+import { target } from './bench-report.ts';
+import type { BenchSession } from './bench-session.ts';
+import { planTopologyPinning } from './cpu-pinning.ts';
+import { LoadDriverProcess } from './load-driver-process.ts';
+import { machineInfo } from './machine-info.ts';
+import { measure, median, mediansOf, type Measurement, type Medians } from './measurement.ts';
+import { measurementNotes, plan } from './phases.ts';
+import type { MemoryUse } from './proc-stats.ts';
+import {
+  addReads,
+  checkRedirects,
+  databaseBottleneckNotes,
+  describeTopology,
+  healthCheckNotes,
+  launchSeeded,
+  primaryShare,
+  readsBetween,
+  seedRedirectLinks,
+  warmUp,
+  webMemory,
+  type ReadCounts,
+  type TopologyRun,
+  type UpFlags,
+} from './topology-run.ts';
+import { MAX_PRIMARY_SHARE } from './topology-redirect-scenario.ts';
+import { ZipfSampler } from './zipf.ts';
+
+/** Cores each database node is capped at unless --db-cpu: small enough that the primary
+ *  alone is the limit at rung 3 while the uncapped web servers have CPU to spare. */
+export const DEFAULT_DB_CPU = 0.15;
+export const DEFAULT_REPLICAS = 2;
+/** The target: rung 4 with 2 replicas serves at least this many times rung 3's throughput. */
+const MIN_RATIO = 1.7;
+const POOL_SIZE = 10;
+
+const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
+const pc = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : `${Math.round(n * 100)}%`);
+
+interface Side {
+  name: string;
+  run: Omit<TopologyRun, 'driver'>;
+  reads: ReadCounts;
+  warmup: { seconds: number; flat: boolean };
+}
+
+export async function replicasScenario(session: BenchSession, o: BenchOptions): Promise<BenchReport> {
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const log = session.log;
+  if (o.rung !== undefined) {
+    throw new ConfigError('--rung', 'the replicas scenario compares rung 3 with rung 4 itself', 'leave out --rung');
+  }
+  const replicas = o.replicas ?? DEFAULT_REPLICAS;
+  if (replicas < 1) throw new ConfigError('--replicas', 'rung 4 needs at least one replica to compare', 'use --replicas 1 or more');
+  const dbCpu = o.dbCpu ?? DEFAULT_DB_CPU;
+  const base: UpFlags = { rung: 3, web: o.web, cpu: o.cpu, dbCpu };
+  const withReplicas: UpFlags = { rung: 4, web: o.web, cpu: o.cpu, replicas, dbCpu };
+
+  const pinning = planTopologyPinning();
+  log(pinning.note);
+  const seed = seedRedirectLinks(session, o.links);
+  // One after the other: each launch initdbs or clones, which is enough load on two cores.
+  const launches = (async () => {
+    const r3 = await launchSeeded(session, { ...base, folder: 'topology' }, pinning, seed);
+    const r4 = await launchSeeded(session, { ...withReplicas, folder: 'topology-rung4' }, pinning, seed);
+    return { r3, r4 };
+  })();
+  const [{ r3: rung3, r4: rung4 }, driver] = await Promise.all([launches, LoadDriverProcess.start(session, pinning.driver)]);
+  const sides: Side[] = [
+    { name: 'rung 3', run: rung3, reads: { primary: 0, replica: 0 }, warmup: { seconds: 0, flat: true } },
+    { name: 'rung 4', run: rung4, reads: { primary: 0, replica: 0 }, warmup: { seconds: 0, flat: true } },
+  ];
+  for (const s of sides) await checkRedirects(s.run.topology, o.links);
+  for (const s of sides) {
+    log(`warming up the ${s.name} web servers until their throughput is flat…`);
+    s.warmup = await warmUp(driver, s.run.topology.target(s.name), o, log);
+  }
+
+  const downsBefore = await Promise.all(sides.map((s) => s.run.topology.healthCheckDowns()));
+  const saturation: Measurement[] = [];
+  const readsOf = new Map<Measurement, ReadCounts>();
+  for (let round = 1; round <= o.rounds; round++) {
+    const order = round % 2 === 1 ? sides : [...sides].reverse();
+    for (const s of order) {
+      const topology = s.run.topology;
+      const before = await topology.databaseReads();
+      const m = await measure(driver, topology.target(s.name), plan(o, 'closed'), round);
+      const reads = readsBetween(before, await topology.databaseReads());
+      s.reads = addReads(s.reads, reads);
+      readsOf.set(m, reads);
+      const nodes = Object.entries(m.databaseNodeCpu ?? {})
+        .map(([n, cpu]) => `${n} ${pc(cpu)} (throttled ${pc(m.databaseThrottled?.[n])})`)
+        .join(', ');
+      log(
+        `saturation ${round}/${o.rounds} ${s.name}: ${f0(m.throughput)} req/s, p50 ${m.latency.p50.toFixed(2)} ms, ` +
+          `web CPU ${pc(m.serverCpu)}, ${nodes}, haproxy ${pc(m.componentCpu?.haproxy)}, driver ${pc(m.driverCpu)}, ` +
+          `primary share of reads ${(primaryShare(reads) * 100).toFixed(1)}%, errors ${m.non302 + m.failed}`,
+      );
+      saturation.push(m);
+    }
+  }
+  const downs = (await Promise.all(sides.map((s) => s.run.topology.healthCheckDowns()))).reduce((a, d, i) => a + d - downsBefore[i]!, 0);
+  const medians = sides.map((s) => mediansOf(saturation, s.name));
+  const [m3, m4] = medians as [Medians, Medians];
+  const ratio = m4.throughput / m3.throughput;
+  const share4 = primaryShare(sides[1]!.reads);
+  const share3 = primaryShare(sides[0]!.reads);
+
+  const figures: Record<string, number> = {};
+  for (const [s, m] of sides.map((s, i) => [s, medians[i]!] as const)) {
+    figures[`${s.name}: reads served by the primary`] = s.reads.primary;
+    figures[`${s.name}: reads served by replicas`] = s.reads.replica;
+    figures[`${s.name}: primary share of reads, %`] = primaryShare(s.reads) * 100;
+    for (const [node, cpu] of Object.entries(m.databaseNodeCpu ?? {})) {
+      figures[`${s.name}: ${node} CPU, % of its ${dbCpu} core cap`] = (cpu / dbCpu) * 100;
+      const t = m.databaseThrottled?.[node];
+      if (t !== undefined) figures[`${s.name}: ${node} throttled, % of CFS periods`] = t * 100;
+    }
+    figures[`${s.name}: postgres CPU per request, us`] = m.throughput > 0 ? ((m.databaseCpu ?? 0) / m.throughput) * 1e6 : NaN;
+    figures[`${s.name}: web CPU per request, us`] = m.throughput > 0 ? (m.serverCpu / m.throughput) * 1e6 : NaN;
+    figures[`${s.name}: initial warm-up, s`] = s.warmup.seconds;
+  }
+  const shares = saturation.filter((m) => m.server === 'rung 4').map((m) => primaryShare(readsOf.get(m)!));
+  figures['rung 4: primary share of reads, median of phases, %'] = median(shares) * 100;
+
+  const described = sides.map((s) => describeTopology({ ...s.run, driver }));
+  const capped = sides.every((s) => s.run.topology.databaseCapped());
+  const errors = saturation.reduce((n, x) => n + x.non302 + x.failed, 0);
+  const targets = [
+    target(`median throughput rung 4 (${replicas} replica${replicas === 1 ? '' : 's'}) / rung 3`, ratio, '>=', MIN_RATIO),
+    target('rung 4: primary share of reads, %', share4 * 100, '<=', MAX_PRIMARY_SHARE * 100),
+    target(`database nodes capped at ${dbCpu} core (cgroup cpu controller writable)`, capped ? 1 : 0, '==', 1),
+    target('failed or non-302 requests', errors, '==', 0),
+  ];
+  const notes = [
+    ...described.flatMap((d, i) => d.notes.map((n) => `${sides[i]!.name}: ${n}`)),
+    ...measurementNotes(saturation, machine.loadAverage),
+    ...databaseBottleneckNotes(m3, capped ? dbCpu : undefined, ['postgres']),
+    ...healthCheckNotes(downs, 'the saturation phases'),
+  ];
+  if (!capped) notes.push('the database nodes were NOT capped: the ratio does not measure what this scenario is for');
+  if (replicas > 1 && ratio > replicas * 1.05) {
+    notes.push(`the ratio ${ratio.toFixed(2)} is above the ${replicas} replicas' limit of ${replicas}: rung 3 was held back by something other than its primary's cap`);
+  }
+  // With the database capped, the web servers should have CPU to spare at both rungs.
+  const cpus = pinning.servers === undefined ? undefined : pinning.servers.split(',').length;
+  for (const m of medians) {
+    if (cpus !== undefined && m.serverCpu > 0.9 * cpus) {
+      notes.push(`${m.server}: the web servers used ${pc(m.serverCpu)} of CPU ${pinning.servers}: they, not the database, may have limited throughput`);
+    }
+  }
+  if (sides[0]!.run.postgresVersion !== sides[1]!.run.postgresVersion) {
+    notes.push(
+      `the two rungs ran different Postgres builds (rung 3: ${shortVersion(sides[0]!.run.postgresVersion)}; rung 4: ${shortVersion(sides[1]!.run.postgresVersion)}), ` +
+        'as `ladder up` launches them: rung 4 needs the machine\'s PostgreSQL for pg_basebackup; see docs/performance.md ("Engines") for what the build alone changes',
+    );
+  }
+  for (const s of sides) if (!s.warmup.flat) notes.push(`${s.name}: the warm-up throughput was not flat yet after ${s.warmup.seconds} s: early rounds may be low`);
+  if (!Number.isFinite(share3) || share3 < 0.999) {
+    notes.push(`rung 3 (primary only): the primary served ${pc(share3)} of reads, expected all of them: the read counter is suspect`);
+  }
+
+  const memory: Record<string, MemoryUse> = {};
+  for (const s of sides) for (const [name, m] of Object.entries(webMemory(s.run.topology))) memory[`${s.name.replace(' ', '')} ${name}`] = m;
+  const topologies: TopologyReport[] = described.map((d) => d.report);
+  return {
+    scenario: 'replicas',
+    command: commandLine('replicas', { ...o, replicas, dbCpu }),
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: { ...machine, loadAverageAtEnd: machineInfo().loadAverage },
+    pinning: { ...pinning, note: `${pinning.note.split('. Fixed rate')[0]} (both topologies). No fixed-rate phase in this scenario` },
+    parameters: { ...o, replicas, dbCpu, poolSize: POOL_SIZE, zipfTop1PercentShare: new ZipfSampler(o.links, o.zipf).share(o.links / 100) },
+    databases: sides.map((s) => ({
+      engine: `${s.name}'s Postgres (${s.run.up.replicas ? `primary + ${s.run.up.replicas} replicas` : 'primary alone'}, each at ${dbCpu} core)`,
+      version: s.run.postgresVersion,
+      pid: s.run.topology.nodes('postgres')[0]?.pid ?? undefined,
+    })),
+    servers: sides.map((s, i) => ({
+      name: s.name,
+      label: `${topologies[i]!.command}: ${s.run.topology.webs().length} web servers${o.cpu === undefined ? ' (uncapped)' : ` at ${o.cpu} core`}, driven at HAProxy ${topologies[i]!.entry ?? ''}`,
+      pid: s.run.topology.nodes('haproxy')[0]?.pid ?? 0,
+    })),
+    saturation: { measurements: saturation, medians },
+    fixedRate: { rate: 0, rateSource: 'not measured: this scenario compares saturation throughput', measurements: [] },
+    memory,
+    ratios: { 'rung 4 / rung 3': ratio },
+    figures,
+    topology: topologies[1]!,
+    topologies,
+    targets,
+    notes,
+    pass: targets.every((t) => t.pass),
+  };
+}
+
+/** "PostgreSQL 15.18 on x86_64-pc-linux-gnu, compiled by gcc …" -> "PostgreSQL 15.18, gcc …". */
+function shortVersion(v: string): string {
+  const m = /^(PostgreSQL \S+).*compiled by (\S+ \S+(?: \S+)?)/.exec(v);
+  return m ? `${m[1]}, ${m[2]!.replace(/,$/, '')}` : v.split(' on ')[0]!;
+}
