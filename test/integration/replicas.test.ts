@@ -97,6 +97,8 @@ async function dbCounts() {
     switch: sum(t, 'ladder_db_fallbacks_total', 'reason="switch"'),
     noReplica: sum(t, 'ladder_db_fallbacks_total', 'reason="no_replica"'),
     error: sum(t, 'ladder_db_fallbacks_total', 'reason="error"'),
+    readsPrimary: sum(t, 'ladder_db_reads_total', 'role="primary"'),
+    readsReplica: sum(t, 'ladder_db_reads_total', 'role="replica"'),
   };
 }
 
@@ -227,6 +229,15 @@ describe('ladder up --rung 7 --replicas 2 --replica-delay 1000', () => {
       }
     }
     const elapsed = Date.now() - t0;
+    const reads = diff(before, await dbCounts());
+    // ladder_db_reads_total counts each plain read once, by who served it: the primary serves
+    // a read only as a fallback (the replicas were a second behind these fresh tokens), and
+    // neither role counts more reads than queries it was sent. (Replica reads are counted in
+    // the bench smoke test's `replicas` run, at rung 4 without the cache tier.)
+    expect(reads.readsPrimary).toBeGreaterThan(0);
+    expect(reads.readsPrimary).toBe(reads.token + reads.switch + reads.noReplica + reads.error);
+    expect(reads.readsPrimary).toBeLessThanOrEqual(reads.primary);
+    expect(reads.readsReplica).toBeLessThanOrEqual(reads.replica);
     expect(misses).toEqual([]);
     // The lag is real: readers without a token did see the link missing at first.
     expect(staleForOthers).toBeGreaterThan(0);
