@@ -141,6 +141,13 @@ export async function replicasScenario(session: BenchSession, o: BenchOptions): 
     }
     figures[`${s.name}: postgres CPU per request, us`] = m.throughput > 0 ? ((m.databaseCpu ?? 0) / m.throughput) * 1e6 : NaN;
     figures[`${s.name}: web CPU per request, us`] = m.throughput > 0 ? (m.serverCpu / m.throughput) * 1e6 : NaN;
+    // What one read costs where reads are served (the primary alone at rung 3, the replicas at
+    // rung 4, replay of the primary's WAL included): compares the two Postgres builds too.
+    const servingCpu = Object.entries(m.databaseNodeCpu ?? {})
+      .filter(([node]) => (s.run.up.replicas ? node !== 'postgres' : node === 'postgres'))
+      .reduce((sum, [, cpu]) => sum + cpu, 0);
+    const servedShare = s.run.up.replicas ? 1 - primaryShare(s.reads) : 1;
+    figures[`${s.name}: CPU per read on the nodes serving reads, us`] = m.throughput > 0 ? (servingCpu / (m.throughput * servedShare)) * 1e6 : NaN;
     figures[`${s.name}: initial warm-up, s`] = s.warmup.seconds;
   }
   const shares = saturation.filter((m) => m.server === 'rung 4').map((m) => primaryShare(readsOf.get(m)!));
