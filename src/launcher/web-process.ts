@@ -3,6 +3,7 @@
 // child process, by the launcher at later rungs.
 import type { FastifyInstance } from 'fastify';
 import { cacheFilters, clickConsumer, linksApp, notFoundPage } from '../app/links-app.ts';
+import { redirectFastPath } from '../app/routes/redirect.ts';
 import { CACHE_DEFAULTS, TwoTierCache } from '../kit/cache/cache.ts';
 import type { ServerConfig } from '../kit/config.ts';
 import { PgDatabase } from '../kit/db/pg-database.ts';
@@ -77,6 +78,7 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
     sessionStore: state.sessionStore,
     rateLimitStore: state.rateLimitStore,
     cache,
+    fastPath: redirectFastPath,
     notFoundPage,
     app: linksApp,
   });

@@ -150,6 +150,31 @@ describe('ladder up --rung 5: the cache tier', () => {
     expect(after.redisMiss - before.redisMiss).toBeLessThanOrEqual(2);
   });
 
+  it('a redirect from L1 (the fast path) carries the same headers as one from the route', async () => {
+    const url = 'https://example.com/same-headers';
+    const code = await createLink(url);
+    await sleep(700);
+    const headersOf = async () => {
+      const res = await fetch(`${webs[0]}/${code}`, { redirect: 'manual' });
+      await res.arrayBuffer();
+      expect(res.status).toBe(302);
+      const h = Object.fromEntries(res.headers);
+      expect(h['x-request-id']).toMatch(/^[A-Za-z0-9._-]{1,64}$/);
+      delete h.date;
+      delete h['x-request-id'];
+      return h;
+    };
+    const t0 = await counts();
+    const miss = await headersOf(); // a miss: the route loads it
+    const hit = await headersOf(); // from L1
+    expect((await counts()).l1Hit - t0.l1Hit).toBeGreaterThanOrEqual(1);
+    expect(hit).toEqual(miss);
+    expect(hit).toMatchObject({ location: url, 'cache-control': 'private, no-store', 'x-frame-options': 'DENY', 'content-length': '0' });
+    // And it is counted like any request of the route.
+    const text = (await scrape())[0]!;
+    expect(sum([text], 'http_request_duration_seconds_count', 'route="/:code",status_code="302"')).toBeGreaterThanOrEqual(2);
+  });
+
   it('an edit reaches the writer at once and every server within the bound; a delete too', async () => {
     const code = await createLink('https://example.com/v1');
     await sleep(700);

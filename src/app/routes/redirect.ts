@@ -1,6 +1,9 @@
 // GET /:code, the hot path: one indexed lookup (from rung 5 through the cache), a 302, and a click handed to req.queue so
 // the response never waits on a database write.
 import type { FastifyInstance } from 'fastify';
+import type { CacheTier } from '../../kit/cache/cache.ts';
+import type { FastPath } from '../../kit/http/server.ts';
+import type { Queue } from '../../kit/queue/queue.ts';
 import { isCodeShaped } from '../domain/codes.ts';
 import { CODES_FILTER, findTarget, linkKey } from '../domain/links-repo.ts';
 import { notFoundPage } from '../views/pages.ts';
@@ -12,7 +15,45 @@ export async function redirectRoutes(app: FastifyInstance): Promise<void> {
       ? await req.cache.getOrLoad(linkKey(code), async (db) => (await findTarget(db, code)) ?? null, { filter: { name: CODES_FILTER, member: code } })
       : undefined;
     if (!target) return reply.status(404).type('text/html; charset=utf-8').send(notFoundPage(req));
-    if (req.method === 'GET') req.queue.publish('click', { linkId: target.id, day: new Date().toISOString().slice(0, 10) });
+    if (req.method === 'GET') countClick(req.queue, target.id);
     return reply.status(302).header('location', target.url).header('cache-control', 'private, no-store').send();
   });
+}
+
+const DAY_MS = 86_400_000;
+let day = '';
+let dayEnds = 0;
+
+/** Today (UTC), as the click counts store it; computed once a day, not per click. */
+function today(): string {
+  const now = Date.now();
+  if (now >= dayEnds) {
+    day = new Date(now).toISOString().slice(0, 10);
+    dayEnds = (Math.floor(now / DAY_MS) + 1) * DAY_MS;
+  }
+  return day;
+}
+
+function countClick(queue: Queue, linkId: string): void {
+  queue.publish('click', { linkId, day: today() });
+}
+
+/**
+ * The same redirect from the in-process cache alone, before the framework (the kit's fast
+ * path): a GET of a code-shaped path whose target L1 holds. Everything else (a miss, an
+ * unknown code, a query string, HEAD, a recent writer) takes the route above.
+ */
+export function redirectFastPath({ cache, queue }: { cache: CacheTier; queue: Queue }): FastPath {
+  return {
+    route: '/:code',
+    answer(url, headers) {
+      const code = url.slice(1);
+      if (url.length > 33 || !isCodeShaped(code)) return undefined;
+      const hit = cache.peek(linkKey(code), headers.cookie);
+      const target = hit?.value as { id: string; url: string } | null | undefined;
+      if (!target) return undefined;
+      countClick(queue, target.id);
+      return { status: 302, headers: { location: target.url, 'cache-control': 'private, no-store' } };
+    },
+  };
 }

@@ -66,6 +66,12 @@ export interface RequestCache {
 /** The process-wide cache: hands out per-request handles. */
 export interface CacheTier {
   forRequest(req: FastifyRequest, reply: FastifyReply): RequestCache;
+  /**
+   * The value from L1 only, synchronously, for a request that carries `cookieHeader`; undefined
+   * when L1 cannot answer (not there, due for a refresh, L1 off, or the caller wrote recently),
+   * so the caller takes the ordinary path. For the kit's fast path (http/server.ts).
+   */
+  peek(key: string, cookieHeader: string | undefined): { value: unknown } | undefined;
   start(): Promise<void>;
   close(): Promise<void>;
 }
@@ -78,6 +84,10 @@ export class NoCache implements CacheTier {
       invalidate: async () => undefined,
       addMember: async () => undefined,
     };
+  }
+
+  peek(): undefined {
+    return undefined;
   }
 
   async start(): Promise<void> {}
@@ -260,6 +270,14 @@ export class TwoTierCache implements CacheTier {
 
   forRequest(req: FastifyRequest, reply: FastifyReply): RequestCache {
     return new TwoTierRequestCache(this, req, reply);
+  }
+
+  peek(key: string, cookieHeader: string | undefined): { value: unknown } | undefined {
+    if (!this.l1Usable || (cookieHeader !== undefined && recentWriter(cookieHeader))) return undefined;
+    const e = this.l1.get(key);
+    if (!e || e.refreshAt <= Date.now()) return undefined;
+    this.c.l1Hit.inc();
+    return e;
   }
 
   /** L1 may serve only while both connections are up (else invalidations could be missed). */
@@ -598,11 +616,16 @@ class TwoTierRequestCache implements RequestCache {
 
   private recentWriter(): boolean {
     const header = this.req.headers.cookie;
-    if (header === undefined || !header.includes(FRESH_COOKIE)) return false;
-    const until = Number(parseCookies(header).get(FRESH_COOKIE));
-    // A forged far-future value only makes that client skip L1, never a wrong answer.
-    return Number.isFinite(until) && until > Date.now();
+    return header !== undefined && recentWriter(header);
   }
+}
+
+/** Whether the Cookie header has a `ladder_fresh` still valid: the caller wrote within 2 s. */
+function recentWriter(cookieHeader: string): boolean {
+  if (!cookieHeader.includes(FRESH_COOKIE)) return false;
+  const until = Number(parseCookies(cookieHeader).get(FRESH_COOKIE));
+  // A forged far-future value only makes that client skip L1, never a wrong answer.
+  return Number.isFinite(until) && until > Date.now();
 }
 
 /** ±10%, so that keys filled together do not all expire together. */

@@ -2,7 +2,8 @@
 // uses req.db, req.session, req.queue, req.rateLimit; the kit owns errors, body parsing,
 // security headers, metrics, health, and graceful shutdown.
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ServerConfig } from '../config.ts';
 import type { Database, Db } from '../db/database.ts';
 import { LadderError } from '../errors.ts';
@@ -50,6 +51,8 @@ export interface ServerDeps {
   rateLimitStore: RateLimitStore;
   /** The cache tier (rung 5); default: none, loaders run on req.db. */
   cache?: CacheTier;
+  /** The app's answers from memory, served before the framework (see FastPath). */
+  fastPath?: (kit: { cache: CacheTier; queue: Queue }) => FastPath;
   /** Renders the HTML 404 page for unknown non-API paths. */
   notFoundPage?: (req: FastifyRequest) => string;
   /** Registers the application's routes. */
@@ -57,6 +60,28 @@ export interface ServerDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+// Request ids: a random prefix per process and a counter, unique across a fleet for log
+// correlation, and cheaper than a UUID per request on the hot path.
+const ID_PREFIX = randomBytes(6).toString('base64url');
+let idCounter = 0;
+const nextRequestId = () => `${ID_PREFIX}-${(++idCounter).toString(36)}`;
+
+/**
+ * A route the app can sometimes answer from memory alone (the cached redirect): `answer`
+ * runs synchronously on the raw request, before Fastify, and returns the status and the
+ * route's own headers, or undefined to let the request take the ordinary path. The kit
+ * adds what every response gets (security headers, x-request-id) and records the request
+ * in http_request_duration_seconds under `route`, so the response is the one the ordinary
+ * path would give. Only plain-HTTP GETs while serving normally take it: not while draining
+ * (the ordinary path adds `connection: close`), not with request logging on (it logs every
+ * request), not over TLS or behind a TLS-terminating proxy (those responses need HSTS).
+ * Why it exists: docs/performance.md, "The cache tier".
+ */
+export interface FastPath {
+  route: string;
+  answer(url: string, headers: IncomingHttpHeaders): { status: number; headers: Record<string, string> } | undefined;
+}
 
 /** Fastify's own error codes, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, LadderError['code']> = {
@@ -70,7 +95,19 @@ const FASTIFY_CODES: Record<string, LadderError['code']> = {
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const { config, database, metrics, queue } = deps;
+  const cache = deps.cache ?? new NoCache();
+  const fast = deps.fastPath?.({ cache, queue });
+  // Set once the kit exists (below); the server only calls it for requests, after that.
+  let serveFast: (req: IncomingMessage, res: ServerResponse) => boolean = () => false;
   const fastify = Fastify({
+    ...(fast
+      ? {
+          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+            http.createServer((req, res) => {
+              if (!serveFast(req, res)) handler(req, res);
+            }),
+        }
+      : {}),
     logger: {
       level: config.logLevel,
       // Headers can carry session cookies; never log them.
@@ -86,7 +123,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : nextRequestId();
     },
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
     // Errors the router raises before any hook (an over-long or malformed path): a path
@@ -100,6 +137,35 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   const kit: Kit = { config, database, metrics, queue, draining: false };
   fastify.decorate('kit', kit);
+  if (fast) {
+    // With a serverFactory, Fastify leaves the server's timeouts to it.
+    fastify.server.keepAliveTimeout = 65_000;
+    fastify.server.requestTimeout = 30_000;
+    const observed = metrics.httpDuration;
+    const children = new Map<number, ReturnType<typeof observed.labels>>();
+    serveFast = (req, res) => {
+      if (req.method !== 'GET' || kit.draining || config.logRequests || req.url === undefined) return false;
+      const h = req.headers;
+      if (h['x-forwarded-proto'] !== undefined || (req.socket as { encrypted?: boolean }).encrypted) return false;
+      const started = performance.now();
+      let answer: ReturnType<FastPath['answer']>;
+      try {
+        answer = fast.answer(req.url, h);
+      } catch (err) {
+        fastify.log.error({ err }, 'fast path failed; the ordinary path answers');
+        return false;
+      }
+      if (!answer) return false;
+      const given = h['x-request-id'];
+      const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : nextRequestId();
+      res.writeHead(answer.status, { ...SECURITY_HEADERS, 'x-request-id': id, ...answer.headers, 'content-length': '0' });
+      res.end();
+      let child = children.get(answer.status);
+      if (!child) children.set(answer.status, (child = observed.labels({ method: 'GET', route: fast.route, status_code: String(answer.status) })));
+      child.observe((performance.now() - started) / 1000);
+      return true;
+    };
+  }
 
   const sessionSettings: SessionSettings = {
     store: deps.sessionStore,
@@ -124,7 +190,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   fastify.decorateRequest('session', null as unknown as RequestSession);
   fastify.decorateRequest('queue', null as unknown as Queue);
   fastify.decorateRequest('cache', null as unknown as RequestCache);
-  const cache = deps.cache ?? new NoCache();
   fastify.decorateRequest('rateLimit', async function (this: FastifyRequest, name: keyof ServerConfig['rateLimits']) {
     const rule = config.rateLimits[name];
     const { count, resetMs } = await deps.rateLimitStore.hit(`${name}:${this.ip}`, rule.windowMs);
