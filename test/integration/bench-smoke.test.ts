@@ -83,6 +83,18 @@ describe('ladder bench', () => {
     expect(existsSync(path.join(path.dirname(file), 'redirect-latest.json'))).toBe(true);
   });
 
+  it.skipIf(!existsSync('/usr/bin/redis-server'))('cache: the cached app, the app and the constant reference; queries per redirect', { timeout: 90_000 }, async () => {
+    const { report } = await run('cache');
+    expectSane(report, ['app-cached', 'app', 'ref-constant']);
+    expect(Object.keys(report.ratios)).toEqual(expect.arrayContaining(['app-cached / ref-constant', 'app-cached / app']));
+    const perRedirect = report.figures?.['steady state: database queries per redirect'];
+    expect(Number.isFinite(perRedirect)).toBe(true);
+    // Warm after the saturation rounds: the fixed-rate phase hardly touches the database.
+    expect(perRedirect).toBeLessThan(0.05);
+    expect(report.figures?.['steady state: L1 hit ratio']).toBeGreaterThan(0.9);
+    expect(report.targets.find((t) => t.name.startsWith('failed'))?.pass).toBe(true);
+  });
+
   it.skipIf(!existsSync('/usr/lib/postgresql/15/bin/postgres'))(
     'engines: embedded vs system Postgres vs PGlite, identical settings',
     { timeout: 60_000 },
