@@ -121,9 +121,12 @@ export interface TwoTierCacheOptions {
 }
 
 export const CACHE_DEFAULTS = {
-  ttlMs: 300_000,
-  negativeTtlMs: 30_000,
-  l1TtlMs: 60_000,
+  // Writes invalidate explicitly and reliably (after commit, tombstones, a new generation
+  // after an outage), so TTLs are a safety net, not the freshness mechanism: long, because
+  // every expiry is a reload (100,000 links on a 5 min TTL would cost 330 loads/s forever).
+  ttlMs: 3_600_000,
+  negativeTtlMs: 60_000,
+  l1TtlMs: 300_000,
   leaseMs: 2_000,
   tombstoneMs: 120_000,
   commandTimeoutMs: 150,
