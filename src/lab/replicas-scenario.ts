@@ -166,6 +166,7 @@ export async function replicasScenario(session: BenchSession, o: BenchOptions): 
     ...described.flatMap((d, i) => d.notes.map((n) => `${sides[i]!.name}: ${n}`)),
     ...measurementNotes(saturation, machine.loadAverage),
     ...databaseBottleneckNotes(m3, capped ? dbCpu : undefined, ['postgres']),
+    ...replicaBoundNotes(m4, capped),
     ...healthCheckNotes(downs, 'the saturation phases'),
   ];
   if (!capped) notes.push('the database nodes were NOT capped: the ratio does not measure what this scenario is for');
@@ -227,6 +228,23 @@ export async function replicasScenario(session: BenchSession, o: BenchOptions): 
     notes,
     pass: targets.every((t) => t.pass),
   };
+}
+
+/**
+ * Rung 4 should be limited by its replicas' caps too; when their cgroups were throttled in
+ * under half the CFS periods, CPU elsewhere (the web servers, HAProxy and the driver need
+ * about twice rung 3's, on a shared machine) held it back, and the ratio understates what
+ * the replicas add.
+ */
+function replicaBoundNotes(m: Medians, capped: boolean): string[] {
+  if (!capped || !m.databaseThrottled) return [];
+  const loose = Object.entries(m.databaseThrottled).filter(([node, t]) => node !== 'postgres' && t < 0.5);
+  if (loose.length === 0) return [];
+  return [
+    `WARNING ${m.server}: ${loose.map(([n, t]) => `${n} was throttled in only ${pc(t)}`).join(', ')} of CFS periods: ` +
+      'something other than the replicas\' caps (CPU for the web servers, HAProxy or the driver; a neighbour) limited rung 4, ' +
+      'so the ratio understates what the replicas add; rerun on a quieter machine',
+  ];
 }
 
 /** "PostgreSQL 15.18 on x86_64-pc-linux-gnu, compiled by gcc …" -> "PostgreSQL 15.18, gcc …". */
