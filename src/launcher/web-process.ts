@@ -54,9 +54,9 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
       metrics.clickFlushFailures.inc();
       logger.current?.warn({ err, topic }, 'click flush failed; kept for the next flush');
     },
-    onBuffered: (n) => metrics.clicksBuffered.set(n),
   });
   queue.consume('click', clickConsumer(database));
+  metrics.countBufferedWith(() => queue.size);
   const state = stateStores(config, metrics, log);
   // Rung 5: the cache tier, with its own Redis; the codes filter is built from the links.
   const cache = config.cacheRedisUrl

@@ -182,11 +182,9 @@ describe('ladder up --rung 5: the cache tier', () => {
     const patched = await owner.patch(`/api/links/${code}`, { url: 'https://example.com/v2' });
     expect(patched.status).toBe(200);
     const editedAt = performance.now();
-    // The writer's own next redirect, through the balancer, with its cookies.
-    const own = await owner.get(`/${code}`);
-    expect(own.status).toBe(302);
-    expect(own.headers.get('location')).toBe('https://example.com/v2');
-    // Every server, anonymously: the time until each serves the new URL.
+    // The writer's own next redirect, through the balancer, with its cookies; and, at the
+    // same time, every server, anonymously: the time until each serves the new URL.
+    const ownRead = owner.get(`/${code}`);
     const reached = await Promise.all(
       webs.map(async (w) => {
         for (;;) {
@@ -197,6 +195,9 @@ describe('ladder up --rung 5: the cache tier', () => {
         }
       }),
     );
+    const own = await ownRead;
+    expect(own.status).toBe(302);
+    expect(own.headers.get('location')).toBe('https://example.com/v2');
     for (const ms of reached) expect(ms).toBeLessThan(BOUND_MS);
     // The propagation delay is exported, and within the bound.
     const t = await scrape();

@@ -53,7 +53,7 @@ export function redirectFastPath({ cache, queue }: { cache: CacheTier; queue: Qu
       const target = hit?.value as { id: string; url: string } | null | undefined;
       if (!target) return undefined;
       countClick(queue, target.id);
-      return { status: 302, headers: { location: target.url, 'cache-control': 'private, no-store' } };
+      return { status: 302, headers: ['location', target.url, 'cache-control', 'private, no-store'] };
     },
   };
 }

@@ -31,14 +31,25 @@
 // Unknown keys are cached as negative entries, and a membership filter answers lookups
 // of members that were never added without the database (a flood of random codes).
 // Redis slow or down: a short deadline, then the database, no error.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FRESHEST, type Database, type ReadDb, type Row } from '../db/database.ts';
 import { parseCookies, serializeCookie } from '../http/cookies.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { createRedisConnection, type RedisConnection, type RedisLog } from '../redis/redis-connection.ts';
 import { createCacheMetrics, type CacheMetrics } from './cache-metrics.ts';
-import { ADD_MEMBER, BUMP_GENERATION, FILL, FILTER_READY, INVALIDATE, LOOKUP, REFRESH_LEASE, RELEASE_LEASE, parsePosition, positionText } from './cache-scripts.ts';
+import {
+  ADD_MEMBER,
+  BUMP_GENERATION,
+  FILL,
+  FILTER_READY,
+  INVALIDATE,
+  LOOKUP,
+  REFRESH_LEASE,
+  RELEASE_LEASE,
+  parsePosition,
+  positionText,
+} from './cache-scripts.ts';
 import { L1Cache } from './l1-cache.ts';
 import { filterPositions } from './membership-filter.ts';
 
@@ -139,13 +150,24 @@ export const CACHE_DEFAULTS = {
 } as const;
 
 const FRESH_COOKIE = 'ladder_fresh';
+/** Lease tokens: a random prefix per process and a counter (unique, and cheap on a miss). */
+const TOKEN_PREFIX = randomBytes(9).toString('base64url');
+let tokens = 0;
+const nextToken = () => `${TOKEN_PREFIX}.${(++tokens).toString(36)}`;
+/** SHA1 of each script's source, for EVALSHA. */
+const SHAS = new Map<string, string>();
 const FILTER_PAGE = 10_000;
 /** Members per pipeline while building a filter (7 SETBITs each: a few ms of Redis). */
 const FILTER_BATCH = 500;
 /** Recently invalidated keys remembered for L1 fills in flight. */
 const RECENT_MAX = 10_000;
 
-type Lookup = [gen: string, status: 'hit' | 'absent' | 'lease' | 'wait', payload: string, filter: '' | 'ready' | 'building'];
+type Lookup = [
+  gen: string,
+  status: 'hit' | 'absent' | 'lease' | 'wait',
+  payload: string,
+  filter: '' | 'ready' | 'building',
+];
 
 /** A value as stored in Redis: the value (null: does not exist) and when to refresh it. */
 interface Stored {
@@ -177,7 +199,9 @@ export class TwoTierCache implements CacheTier {
   private readonly l1: L1Cache;
   private readonly cmd: RedisConnection;
   private readonly sub: RedisConnection;
-  private readonly o: Required<Omit<TwoTierCacheOptions, 'filters'>> & { filters: Record<string, MemberSource> };
+  private readonly o: Required<Omit<TwoTierCacheOptions, 'filters'>> & {
+    filters: Record<string, MemberSource>;
+  };
   private readonly channel: string;
   private readonly flights = new Map<string, Promise<unknown>>();
   private readonly refreshing = new Set<string>();
@@ -283,12 +307,32 @@ export class TwoTierCache implements CacheTier {
     return e;
   }
 
+  /**
+   * Runs one of the scripts by its SHA1 (EVALSHA: the source is not sent every time), loading
+   * it on first use or after Redis has forgotten it (a restart: NOSCRIPT).
+   */
+  private async script(source: string, ...args: (string | number)[]): Promise<unknown> {
+    let sha = SHAS.get(source);
+    if (!sha) SHAS.set(source, (sha = createHash('sha1').update(source).digest('hex')));
+    try {
+      return await this.cmd.client.evalsha(sha, 0, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return this.cmd.client.eval(source, 0, ...args);
+    }
+  }
+
   /** L1 may serve only while both connections are up (else invalidations could be missed). */
   get l1Usable(): boolean {
     return this.cmdUp && this.subUp && !this.closed;
   }
 
-  async getOrLoad<V>(key: string, loader: Loader<V>, options: CacheOptions, skipL1: boolean): Promise<V | null> {
+  async getOrLoad<V>(
+    key: string,
+    loader: Loader<V>,
+    options: CacheOptions,
+    skipL1: boolean,
+  ): Promise<V | null> {
     const now = Date.now();
     if (this.l1Usable && !skipL1) {
       const e = this.l1.get(key, now);
@@ -319,7 +363,7 @@ export class TwoTierCache implements CacheTier {
 
   /** Redis, then (holding the lease) the database; or wait for the lease holder's fill. */
   private async fetch<V>(key: string, loader: Loader<V>, options: CacheOptions): Promise<V | null> {
-    const token = randomBytes(9).toString('base64url');
+    const token = nextToken();
     const filter = options.filter;
     const positions = filter ? filterPositions(filter.member) : [];
     const started = Date.now();
@@ -329,9 +373,8 @@ export class TwoTierCache implements CacheTier {
       const seq = this.invalidationSeq;
       let r: Lookup;
       try {
-        r = (await this.cmd.client.eval(
+        r = (await this.script(
           LOOKUP,
-          0,
           this.o.prefix,
           key,
           filter?.name ?? '',
@@ -391,17 +434,18 @@ export class TwoTierCache implements CacheTier {
       value = await loader(reader);
     } catch (err) {
       // Let the next lookup load at once instead of waiting out the lease.
-      this.cmd.client.eval(RELEASE_LEASE, 0, this.o.prefix, lease.gen, key, lease.token).catch(() => undefined);
+      this.script(RELEASE_LEASE, this.o.prefix, lease.gen, key, lease.token).catch(() => undefined);
       throw err;
     }
-    const ttl = jitter(value === null ? (options.negativeTtlMs ?? this.o.negativeTtlMs) : (options.ttlMs ?? this.o.ttlMs));
+    const ttl = jitter(
+      value === null ? (options.negativeTtlMs ?? this.o.negativeTtlMs) : (options.ttlMs ?? this.o.ttlMs),
+    );
     const refreshAt = Date.now() + CACHE_DEFAULTS.refreshShare * ttl;
     const payload = JSON.stringify({ v: value, r: refreshAt } satisfies Stored);
     let result = 'error';
     try {
-      result = (await this.cmd.client.eval(
+      result = (await this.script(
         FILL,
-        0,
         this.o.prefix,
         lease.gen,
         key,
@@ -414,8 +458,10 @@ export class TwoTierCache implements CacheTier {
       // Redis went away meanwhile: the value is still right for this request.
     }
     this.m.loads.inc({ result });
-    if (result === 'stale') this.cmd.client.eval(RELEASE_LEASE, 0, this.o.prefix, lease.gen, key, lease.token).catch(() => undefined);
-    if (result === 'ok' && !this.keepL1(key, value, payload.length, refreshAt, lease.seq, lease.gen)) this.l1.delete(key);
+    if (result === 'stale')
+      this.script(RELEASE_LEASE, this.o.prefix, lease.gen, key, lease.token).catch(() => undefined);
+    if (result === 'ok' && !this.keepL1(key, value, payload.length, refreshAt, lease.seq, lease.gen))
+      this.l1.delete(key);
     return value;
   }
 
@@ -430,11 +476,22 @@ export class TwoTierCache implements CacheTier {
     if (this.refreshing.has(key) || !this.cmdUp) return;
     this.refreshing.add(key);
     const seq = this.invalidationSeq;
-    const token = randomBytes(9).toString('base64url');
+    const token = nextToken();
     void (async () => {
-      const got = (await this.cmd.client.eval(REFRESH_LEASE, 0, this.o.prefix, key, token, String(this.o.leaseMs))) as string[];
+      const got = (await this.script(
+        REFRESH_LEASE,
+        this.o.prefix,
+        key,
+        token,
+        String(this.o.leaseMs),
+      )) as string[];
       if (got.length === 0) return; // someone else refreshes it
-      await this.loadAndFill(key, loader, options, { gen: got[0]!, token, tomb: parsePosition(got[1]!), seq });
+      await this.loadAndFill(key, loader, options, {
+        gen: got[0]!,
+        token,
+        tomb: parsePosition(got[1]!),
+        seq,
+      });
     })()
       .catch(() => undefined)
       .finally(() => this.refreshing.delete(key));
@@ -444,12 +501,26 @@ export class TwoTierCache implements CacheTier {
    * Keeps a value in L1 unless an invalidation of its key (or a flush) came in since it was
    * read: the message may overtake the reply, so the value could be the one invalidated.
    */
-  private keepL1(key: string, value: unknown, size: number, refreshAt: number, seq: number, gen: string): boolean {
+  private keepL1(
+    key: string,
+    value: unknown,
+    size: number,
+    refreshAt: number,
+    seq: number,
+    gen: string,
+  ): boolean {
     if (!this.l1Usable || gen !== this.gen || this.flushSeq > seq) return false;
     const inv = this.recent.get(key);
     if (inv && inv.seq > seq) return false;
     const now = Date.now();
-    this.l1.set(key, value, size, Math.min(this.o.l1TtlMs, Math.max(0, refreshAt - now) + this.o.l1TtlMs / 10), refreshAt, now);
+    this.l1.set(
+      key,
+      value,
+      size,
+      Math.min(this.o.l1TtlMs, Math.max(0, refreshAt - now) + this.o.l1TtlMs / 10),
+      refreshAt,
+      now,
+    );
     this.m.l1Bytes.set(this.l1.bytes);
     return true;
   }
@@ -459,9 +530,8 @@ export class TwoTierCache implements CacheTier {
     this.m.invalidations.inc({ source: 'sent' });
     try {
       const position = await this.o.database.commitPosition();
-      await this.cmd.client.eval(
+      await this.script(
         INVALIDATE,
-        0,
         this.o.prefix,
         key,
         positionText(position),
@@ -477,7 +547,13 @@ export class TwoTierCache implements CacheTier {
   async addMember(filter: string, member: string): Promise<void> {
     const positions = filterPositions(member);
     try {
-      await this.cmd.client.eval(ADD_MEMBER, 0, this.o.prefix, filter, String(positions.length), ...positions.map(String));
+      await this.script(
+        ADD_MEMBER,
+        this.o.prefix,
+        filter,
+        String(positions.length),
+        ...positions.map(String),
+      );
     } catch {
       this.lost = true;
     }
@@ -538,7 +614,7 @@ export class TwoTierCache implements CacheTier {
   private async recover(): Promise<void> {
     if (!this.lost) return;
     try {
-      await this.cmd.client.eval(BUMP_GENERATION, 0, this.o.prefix, this.channel);
+      await this.script(BUMP_GENERATION, this.o.prefix, this.channel);
       this.lost = false;
       this.m.invalidations.inc({ source: 'generation' });
     } catch {
@@ -570,7 +646,8 @@ export class TwoTierCache implements CacheTier {
         // Small batches: the requests' commands share this connection and its deadline.
         for (let i = 0; i < page.length; i += FILTER_BATCH) {
           const pipe = this.cmd.client.pipeline();
-          for (const member of page.slice(i, i + FILTER_BATCH)) for (const p of filterPositions(member)) pipe.setbit(bitmap, p, 1);
+          for (const member of page.slice(i, i + FILTER_BATCH))
+            for (const p of filterPositions(member)) pipe.setbit(bitmap, p, 1);
           const results = await pipe.exec();
           const failed = results?.find(([err]) => err);
           if (!results || failed) throw failed?.[0] ?? new Error('pipeline failed');
@@ -580,7 +657,7 @@ export class TwoTierCache implements CacheTier {
       }
       // An empty set still needs its bitmap to exist (a missing one reads as "building").
       await this.cmd.client.setbit(bitmap, 0, 1);
-      await this.cmd.client.eval(FILTER_READY, 0, this.o.prefix, gen, name);
+      await this.script(FILTER_READY, this.o.prefix, gen, name);
       await this.cmd.client.del(lock);
     })().catch(() => {
       setTimeout(() => this.building.delete(id), 5_000).unref();

@@ -235,9 +235,12 @@ export class ReplicaRouter implements Database {
     sql: string,
     params: readonly unknown[],
     probe: boolean,
+    /** Wait (bounded) for a replica to reach the token; false: go to the primary at once. */
+    wait = true,
   ): Promise<{ rows: R[]; token: ConsistencyToken; position: bigint }> {
     const pick = (n: number) => this.next++ % n;
     let route = routeRead(token, this.monitor.replicas, this.waitMs, pick);
+    if (route.kind === 'wait' && !wait) route = { kind: 'primary', reason: 'token' };
     if (route.kind === 'wait') {
       const deadline = performance.now() + this.waitMs;
       while (route.kind === 'wait' && performance.now() < deadline) {
@@ -278,7 +281,8 @@ export class ReplicaRouter implements Database {
   }
 
   async readFresh<R extends Row = Row>(atLeast: bigint, sql: string, params: readonly unknown[] = []): Promise<{ rows: R[]; position: bigint }> {
-    const { rows, position } = await this.routedRead<R>({ lsn: atLeast, pin: undefined }, sql, params, false);
+    // A cache fill must not wait: it serves every reader of the key, and the primary has it.
+    const { rows, position } = await this.routedRead<R>({ lsn: atLeast, pin: undefined }, sql, params, false, false);
     return { rows, position };
   }
 

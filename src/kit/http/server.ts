@@ -80,8 +80,11 @@ const nextRequestId = () => `${ID_PREFIX}-${(++idCounter).toString(36)}`;
  */
 export interface FastPath {
   route: string;
-  answer(url: string, headers: IncomingHttpHeaders): { status: number; headers: Record<string, string> } | undefined;
+  /** `headers`: the route's own, as a flat [name, value, ...] list. */
+  answer(url: string, headers: IncomingHttpHeaders): { status: number; headers: readonly string[] } | undefined;
 }
+
+const SECURITY_FLAT: string[] = Object.entries(SECURITY_HEADERS).flat();
 
 /** Fastify's own error codes, mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, LadderError['code']> = {
@@ -158,7 +161,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       if (!answer) return false;
       const given = h['x-request-id'];
       const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : nextRequestId();
-      res.writeHead(answer.status, { ...SECURITY_HEADERS, 'x-request-id': id, ...answer.headers, 'content-length': '0' });
+      // A flat [name, value, ...] list, built in one array: fewer allocations than an object.
+      const head = SECURITY_FLAT.slice();
+      head.push('x-request-id', id);
+      for (let i = 0; i < answer.headers.length; i++) head.push(answer.headers[i]!);
+      head.push('content-length', '0');
+      res.writeHead(answer.status, head);
       res.end();
       let child = children.get(answer.status);
       if (!child) children.set(answer.status, (child = observed.labels({ method: 'GET', route: fast.route, status_code: String(answer.status) })));

@@ -17,6 +17,8 @@ export interface Metrics {
   /** Reads that waited for a replica to reach the caller's token, by outcome. */
   replicaWaits: Counter<'shard' | 'result'>;
   clicksBuffered: Gauge;
+  /** Where ladder_clicks_buffered is read from when scraped. */
+  countBufferedWith(source: () => number): void;
   clicksFlushed: Counter;
   clickFlushFailures: Counter;
   /** 1 while the Redis connection for a role (`state`: sessions and rate limits) is ready. */
@@ -28,7 +30,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const buffered: { source?: () => number } = {};
   return {
+    countBufferedWith: (source) => {
+      buffered.source = source;
+    },
     registry,
     httpDuration: new Histogram({
       name: 'http_request_duration_seconds',
@@ -83,6 +89,10 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'ladder_clicks_buffered',
       help: 'Clicks held in this process, not yet written to the database.',
       registers,
+      // Read when scraped, not set on every click (the redirect's hot path).
+      collect() {
+        if (buffered.source) this.set(buffered.source());
+      },
     }),
     clicksFlushed: new Counter({
       name: 'ladder_clicks_flushed_total',
