@@ -12,9 +12,10 @@ const HELP = `ladder: Links on every rung of the scaling ladder
   ladder bench SCENARIO        run a load scenario (redirect), print and save the report
   ladder rungs [--json]        the rungs and which are built
   ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
-           [--replicas R] [--replica-delay MS] [--db-cpu C]
+           [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache]
                                start a topology in the background; prints the entry URL when ready
-                               (rung 4 and up: a primary and R streaming replicas, 2 unless told)
+                               (rung 4 and up: a primary and R streaming replicas, 2 unless told;
+                               rung 5 and up: the cache tier, unless --no-cache)
   ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
   ladder down                  stop everything \`up\` started
   ladder chaos kill|stop|cont|term NODE   fault injection on a node
@@ -129,6 +130,7 @@ export async function main(argv: string[]): Promise<number> {
             replicas: { type: 'string' },
             'replica-delay': { type: 'string' },
             'db-cpu': { type: 'string' },
+            'no-cache': { type: 'boolean' },
             json: { type: 'boolean' },
           },
           strict: true,
@@ -145,6 +147,7 @@ export async function main(argv: string[]): Promise<number> {
             replicas: num(values.replicas, 'replicas'),
             replicaDelayMs: num(values['replica-delay'], 'replica-delay'),
             dbCpu: num(values['db-cpu'], 'db-cpu'),
+            ...(values['no-cache'] ? { cache: false } : {}),
             stateDir: stateDir(),
             json: values.json,
           },

@@ -98,6 +98,8 @@ export interface TopologyInput {
   replicas?: number;
   replicaDelayMs?: number;
   dbCpu?: number;
+  /** false: run without the cache tier (rung 5 and up include it unless told). */
+  cache?: boolean;
   stateDir?: string;
   balance?: string;
 }
@@ -146,6 +148,7 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   if (input.databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(input.databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'is not a postgres:// URL', 'use postgres://user:password@host:port/database');
   }
+  if (input.cache === false) features.cache = false;
   const balance = input.balance ?? 'roundrobin';
   if (balance !== 'roundrobin' && balance !== 'leastconn') {
     throw new ConfigError('balance', `"${balance}" is not a balancing algorithm`, 'use roundrobin or leastconn');

@@ -1,5 +1,5 @@
 // Rung 4's guarantees on real components: `ladder up --rung 7 --web 2 --replicas 2
-// --replica-delay 1000` (a primary and two streaming replicas that apply every commit a
+// --replica-delay 1000 --no-cache` (a primary and two streaming replicas that apply every commit a
 // second late, two web servers behind HAProxy, sessions in Redis). Rung 7 rather than 4
 // because it is the harder case for the consistency token: with no stickiness, each request
 // may land on either web server and either replica, so only the token carries what a caller
@@ -156,6 +156,9 @@ beforeAll(async () => {
     '2',
     '--replica-delay',
     String(DELAY_MS),
+    // Without the cache tier (rung 5), so that redirects are database reads: this file
+    // checks the router; the cache's own guarantees over replicas are in cache.test.ts.
+    '--no-cache',
   );
   if (up.code !== 0) throw new Error(`ladder up failed:\n${up.err}`);
   entry = up.out.trim().split('\n').pop()!;

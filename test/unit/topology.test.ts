@@ -31,6 +31,7 @@ describe('topology', () => {
     expect(buildTopology({ rung: 7 }).skipped.join()).not.toMatch(/rung 4/);
     expect(buildTopology({ rung: 5 }).features).toMatchObject({ cache: true, replicas: true, loadBalancer: true });
     expect(buildTopology({ rung: 7 }).features.cache).toBe(true);
+    expect(buildTopology({ rung: 7, cache: false }).features).toMatchObject({ cache: false, sharedSessions: true });
     const off = buildTopology({ rung: 4, replicas: 0 });
     expect(off.features.replicas).toBe(false);
     const alone = buildTopology({ rung: 3, replicas: 1, replicaDelayMs: 500, dbCpu: 0.15 });
