@@ -162,10 +162,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       const given = h['x-request-id'];
       const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : nextRequestId();
       // A flat [name, value, ...] list, built in one array: fewer allocations than an object.
-      const head = SECURITY_FLAT.slice();
-      head.push('x-request-id', id);
-      for (let i = 0; i < answer.headers.length; i++) head.push(answer.headers[i]!);
-      head.push('content-length', '0');
+      const own = answer.headers;
+      const head = new Array<string>(SECURITY_FLAT.length + own.length + 4);
+      let n = 0;
+      for (let i = 0; i < SECURITY_FLAT.length; i++) head[n++] = SECURITY_FLAT[i]!;
+      head[n++] = 'x-request-id';
+      head[n++] = id;
+      for (let i = 0; i < own.length; i++) head[n++] = own[i]!;
+      head[n++] = 'content-length';
+      head[n++] = '0';
       res.writeHead(answer.status, head);
       res.end();
       let child = children.get(answer.status);

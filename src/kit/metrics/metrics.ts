@@ -9,6 +9,8 @@ export interface Metrics {
   /** Plain reads (not writes, not statements of a transaction), by the role that served them. */
   dbReads: Counter<'shard' | 'role'>;
   cacheRequests: Counter<'tier' | 'result'>;
+  /** Runs fn before ladder_cache_requests_total is scraped (to add counts kept in plain numbers). */
+  beforeCacheCollect(fn: () => void): void;
   replicaLag: Gauge<'shard' | 'replica'>;
   /** 1 while a replica is in rotation (answering, caught up within the lag bound), else 0. */
   replicaUp: Gauge<'shard' | 'replica'>;
@@ -31,7 +33,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const buffered: { source?: () => number } = {};
+  const cacheCollectors: (() => void)[] = [];
   return {
+    beforeCacheCollect: (fn) => {
+      cacheCollectors.push(fn);
+    },
     countBufferedWith: (source) => {
       buffered.source = source;
     },
@@ -60,6 +66,10 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       help: 'Cache lookups by tier (l1, redis) and result (hit, miss).',
       labelNames: ['tier', 'result'],
       registers,
+      // Hot-path counts kept in plain numbers are added here, when scraped.
+      collect() {
+        for (const f of cacheCollectors) f();
+      },
     }),
     replicaLag: new Gauge({
       name: 'ladder_replica_lag_seconds',
