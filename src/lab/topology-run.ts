@@ -2,7 +2,10 @@
 // the benchmark's data and start the pinned load driver; warm its fresh web servers up;
 // decide where the topology runs during fixed-rate phases; and describe it in the report
 // (what ran, capped or not, the launcher's notes, health-check flaps).
+import { Redis } from 'ioredis';
 import pg from 'pg';
+import { CACHE_DEFAULTS } from '../kit/cache/cache.ts';
+import { BUMP_GENERATION } from '../kit/cache/cache-scripts.ts';
 import { benchCode, benchUrl, seedLinks } from './bench-links.ts';
 import type { BenchOptions } from './bench-options.ts';
 import type { TopologyReport } from './bench-report.ts';
@@ -69,10 +72,27 @@ export async function launchSeeded(
     await seed(db);
     postgresVersion = (await db.query<{ v: string }>('select version() as v')).rows[0]!.v;
   });
+  await dropCache(topology);
   const flags: UpFlags = { rung: up.rung, web: up.web, cpu: up.cpu };
   if (up.replicas !== undefined) flags.replicas = up.replicas;
   if (up.dbCpu !== undefined) flags.dbCpu = up.dbCpu;
   return { topology, pinning, postgresVersion, up: flags };
+}
+
+/**
+ * From rung 5 the cache tier may hold what the links table held before the seed (values,
+ * "no such code", a codes filter without the new codes): links written behind the app's
+ * back need a new cache generation, which drops all of it (docs/cache.md).
+ */
+async function dropCache(topology: BenchTopology): Promise<void> {
+  const node = topology.status().nodes.find((n) => n.name === 'cache');
+  if (!node) return;
+  const redis = new Redis(node.url, { maxRetriesPerRequest: 1 });
+  try {
+    await redis.eval(BUMP_GENERATION, 0, CACHE_DEFAULTS.prefix, `${CACHE_DEFAULTS.prefix}invalidate`);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** Runs fn with a connection to the topology's database (the primary). */
