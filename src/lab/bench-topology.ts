@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { haproxyCommand, serverStates } from '../launcher/haproxy.ts';
+import { haproxyCommand, haproxySocketPath, serverStates } from '../launcher/haproxy.ts';
 import { statusOf } from '../launcher/up-commands.ts';
 import { upDir } from '../launcher/up-state.ts';
 import type { BenchSession } from './bench-session.ts';
@@ -239,7 +239,7 @@ export class BenchTopology {
   }
 
   private get adminSocket(): string {
-    return path.resolve(upDir(this.stateDir), 'haproxy', 'admin.sock');
+    return haproxySocketPath(path.join(upDir(this.stateDir), 'haproxy'));
   }
 
   private async haproxy(command: string): Promise<void> {

@@ -1,6 +1,9 @@
 // HAProxy in front of the web servers (rung 3): the generated configuration and a client
 // for its runtime API (add, drain and remove servers without a reload).
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 
 export interface HaproxyBackend {
   name: string;
@@ -76,6 +79,23 @@ backend web
 ${o.sticky ? '  cookie LADDER_SRV insert indirect nocache httponly\n' : ''}  default-server check inter 500ms fall 2 rise 2 slowstart 0s
 ${servers}
 `;
+}
+
+/** HAProxy refuses a `stats socket` path longer than this (sun_path, less its own suffix). */
+const MAX_SOCKET_PATH = 90;
+
+/**
+ * Where the runtime API socket of the HAProxy whose folder is `dir` lives: in it, unless that
+ * path is too long for a Unix socket (a checkout deep in a temporary folder), then in a
+ * private folder under /tmp named after `dir` (mode 700), so every caller finds it.
+ */
+export function haproxySocketPath(dir: string): string {
+  const inDir = path.resolve(dir, 'admin.sock');
+  if (Buffer.byteLength(inDir) <= MAX_SOCKET_PATH) return inDir;
+  const short = path.join('/tmp', `ladder-haproxy-${createHash('sha1').update(path.resolve(dir)).digest('hex').slice(0, 16)}`);
+  mkdirSync(short, { recursive: true, mode: 0o700 });
+  chmodSync(short, 0o700);
+  return path.join(short, 'admin.sock');
 }
 
 /** One command on the runtime API socket; resolves with HAProxy's answer. */

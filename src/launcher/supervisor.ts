@@ -14,7 +14,7 @@ import type { Topology } from '../topology/topology.ts';
 import { requireBinary } from './binaries.ts';
 import { capCpu, capProcessTree, cgroupAvailable, removeGroup } from './cgroup-cpu.ts';
 import { exited, spawnLogged, stopChild, waitUntil } from './child.ts';
-import { disableServer, drainServer, enableServer, haproxyConfig, serverStates } from './haproxy.ts';
+import { disableServer, drainServer, enableServer, haproxyConfig, haproxySocketPath, serverStates } from './haproxy.ts';
 import { RedisServer } from './redis-server.ts';
 import { acquireLock, ensureDir, freePort, loadSecret } from './state-dir.ts';
 import { logFile, upDir, writeUpState, type NodeRole, type NodeState, type UpState } from './up-state.ts';
@@ -359,7 +359,7 @@ export class Supervisor {
     const dir = ensureDir(path.join(this.dir, 'haproxy'));
     const port = t.web.port === 0 ? await freePort() : t.web.port;
     // Absolute: HAProxy reads a relative `stats socket` path as host:port.
-    this.adminSocket = path.resolve(dir, 'admin.sock');
+    this.adminSocket = haproxySocketPath(dir);
     const cfgFile = path.join(dir, 'haproxy.cfg');
     writeFileSync(
       cfgFile,

@@ -204,6 +204,9 @@ describe('ladder up --rung 5: the cache tier', () => {
     const count = sum(t, 'ladder_cache_invalidation_delay_seconds_count');
     expect(count).toBeGreaterThan(0);
     expect(sum(t, 'ladder_cache_invalidation_delay_seconds_bucket', 'le="0.1"')).toBe(count);
+    // The writer waited until every server had dropped its copy, and none failed to answer.
+    expect(sum(t, 'ladder_cache_invalidation_ack_seconds_count')).toBeGreaterThan(0);
+    expect(sum(t, 'ladder_cache_invalidation_ack_timeouts_total')).toBe(0);
 
     await warm(code, 'https://example.com/v2');
     const deleted = await owner.del(`/api/links/${code}`);

@@ -10,6 +10,10 @@ export interface CacheMetrics {
   invalidations: Counter<'source'>;
   /** Time from a write's invalidation in Redis to this process dropping its L1 copy. */
   invalidationDelay: Histogram;
+  /** From a write's invalidation to every web server having dropped its L1 copy (acknowledged). */
+  invalidationAck: Histogram;
+  /** Invalidations not acknowledged by every web server within the wait (a server stopped or slow). */
+  invalidationAckTimeouts: Counter;
   evictions: Counter;
   l1Bytes: Gauge;
   /** Lookups answered "absent" by the membership filter, without the database. */
@@ -38,6 +42,17 @@ export function createCacheMetrics(m: Metrics): CacheMetrics {
       name: 'ladder_cache_invalidation_delay_seconds',
       help: 'From a write invalidating a key in Redis to this process dropping its L1 copy.',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    invalidationAck: new Histogram({
+      name: 'ladder_cache_invalidation_ack_seconds',
+      help: "From a write's invalidation to every web server having acknowledged dropping its L1 copy (the write waits for it).",
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers,
+    }),
+    invalidationAckTimeouts: new Counter({
+      name: 'ladder_cache_invalidation_ack_timeouts_total',
+      help: 'Invalidations that not every web server acknowledged within 100 ms (one stopped or overloaded).',
       registers,
     }),
     evictions: new Counter({ name: 'ladder_cache_evictions_total', help: 'L1 entries evicted to stay within its byte bound.', registers }),

@@ -75,8 +75,9 @@ return {}
 
 /**
  * Invalidation after a committed write. ARGV: prefix, key, commit position, tombstone ms,
- * channel, now (epoch ms). Drops the value and any lease (a fill in flight will fail),
- * raises the tombstone to the position, and tells every web server to drop its L1 copy.
+ * channel, now (epoch ms), invalidation id. Drops the value and any lease (a fill in flight
+ * will fail), raises the tombstone to the position, and tells every web server to drop its
+ * L1 copy. Returns how many subscribers the message went to (each acknowledges, ACK).
  */
 export const INVALIDATE = `
 local gen = redis.call('GET', ARGV[1] .. 'gen') or '0'
@@ -85,8 +86,15 @@ redis.call('DEL', base .. 'v:' .. ARGV[2], base .. 'l:' .. ARGV[2])
 local t = redis.call('GET', base .. 't:' .. ARGV[2])
 if (not t) or t < ARGV[3] then t = ARGV[3] end
 redis.call('SET', base .. 't:' .. ARGV[2], t, 'PX', ARGV[4])
-redis.call('PUBLISH', ARGV[5], 'k ' .. gen .. ' ' .. ARGV[6] .. ' ' .. ARGV[2])
-return gen
+return redis.call('PUBLISH', ARGV[5], 'k ' .. gen .. ' ' .. ARGV[6] .. ' ' .. ARGV[7] .. ' ' .. ARGV[2])
+`;
+
+/** A subscriber has dropped its L1 copy for an invalidation. ARGV: prefix, invalidation id. */
+export const ACK = `
+local k = ARGV[1] .. 'ack:' .. ARGV[2]
+local n = redis.call('INCR', k)
+redis.call('PEXPIRE', k, 10000)
+return n
 `;
 
 /** Gives up a lease after a failed load. ARGV: prefix, gen, key, token. */

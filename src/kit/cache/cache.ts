@@ -39,6 +39,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { createRedisConnection, type RedisConnection, type RedisLog } from '../redis/redis-connection.ts';
 import { createCacheMetrics, type CacheMetrics } from './cache-metrics.ts';
 import {
+  ACK,
   ADD_MEMBER,
   BUMP_GENERATION,
   FILL,
@@ -144,6 +145,8 @@ export const CACHE_DEFAULTS = {
   heartbeatMs: 250,
   /** How long the writer's requests skip L1 after its write (>> pub/sub delivery). */
   freshMs: 2_000,
+  /** How long a write waits for every web server to acknowledge its invalidation. */
+  ackWaitMs: 100,
   /** Refresh in the background once a value has lived this share of its TTL. */
   refreshShare: 0.8,
   prefix: 'lc:',
@@ -535,20 +538,37 @@ export class TwoTierCache implements CacheTier {
   async invalidate(key: string): Promise<void> {
     this.dropKey(key);
     this.m.invalidations.inc({ source: 'sent' });
+    let receivers: number;
+    const id = nextToken();
+    const started = performance.now();
     try {
       const position = await this.o.database.commitPosition();
-      await this.script(
-        INVALIDATE,
-        this.o.prefix,
-        key,
-        positionText(position),
-        String(this.o.tombstoneMs),
-        this.channel,
-        String(Date.now()),
+      receivers = Number(
+        await this.script(INVALIDATE, this.o.prefix, key, positionText(position), String(this.o.tombstoneMs), this.channel, String(Date.now()), id),
       );
     } catch {
       this.lost = true; // a new generation once Redis is back (recover)
+      return;
     }
+    // Wait (bounded) until every web server has dropped its L1 copy, so that once the write
+    // has answered no server serves the old value from memory: nobody can see the new
+    // value and then the old one.
+    const ackKey = `${this.o.prefix}ack:${id}`;
+    for (let waited = 0; ; waited++) {
+      let acks = 0;
+      try {
+        acks = Number(await this.cmd.client.get(ackKey));
+      } catch {
+        break;
+      }
+      if (acks >= receivers) {
+        this.m.invalidationAck.observe((performance.now() - started) / 1000);
+        return;
+      }
+      if (performance.now() - started > CACHE_DEFAULTS.ackWaitMs) break;
+      await sleep(waited < 10 ? 1 : 5);
+    }
+    this.m.invalidationAckTimeouts.inc();
   }
 
   async addMember(filter: string, member: string): Promise<void> {
@@ -568,11 +588,13 @@ export class TwoTierCache implements CacheTier {
 
   private onMessage(message: string): void {
     if (message.startsWith('k ')) {
-      // k <gen> <epoch ms> <key>
+      // k <gen> <epoch ms> <id> <key>
       const a = message.indexOf(' ', 2);
       const b = message.indexOf(' ', a + 1);
+      const c = message.indexOf(' ', b + 1);
       const sent = Number(message.slice(a + 1, b));
-      this.dropKey(message.slice(b + 1));
+      this.dropKey(message.slice(c + 1));
+      this.script(ACK, this.o.prefix, message.slice(b + 1, c)).catch(() => undefined);
       this.m.invalidations.inc({ source: 'received' });
       if (Number.isFinite(sent)) this.m.invalidationDelay.observe(Math.max(0, Date.now() - sent) / 1000);
     } else if (message.startsWith('g ')) {
