@@ -80,6 +80,7 @@ async function counts() {
     redisMiss: sum(t, 'ladder_cache_requests_total', 'tier="redis",result="miss"'),
     l1Hit: sum(t, 'ladder_cache_requests_total', 'tier="l1",result="hit"'),
     dbQueries: sum(t, 'ladder_db_queries_total'),
+    dbReads: sum(t, 'ladder_db_reads_total'),
   };
 }
 
@@ -148,6 +149,9 @@ describe('ladder up --rung 5: the cache tier', () => {
     expect(loads, 'database loads').toBeGreaterThanOrEqual(1);
     expect(loads, 'database loads').toBeLessThanOrEqual(2);
     expect(after.redisMiss - before.redisMiss).toBeLessThanOrEqual(2);
+    // And as the database saw it: reads of any kind (the click counter's writes are not reads).
+    expect(after.dbReads - before.dbReads, 'database reads').toBeGreaterThanOrEqual(1);
+    expect(after.dbReads - before.dbReads, 'database reads').toBeLessThanOrEqual(2);
   });
 
   it('a redirect from L1 (the fast path) carries the same headers as one from the route', async () => {
