@@ -4,7 +4,7 @@
 // state is the state file that `ladder status` prints.
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MIGRATIONS_DIR } from '../app/links-app.ts';
@@ -378,6 +378,7 @@ export class Supervisor {
     const n = this.register(
       { name: 'haproxy', role: 'haproxy', port, url },
       async () => {
+        haproxySocketPath(dir); // (re)makes its folder when it lives outside `dir`
         const child = spawnLogged(bin, ['-db', '-f', cfgFile], { logFile: logFile(t.stateDir, 'haproxy') });
         // Ready once it answers and has seen every web server pass a health check.
         await waitUntil(
@@ -392,7 +393,14 @@ export class Supervisor {
         );
         return child;
       },
-      (child) => stopChild(child, 'SIGUSR1', 10_000), // SIGUSR1: soft stop, finishes open requests
+      async (child) => {
+        await stopChild(child, 'SIGUSR1', 10_000); // SIGUSR1: soft stop, finishes open requests
+        // HAProxy leaves its socket behind; when it lives outside the state folder, so does
+        // the folder haproxySocketPath made for it.
+        if (!this.adminSocket.startsWith(`${path.resolve(dir)}${path.sep}`)) {
+          rmSync(path.dirname(this.adminSocket), { recursive: true, force: true });
+        }
+      },
     );
     await this.launch(n);
     return url;
