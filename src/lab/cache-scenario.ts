@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { requireBinary } from '../launcher/binaries.ts';
 import { ensureDir, freePort } from '../launcher/state-dir.ts';
-import { ping } from '../launcher/redis-server.ts';
+import { CACHE_REDIS, ping, redisServerArgs } from '../launcher/redis-server.ts';
 import type { BenchOptions } from './bench-options.ts';
 import { commandLine } from './bench-options.ts';
 import type { BenchReport } from './bench-report.ts';
@@ -23,32 +23,22 @@ import { machineInfo } from './machine-info.ts';
 import { mediansOf } from './measurement.ts';
 import { fixedRate, measurementNotes, plan, saturationRounds } from './phases.ts';
 import { cpuSeconds, memoryUse, type MemoryUse } from './proc-stats.ts';
+import { sumSeries } from './prom-text.ts';
 import { ZipfSampler } from './zipf.ts';
 
 const MIN_CACHED_VS_CONSTANT = 0.8;
 const MAX_QUERIES_PER_REDIRECT = 0.02;
 
-/** Sums a metric's series in a Prometheus text (optionally those whose labels contain `labels`). */
-function sum(text: string, name: string, labels = ''): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(labels)) {
-      total += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return total;
-}
-
 async function counters(sut: ServerUnderTest) {
   const text = await (await fetch(`http://${sut.host}:${sut.port}/metrics`)).text();
   return {
-    queries: sum(text, 'ladder_db_queries_total'),
-    redirects: sum(text, 'http_request_duration_seconds_count', 'route="/:code"'),
-    l1Hits: sum(text, 'ladder_cache_requests_total', 'tier="l1",result="hit"'),
-    l1Misses: sum(text, 'ladder_cache_requests_total', 'tier="l1",result="miss"'),
-    redisHits: sum(text, 'ladder_cache_requests_total', 'tier="redis",result="hit"'),
-    redisMisses: sum(text, 'ladder_cache_requests_total', 'tier="redis",result="miss"'),
-    l1Bytes: sum(text, 'ladder_cache_l1_bytes'),
+    queries: sumSeries(text, 'ladder_db_queries_total'),
+    redirects: sumSeries(text, 'http_request_duration_seconds_count', 'route="/:code"'),
+    l1Hits: sumSeries(text, 'ladder_cache_requests_total', 'tier="l1",result="hit"'),
+    l1Misses: sumSeries(text, 'ladder_cache_requests_total', 'tier="l1",result="miss"'),
+    redisHits: sumSeries(text, 'ladder_cache_requests_total', 'tier="redis",result="hit"'),
+    redisMisses: sumSeries(text, 'ladder_cache_requests_total', 'tier="redis",result="miss"'),
+    l1Bytes: sumSeries(text, 'ladder_cache_l1_bytes'),
   };
 }
 
@@ -82,10 +72,11 @@ export async function cacheScenario(session: BenchSession, o: BenchOptions): Pro
   // with the servers (it is part of what serves a redirect).
   const redisPort = await freePort();
   const redisDir = ensureDir(path.join(session.dir, 'cache-redis'));
-  const redis = session.supervisor.spawn('cache-redis', requireBinary('redis-server'), [
-    ...['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir],
-    ...['--maxmemory', '256mb', '--maxmemory-policy', 'volatile-lru'],
-  ]);
+  const redis = session.supervisor.spawn(
+    'cache-redis',
+    requireBinary('redis-server'),
+    redisServerArgs({ port: redisPort, dir: redisDir, ...CACHE_REDIS }),
+  );
   for (let i = 0; !(await ping(redisPort)); i++) {
     if (i > 100 || redis.exitStatus !== undefined) throw new Error(`redis-server did not start; see ${redis.logFile}`);
     await new Promise((r) => setTimeout(r, 100));

@@ -6,10 +6,47 @@ import path from 'node:path';
 import { requireBinary } from './binaries.ts';
 import { spawnLogged, stopChild, waitUntil } from './child.ts';
 
+export interface RedisServerOptions {
+  dir: string;
+  port: number;
+  maxMemoryMb?: number;
+  /** When full, evict keys that have an expiry, least recently used first. */
+  evict?: boolean;
+}
+
+/** The cache tier's Redis (rung 5, and the cache bench): 256 MB, evicting. */
+export const CACHE_REDIS = { maxMemoryMb: 256, evict: true } as const;
+
+/** redis-server's command line: loopback only, its own port and folder, nothing persisted. */
+export function redisServerArgs(o: RedisServerOptions): string[] {
+  return [
+    ...[
+      '--port',
+      String(o.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      o.dir,
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'yes',
+    ],
+    // A cache evicts the least recently used keys that have an expiry when full (values,
+    // leases, tombstones), never the ones without (the generation, membership filters).
+    ...(o.maxMemoryMb !== undefined ? ['--maxmemory', `${o.maxMemoryMb}mb`] : []),
+    ...(o.evict ? ['--maxmemory-policy', 'volatile-lru'] : []),
+  ];
+}
+
 export class RedisServer {
   private child: ChildProcess | undefined;
 
-  constructor(private readonly opts: { dir: string; port: number; maxMemoryMb?: number; evict?: boolean }) {}
+  constructor(private readonly opts: RedisServerOptions) {}
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -21,20 +58,18 @@ export class RedisServer {
 
   async start(): Promise<ChildProcess> {
     const bin = requireBinary('redis-server');
-    const child = spawnLogged(
-      bin,
-      [
-        ...['--port', String(this.opts.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.opts.dir, '--daemonize', 'no', '--protected-mode', 'yes'],
-        // A cache evicts the least recently used keys that have an expiry when full (values,
-        // leases, tombstones), never the ones without (the generation, membership filters).
-        ...(this.opts.maxMemoryMb !== undefined ? ['--maxmemory', `${this.opts.maxMemoryMb}mb`] : []),
-        ...(this.opts.evict ? ['--maxmemory-policy', 'volatile-lru'] : []),
-      ],
-      { logFile: path.join(this.opts.dir, 'redis.log') },
-    );
+    const child = spawnLogged(bin, redisServerArgs(this.opts), {
+      logFile: path.join(this.opts.dir, 'redis.log'),
+    });
     this.child = child;
-    await waitUntil(() => ping(this.opts.port), 15_000, 'redis-server', () =>
-      child.exitCode !== null ? `exited (${child.exitCode}); see ${path.join(this.opts.dir, 'redis.log')}` : undefined,
+    await waitUntil(
+      () => ping(this.opts.port),
+      15_000,
+      'redis-server',
+      () =>
+        child.exitCode !== null
+          ? `exited (${child.exitCode}); see ${path.join(this.opts.dir, 'redis.log')}`
+          : undefined,
     );
     return child;
   }

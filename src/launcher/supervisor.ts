@@ -15,7 +15,7 @@ import { requireBinary } from './binaries.ts';
 import { capCpu, capProcessTree, cgroupAvailable, removeGroup } from './cgroup-cpu.ts';
 import { exited, spawnLogged, stopChild, waitUntil } from './child.ts';
 import { disableServer, drainServer, enableServer, haproxyConfig, haproxySocketPath, serverStates } from './haproxy.ts';
-import { RedisServer } from './redis-server.ts';
+import { CACHE_REDIS, RedisServer } from './redis-server.ts';
 import { acquireLock, ensureDir, freePort, loadSecret } from './state-dir.ts';
 import { logFile, upDir, writeUpState, type NodeRole, type NodeState, type UpState } from './up-state.ts';
 
@@ -297,7 +297,7 @@ export class Supervisor {
   /** Rung 5: a Redis of its own for the cache (evicts by LRU; sessions never share it). */
   private async startCacheRedis(): Promise<void> {
     const port = await freePort();
-    const redis = new RedisServer({ dir: ensureDir(path.join(this.dir, 'cache')), port, maxMemoryMb: 256, evict: true });
+    const redis = new RedisServer({ dir: ensureDir(path.join(this.dir, 'cache')), port, ...CACHE_REDIS });
     this.cacheRedisUrl = redis.url;
     const n = this.register(
       { name: 'cache', role: 'redis', port, url: redis.url },

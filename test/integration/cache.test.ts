@@ -13,6 +13,7 @@ import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { signedUpClient, type Client } from '../support/app.ts';
 import { LADDER_BIN } from '../support/process.ts';
+import { sumSeries } from '../../src/lab/prom-text.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'cache-'));
 chmodSync(stateDir, 0o755);
@@ -61,17 +62,7 @@ async function scrape(): Promise<string[]> {
   return Promise.all(webs.map(async (w) => (await fetch(`${w}/metrics`)).text()));
 }
 
-function sum(texts: string[], name: string, labels = ''): number {
-  let total = 0;
-  for (const text of texts) {
-    for (const line of text.split('\n')) {
-      if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(labels)) {
-        total += Number(line.slice(line.lastIndexOf(' ') + 1));
-      }
-    }
-  }
-  return total;
-}
+const sum = sumSeries;
 
 async function counts() {
   const t = await scrape();

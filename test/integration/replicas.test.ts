@@ -14,6 +14,7 @@ import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { Client, signedUpClient } from '../support/app.ts';
 import { LADDER_BIN } from '../support/process.ts';
+import { sumSeries } from '../../src/lab/prom-text.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'rep-'));
 chmodSync(stateDir, 0o755);
@@ -74,17 +75,7 @@ async function scrape(): Promise<string[]> {
   );
 }
 
-/** Sums a metric series over the web servers (label filter as a substring, e.g. 'role="replica"'). */
-function sum(texts: string[], name: string, labels = ''): number {
-  let total = 0;
-  for (const text of texts) {
-    for (const line of text.split('\n')) {
-      if (line.startsWith(`${name}{`) && line.includes(labels))
-        total += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return total;
-}
+const sum = sumSeries;
 
 const metric = async (name: string, labels = '') => sum(await scrape(), name, labels);
 

@@ -443,8 +443,7 @@ export class TwoTierCache implements CacheTier {
     try {
       value = await loader(reader);
     } catch (err) {
-      // Let the next lookup load at once instead of waiting out the lease.
-      this.script(RELEASE_LEASE, this.o.prefix, lease.gen, key, lease.token).catch(() => undefined);
+      this.releaseLease(key, lease);
       throw err;
     }
     const ttl = jitter(
@@ -469,10 +468,15 @@ export class TwoTierCache implements CacheTier {
     }
     this.m.loads.inc({ result });
     if (result === 'stale')
-      this.script(RELEASE_LEASE, this.o.prefix, lease.gen, key, lease.token).catch(() => undefined);
+      this.releaseLease(key, lease);
     if (result === 'ok' && !this.keepL1(key, value, payload.length, refreshAt, lease.seq, lease.gen))
       this.l1.delete(key);
     return value;
+  }
+
+  /** Gives up a lease early, so the next lookup loads at once instead of waiting it out. */
+  private releaseLease(key: string, lease: { gen: string; token: string }): void {
+    this.script(RELEASE_LEASE, this.o.prefix, lease.gen, key, lease.token).catch(() => undefined);
   }
 
   /** A load that does not fill (Redis unreachable, or the lease holder never filled). */
