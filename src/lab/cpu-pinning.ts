@@ -17,7 +17,7 @@ export interface PinningPlan {
 }
 
 /** CPUs this process may run on (Cpus_allowed_list, e.g. "0-1"). */
-function allowedCpus(): number[] {
+export function allowedCpus(): number[] {
   const text = readFileSync('/proc/self/status', 'utf8');
   const list = /^Cpus_allowed_list:\s*(.+)$/m.exec(text)?.[1]?.trim() ?? '';
   const cpus: number[] = [];

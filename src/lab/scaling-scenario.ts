@@ -12,6 +12,10 @@
 // finds waiting per event-loop turn (measured at 0.2 core: about 310 us at 32 in flight,
 // 380 us at 8), and a fixed total would charge the larger sizes for less batching, not for
 // scaling. docs/performance.md has the figures both ways.
+// Every CPU is held busy at idle priority during the saturation phases (the CPU floor,
+// src/lab/cpu-floor.ts: this VM's CPUs run slower while their neighbours are busy, which
+// would favour the lightly loaded 1-server phase); the smallest and largest sizes are also
+// run without it in every round, and both ratios are reported.
 // Then, with 1 server, the same fixed arrival rate (a quarter of what 1 server sustains, so
 // both keep up and the cap never throttles) straight at the web server and through HAProxy,
 // alternating over the rounds: the difference of the median p50s is what HAProxy adds.
@@ -21,6 +25,7 @@ import type { BenchReport } from './bench-report.ts';
 import { target } from './bench-report.ts';
 import type { BenchSession } from './bench-session.ts';
 import { ConfigError } from '../kit/errors.ts';
+import { CpuFloor } from './cpu-floor.ts';
 import { machineInfo } from './machine-info.ts';
 import { measure, median, mediansOf, type Measurement } from './measurement.ts';
 import { fixedRate, measurementNotes, plan } from './phases.ts';
@@ -37,6 +42,8 @@ const LATENCY_RATE_SHARE = 0.25;
 const POOL_SIZE = 10;
 
 const label = (k: number) => `${k} server${k === 1 ? '' : 's'}`;
+/** The smallest and largest sizes are also run with the CPU floor paused (see cpu-floor.ts). */
+const noFloor = (k: number) => `${label(k)}, no CPU floor`;
 const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
 
 export async function scalingScenario(session: BenchSession, o: BenchOptions): Promise<BenchReport> {
@@ -62,6 +69,11 @@ export async function scalingScenario(session: BenchSession, o: BenchOptions): P
   await resize(largest);
 
   const entry = topology.target('entry');
+  // Every saturation phase runs on equally busy CPUs (src/lab/cpu-floor.ts says why); the
+  // smallest and largest sizes also run without, to show what the floor changes: the
+  // largest should not move (the floor takes no time from the topology), the smallest does.
+  const floor = CpuFloor.start(session, 900 + o.rounds * (sizes.length + 1) * (o.duration + o.warmup + 60));
+  log(floor.note);
   log(`warming up all ${largest} web servers until their throughput is flat…`);
   const warmup = await warmUp(driver, entry, o, log, {}, o.connections * largest);
 
@@ -77,9 +89,18 @@ export async function scalingScenario(session: BenchSession, o: BenchOptions): P
           `driver ${Math.round(m.driverCpu * 100)}%, errors ${m.non302 + m.failed}`,
       );
       saturation.push(m);
+      if ((k === 1 || k === largest) && floor.active) {
+        floor.pause();
+        const bare = await measure(driver, { ...entry, name: noFloor(k) }, { ...plan(o, 'closed'), connections: o.connections * k }, round);
+        floor.resume();
+        log(`saturation ${round}/${o.rounds} ${noFloor(k)}: ${f0(bare.throughput)} req/s, web CPU ${Math.round(bare.serverCpu * 100)}%, throttled ${Math.round((bare.throttled ?? 0) * 100)}% of periods`);
+        saturation.push(bare);
+      }
     }
   }
+  await floor.stop();
   const medians = sizes.map((k) => mediansOf(saturation, label(k)));
+  const unfloored = floor.active && sizes.includes(1) ? [mediansOf(saturation, noFloor(1)), mediansOf(saturation, noFloor(largest))] : [];
   const base = sizes.includes(1) ? mediansOf(saturation, label(1)) : undefined;
 
   // HAProxy's cost in latency: one server, reached directly or through the balancer.
@@ -106,6 +127,8 @@ export async function scalingScenario(session: BenchSession, o: BenchOptions): P
 
   const ratios: Record<string, number> = {};
   if (base) for (const m of medians) if (m.server !== base.server) ratios[`${m.server} / 1 server`] = m.throughput / base.throughput;
+  const [bareBase, bareTop] = unfloored;
+  if (bareBase && bareTop && largest > 1) ratios[`${label(largest)} / 1 server, both without the CPU floor`] = bareTop.throughput / bareBase.throughput;
   const figures: Record<string, number> = {
     'p50 direct to web1, ms': p50('direct'),
     'p50 through HAProxy, ms': p50('haproxy'),
@@ -115,6 +138,11 @@ export async function scalingScenario(session: BenchSession, o: BenchOptions): P
   };
   for (const m of medians) {
     figures[`${m.server}: req/s per web server`] = m.throughput / Number(m.server.split(' ')[0]);
+  }
+  for (const bare of unfloored) {
+    const k = Number(bare.server.split(' ')[0]);
+    const floored = medians.find((m) => m.server === label(k));
+    if (floored) figures[`${label(k)}: req/s without / with the CPU floor`] = bare.throughput / floored.throughput;
   }
 
   const { report: topo, notes: topoNotes } = describeTopology(run);
@@ -128,7 +156,12 @@ export async function scalingScenario(session: BenchSession, o: BenchOptions): P
       target(`median throughput ${label(largest)} / 1 server`, ratios[`${label(largest)} / 1 server`] ?? NaN, '>=', MIN_EFFICIENCY * largest),
     );
   }
-  const notes = [...topoNotes, ...measurementNotes([...saturation, ...fixed], machine.loadAverage), ...fixedRateNotes(fixed, run.pinning, fixedPinning.moved)];
+  const notes = [
+    floor.active
+      ? `${floor.note}: an idle-priority task yields to any other at once, so it takes no time from the topology, but a CPU of this kind of VM runs slower ` +
+        `while its neighbour is busy, and the floor makes every size see the same. The "no CPU floor" phases are the same sizes without it`
+      : floor.note,
+    ...topoNotes, ...measurementNotes([...saturation, ...fixed], machine.loadAverage), ...fixedRateNotes(fixed, run.pinning, fixedPinning.moved)];
   notes.push(...healthCheckNotes(downs, 'the fixed-rate phases'));
   if (!warmup.flat) notes.push(`the warm-up throughput was not flat yet after ${warmup.seconds} s: early rounds may be low`);
   for (const m of medians) {
@@ -155,10 +188,11 @@ export async function scalingScenario(session: BenchSession, o: BenchOptions): P
         label: `web1..web${k} at ${up.cpu} core${topo.capped ? '' : ' (NOT capped)'} in HAProxy's rotation, the others idle`,
         pid: topology.nodes('haproxy')[0]?.pid ?? 0,
       })),
+      ...unfloored.map((m) => ({ name: m.server, label: `as "${m.server.split(',')[0]}", the CPU floor paused`, pid: topology.nodes('haproxy')[0]?.pid ?? 0 })),
       { name: 'direct', label: 'web1 alone, reached directly (fixed rate)', pid: webs[0]?.pid ?? 0 },
       { name: 'haproxy', label: 'web1 alone, through HAProxy (fixed rate)', pid: topology.nodes('haproxy')[0]?.pid ?? 0 },
     ],
-    saturation: { measurements: saturation, medians },
+    saturation: { measurements: saturation, medians: [...medians, ...unfloored] },
     fixedRate: {
       rate,
       rateSource: o.rate === undefined ? `${LATENCY_RATE_SHARE * 100}% of 1 server's median saturation throughput` : 'set with --rate',

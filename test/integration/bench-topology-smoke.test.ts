@@ -2,7 +2,7 @@
 // Redis, web servers): `scaling` with 1 and 2 servers for one short round, `session`
 // with a few users, and `replicas` (rung 3 and rung 4 side by side, database nodes capped). The reports must be sane (throughput > 0, zero errors), and nothing of
 // the topology may be left running afterwards.
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/kit/process/pid.ts';
@@ -58,6 +58,19 @@ function expectClean(ms: Measurement[]): void {
 }
 
 /** Every process of the topology (or topologies) has stopped (the run ends with `ladder down`). */
+/** PIDs of CPU-floor spinners (src/lab/cpu-floor.ts) still running. */
+function floorSpinners(): number[] {
+  const found: number[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('const parent = process.ppid, deadline')) found.push(Number(pid));
+    } catch {
+      // exited while listing
+    }
+  }
+  return found;
+}
+
 function expectStopped(report: BenchReport): void {
   for (const topology of report.topologies ?? [report.topology!]) {
     const pids = topology.nodes.map((n) => n.pid).filter((p): p is number => p !== null);
@@ -70,7 +83,14 @@ describe('ladder bench on a launched topology', () => {
   it.skipIf(!existsSync('/usr/sbin/haproxy'))('scaling: 1 and 2 web servers at 0.2 core behind HAProxy', { timeout: 90_000 }, async () => {
     const { report } = await run('scaling');
     expect(report.topology).toMatchObject({ rung: 3, cpu: 0.2 });
-    expect(report.saturation.medians.map((m) => m.server)).toEqual(['1 server', '2 servers']);
+    // With the CPU floor (chrt and taskset here and in CI), the smallest and largest sizes
+    // also run without it, and no spinner outlives the run.
+    const floored = report.notes.some((n) => n.startsWith('CPU floor:'));
+    expect(report.saturation.medians.map((m) => m.server)).toEqual(
+      floored ? ['1 server', '2 servers', '1 server, no CPU floor', '2 servers, no CPU floor'] : ['1 server', '2 servers'],
+    );
+    if (floored) expect(Number.isFinite(report.ratios['2 servers / 1 server, both without the CPU floor'])).toBe(true);
+    expect(floorSpinners()).toEqual([]);
     expectClean(report.saturation.measurements);
     for (const m of report.saturation.measurements) expect(m.componentCpu?.haproxy, m.server).toBeGreaterThan(0);
     expect(report.fixedRate.measurements.map((m) => m.server).sort()).toEqual(['direct', 'haproxy']);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sumSeries } from '../../src/lab/prom-text.ts';
 import { Client, signedUpClient, startTestServer, type TestServer } from '../support/app.ts';
 
 let server: TestServer;
@@ -53,6 +54,24 @@ describe('links', () => {
     await Promise.all(Array.from({ length: 50 }, () => anon.get(`/${json.code}`)));
     const stats = await waitFor(() => alice.get(`/api/links/${json.code}/stats`), (r) => r.json?.clicks === 50);
     expect(stats.json.clicks).toBe(50);
+  });
+
+  it('concurrent redirects share database reads, each still gets its own link', async () => {
+    const links = await Promise.all(Array.from({ length: 20 }, (_, i) => alice.post('/api/links', { url: `https://example.com/batch/${i}` })));
+    const codes = links.map((l) => l.json.code as string);
+    const reads = async () => sumSeries(await (await fetch(`${server.url}/metrics`)).text(), 'ladder_db_reads_total');
+    const before = await reads();
+    const anon = new Client(server.url);
+    const asked = Array.from({ length: 100 }, (_, i) => (i % 5 === 4 ? 'zzzzzzzz' : codes[i % codes.length]!));
+    const answers = await Promise.all(asked.map((code) => anon.get(`/${code}`)));
+    answers.forEach((res, i) => {
+      if (asked[i] === 'zzzzzzzz') expect(res.status).toBe(404);
+      else expect([res.status, res.headers.get('location')]).toEqual([302, `https://example.com/batch/${codes.indexOf(asked[i]!)}`]);
+    });
+    // 100 lookups, fewer statements: the ones that arrived in the same loop turn went together.
+    const used = (await reads()) - before;
+    expect(used).toBeGreaterThan(0);
+    expect(used).toBeLessThan(100);
   });
 
   it('HEAD does not count a click', async () => {

@@ -1,5 +1,6 @@
 // The SQL of Links, in one place. Every statement is parameterized; handlers pass the
 // request's Db so the kit decides where each query runs.
+import { batchedLookup } from '../../kit/db/batched-lookup.ts';
 import type { Db, ReadDb, TxDb } from '../../kit/db/database.ts';
 
 export interface LinkRow {
@@ -51,10 +52,18 @@ export async function codesAfter(db: ReadDb, after: string | undefined, limit: n
   return rows.map((r) => r.code);
 }
 
-/** The hot path of the redirect: one primary-key-style lookup on the unique code index. */
+const targetsByCode = batchedLookup<{ code: string; id: string; url: string }>({
+  sql: 'select code, id, url from links where code = any($1::text[])',
+  keyColumn: 'code',
+});
+
+/**
+ * The hot path of the redirect: a lookup on the unique code index. Concurrent redirects'
+ * lookups go out as one statement (kit/db/batched-lookup.ts).
+ */
 export async function findTarget(db: ReadDb, code: string): Promise<{ id: string; url: string } | undefined> {
-  const rows = await db.read<{ id: string; url: string }>('select id, url from links where code = $1', [code]);
-  return rows[0];
+  const row = await targetsByCode(db, code);
+  return row && { id: row.id, url: row.url };
 }
 
 /** Inserts the link; undefined when the code is taken. */
