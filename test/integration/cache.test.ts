@@ -165,6 +165,13 @@ describe('ladder up --rung 5: the cache tier', () => {
     expect((await counts()).l1Hit - t0.l1Hit).toBeGreaterThanOrEqual(1);
     expect(hit).toEqual(miss);
     expect(hit).toMatchObject({ location: url, 'cache-control': 'private, no-store', 'x-frame-options': 'DENY', 'content-length': '0' });
+    // The headers the fast path reads from the raw list: a caller's request id comes back,
+    // and a request a TLS-terminating proxy forwarded takes the route, which adds HSTS.
+    const echoed = await fetch(`${webs[0]}/${code}`, { redirect: 'manual', headers: { 'x-request-id': 'trace-42' } });
+    expect([echoed.status, echoed.headers.get('x-request-id'), echoed.headers.get('strict-transport-security')]).toEqual([302, 'trace-42', null]);
+    const proxied = await fetch(`${webs[0]}/${code}`, { redirect: 'manual', headers: { 'x-forwarded-proto': 'https' } });
+    expect([proxied.status, proxied.headers.get('location')]).toEqual([302, url]);
+    expect(proxied.headers.get('strict-transport-security')).toMatch(/^max-age=/);
     // And it is counted like any request of the route.
     const text = (await scrape())[0]!;
     expect(sum([text], 'http_request_duration_seconds_count', 'route="/:code",status_code="302"')).toBeGreaterThanOrEqual(2);

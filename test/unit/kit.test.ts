@@ -121,3 +121,29 @@ describe('server config', () => {
     expect(message).not.toContain('hunter2');
   });
 });
+
+describe('hot histogram series', () => {
+  it('adds plain-number observations to the scraped histogram, onto the same series or as a new one', async () => {
+    const { createMetrics } = await import('../../src/kit/metrics/metrics.ts');
+    const { sumSeries } = await import('../../src/lab/prom-text.ts');
+    const m = createMetrics({ defaultMetrics: false });
+    const labels = { method: 'GET', route: '/:code', status_code: '302' };
+    m.httpDuration.labels(labels).observe(0.002);
+    const hot = m.hotDuration(labels);
+    hot.observe(0.0001);
+    hot.observe(0.003);
+    const fresh = m.hotDuration({ method: 'GET', route: '/:code', status_code: '404' });
+    fresh.observe(0.0002);
+    const text = await m.registry.metrics();
+    const sel = '{method="GET",route="/:code",status_code="302"}';
+    expect(sumSeries(text, 'http_request_duration_seconds_count', sel)).toBe(3);
+    expect(sumSeries(text, 'http_request_duration_seconds_sum', sel)).toBeCloseTo(0.0051, 6);
+    expect(text).toContain('http_request_duration_seconds_bucket{le="0.0005",method="GET",route="/:code",status_code="302"} 1');
+    expect(text).toContain('http_request_duration_seconds_bucket{le="0.0025",method="GET",route="/:code",status_code="302"} 2');
+    expect(text).toContain('http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/:code",status_code="302"} 3');
+    expect(text).toContain('http_request_duration_seconds_bucket{le="0.0005",method="GET",route="/:code",status_code="404"} 1');
+    expect(text).toContain('http_request_duration_seconds_count{method="GET",route="/:code",status_code="404"} 1');
+    // A scrape reads, never resets: the next one shows the same.
+    expect(await m.registry.metrics()).toBe(text);
+  });
+});

@@ -46,10 +46,10 @@ function countClick(queue: Queue, linkId: string): void {
 export function redirectFastPath({ cache, queue }: { cache: CacheTier; queue: Queue }): FastPath {
   return {
     route: '/:code',
-    answer(url, headers) {
+    answer(url, cookie) {
       const code = url.slice(1);
       if (url.length > 33 || !isCodeShaped(code)) return undefined;
-      const hit = cache.peek(linkKey(code), headers.cookie);
+      const hit = cache.peek(linkKey(code), cookie);
       const target = hit?.value as { id: string; url: string } | null | undefined;
       if (!target) return undefined;
       countClick(queue, target.id);

@@ -5,6 +5,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface Metrics {
   registry: Registry;
   httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  /**
+   * One series of http_request_duration_seconds for a hot path: observed into plain numbers
+   * (no label hashing per request) and added to the histogram when it is scraped.
+   */
+  hotDuration(labels: Record<'method' | 'route' | 'status_code', string>): HotSeries;
   dbQueries: Counter<'shard' | 'role'>;
   /** Plain reads (not writes, not statements of a transaction), by the role that served them. */
   dbReads: Counter<'shard' | 'role'>;
@@ -28,13 +33,87 @@ export interface Metrics {
   rateLimitFallbacks: Counter;
 }
 
+const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** Observations of one histogram series kept in plain numbers: per-bucket counts, sum, count. */
+export class HotSeries {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly labels: Readonly<Record<string, string>>,
+    private readonly buckets: readonly number[],
+  ) {
+    this.counts = new Float64Array(buckets.length + 1); // the last is +Inf
+  }
+
+  observe(value: number): void {
+    const b = this.buckets;
+    let i = 0;
+    while (i < b.length && value > b[i]!) i++;
+    this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
+/**
+ * One value of a histogram as prom-client's getForPromString lists it: `labels` holds only
+ * `le` (buckets), `sharedLabels` the series' labels. The unit test in test/unit/kit.test.ts
+ * pins this shape.
+ */
+type PromStringValue = { value: number; metricName?: string; labels: Record<string, string | number>; sharedLabels?: Record<string, string>; exemplar?: unknown };
+
+/** Adds hot series into a histogram's scraped values: onto its series with the same labels, or as new ones. */
+function addHotSeries(name: string, buckets: readonly number[], values: PromStringValue[], hot: readonly HotSeries[]): void {
+  for (const h of hot) {
+    if (h.count === 0) continue;
+    const keys = Object.keys(h.labels);
+    const mine = values.filter((v) => v.sharedLabels !== undefined && keys.length === Object.keys(v.sharedLabels).length && keys.every((k) => v.sharedLabels![k] === h.labels[k]));
+    const add = (metricName: string, labels: Record<string, string | number>, value: number) => {
+      const found = mine.find((v) => v.metricName === metricName && v.labels.le === labels.le);
+      if (found) found.value += value;
+      else values.push({ value, metricName, labels, sharedLabels: { ...h.labels }, exemplar: null });
+    };
+    let cumulative = 0;
+    for (let i = 0; i <= buckets.length; i++) {
+      cumulative += h.counts[i]!;
+      add(`${name}_bucket`, { le: i < buckets.length ? buckets[i]! : '+Inf' }, cumulative);
+    }
+    add(`${name}_sum`, {}, h.sum);
+    add(`${name}_count`, {}, h.count);
+  }
+}
+
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const buffered: { source?: () => number } = {};
   const cacheCollectors: (() => void)[] = [];
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration in seconds, by route pattern.',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: HTTP_BUCKETS,
+    registers,
+  });
+  const hot: HotSeries[] = [];
+  // Both the text exposition and get() read through getForPromString.
+  const h = httpDuration as unknown as { getForPromString(): Promise<{ values: PromStringValue[] }> };
+  const collected = h.getForPromString.bind(h);
+  h.getForPromString = async () => {
+    const r = await collected();
+    addHotSeries('http_request_duration_seconds', HTTP_BUCKETS, r.values, hot);
+    return r;
+  };
   return {
+    hotDuration: (labels) => {
+      const series = new HotSeries(labels, HTTP_BUCKETS);
+      hot.push(series);
+      return series;
+    },
     beforeCacheCollect: (fn) => {
       cacheCollectors.push(fn);
     },
@@ -42,13 +121,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       buffered.source = source;
     },
     registry,
-    httpDuration: new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'HTTP request duration in seconds, by route pattern.',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
-    }),
+    httpDuration,
     dbQueries: new Counter({
       name: 'ladder_db_queries_total',
       help: 'Database queries sent, by shard and role (primary or replica).',
