@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { redisServerArgs } from '../../src/launcher/redis-server.ts';
 import { freePort } from '../../src/launcher/state-dir.ts';
 
 export class TestRedis {
@@ -36,22 +37,10 @@ export class TestRedis {
   }
 
   private async spawn(): Promise<void> {
+    // The launcher's command line (loopback, own port and folder, nothing persisted), quieter.
     const child = spawn(
       'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        this.dir,
-        '--loglevel',
-        'warning',
-      ],
+      [...redisServerArgs({ port: this.port, dir: this.dir }), '--loglevel', 'warning'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;
