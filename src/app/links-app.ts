@@ -31,7 +31,10 @@ export const notFoundPage = (req: FastifyRequest) => renderNotFound(req);
 /** Click counting: clicks on the same link and day are merged, then added in one statement. */
 export function clickConsumer(database: Database): Consumer {
   return {
-    key: (m) => `${m.linkId}|${m.day}`,
+    // Merged by (day, link): both strings the message already holds (the link id is the
+    // cached link's own), so counting a click builds no string.
+    key: (m) => String(m.linkId),
+    group: (m) => String(m.day),
     handle: async (batch) => {
       await database.tx((tx) =>
         addClicks(

@@ -34,6 +34,18 @@ describe('in-process queue', () => {
     expect(batches).toHaveLength(1);
     expect(batches[0]!.map((e) => e.count).sort()).toEqual([5, 5]);
   });
+  it('merges by group and key: equal keys in different groups stay apart', async () => {
+    const batches: { message: Record<string, string | number>; count: number }[][] = [];
+    const q = new InProcessQueue();
+    q.consume('click', { key: (m) => String(m.id), group: (m) => String(m.day), handle: async (b) => void batches.push(b) });
+    for (const day of ['d1', 'd2', 'd1']) for (const id of [1, 2, 1]) q.publish('click', { id, day });
+    expect(q.size).toBe(9);
+    await q.flush();
+    const got = batches[0]!.map((e) => `${e.message.day}/${e.message.id}=${e.count}`).sort();
+    expect(got).toEqual(['d1/1=4', 'd1/2=2', 'd2/1=2', 'd2/2=1']);
+    await q.flush();
+    expect(batches).toHaveLength(1);
+  });
   it('keeps a failed batch and writes it on the next flush', async () => {
     let fail = true;
     let written = 0;

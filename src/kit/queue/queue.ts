@@ -13,8 +13,14 @@ export interface Queue {
 }
 
 export interface Consumer {
-  /** Messages with equal keys are merged into one entry with a count. */
+  /**
+   * Messages with equal keys (and equal groups, when the consumer has groups) are merged
+   * into one entry with a count. Return strings the message already holds where possible
+   * (`group` exists so that a two-part key, like a link and a day, needs no new string per
+   * message: a fresh string must be hashed and compared by content on every publish).
+   */
   key(message: Message): string;
+  group?(message: Message): string;
   handle(batch: { message: Message; count: number }[]): Promise<void>;
 }
 
@@ -24,12 +30,24 @@ export interface InProcessQueueOptions {
   maxKeys?: number;
   onFlush?: (topic: string, messages: number) => void;
   onError?: (topic: string, err: unknown) => void;
-  onBuffered?: (n: number) => void;
+}
+
+/** One group's waiting messages: counts by key, and the first message of each key. */
+interface GroupTally {
+  counts: Map<string, number>;
+  messages: Map<string, Message>;
+}
+
+/** A topic's consumer and what waits for it. */
+interface Topic {
+  consumer: Consumer;
+  groups: Map<string, GroupTally>;
+  /** Distinct keys waiting, over all groups. */
+  keys: number;
 }
 
 export class InProcessQueue implements Queue {
-  private readonly consumers = new Map<string, Consumer>();
-  private readonly pending = new Map<string, Map<string, { message: Message; count: number }>>();
+  private readonly topics = new Map<string, Topic>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private buffered = 0;
@@ -42,8 +60,7 @@ export class InProcessQueue implements Queue {
   }
 
   consume(topic: string, consumer: Consumer): void {
-    this.consumers.set(topic, consumer);
-    this.pending.set(topic, new Map());
+    this.topics.set(topic, { consumer, groups: new Map(), keys: 0 });
   }
 
   start(): void {
@@ -52,23 +69,28 @@ export class InProcessQueue implements Queue {
   }
 
   publish(topic: string, message: Message): void {
-    const consumer = this.consumers.get(topic);
-    const pending = this.pending.get(topic);
-    if (!consumer || !pending) throw new Error(`no consumer for topic ${topic}`);
-    this.add(pending, consumer.key(message), message, 1);
-    if (pending.size >= this.maxKeys) void this.flush();
+    const t = this.topics.get(topic);
+    if (!t) throw new Error(`no consumer for topic ${topic}`);
+    this.add(t, message, 1);
+    if (t.keys >= this.maxKeys) void this.flush();
   }
 
   get size(): number {
     return this.buffered;
   }
 
-  private add(pending: Map<string, { message: Message; count: number }>, key: string, message: Message, n: number) {
-    const entry = pending.get(key);
-    if (entry) entry.count += n;
-    else pending.set(key, { message, count: n });
+  private add(t: Topic, message: Message, n: number): void {
+    const group = t.consumer.group?.(message) ?? '';
+    let g = t.groups.get(group);
+    if (!g) t.groups.set(group, (g = { counts: new Map(), messages: new Map() }));
+    const key = t.consumer.key(message);
+    const count = g.counts.get(key);
+    if (count === undefined) {
+      g.messages.set(key, message);
+      t.keys++;
+    }
+    g.counts.set(key, (count ?? 0) + n);
     this.buffered += n;
-    this.opts.onBuffered?.(this.buffered);
   }
 
   /** Writes everything buffered; a failed batch goes back into the buffer. */
@@ -84,21 +106,21 @@ export class InProcessQueue implements Queue {
   }
 
   private async flushOnce(): Promise<void> {
-    for (const [topic, pending] of this.pending) {
-      if (pending.size === 0) continue;
-      const consumer = this.consumers.get(topic)!;
-      const batch = [...pending.values()];
+    for (const [topic, t] of this.topics) {
+      if (t.keys === 0) continue;
+      const batch: { message: Message; count: number }[] = [];
+      for (const g of t.groups.values()) for (const [key, count] of g.counts) batch.push({ message: g.messages.get(key)!, count });
       const n = batch.reduce((s, e) => s + e.count, 0);
-      pending.clear();
+      t.groups = new Map();
+      t.keys = 0;
       this.buffered -= n;
       try {
-        await consumer.handle(batch);
+        await t.consumer.handle(batch);
         this.opts.onFlush?.(topic, n);
       } catch (err) {
-        for (const e of batch) this.add(pending, consumer.key(e.message), e.message, e.count);
+        for (const e of batch) this.add(t, e.message, e.count);
         this.opts.onError?.(topic, err);
       }
-      this.opts.onBuffered?.(this.buffered);
     }
   }
 
