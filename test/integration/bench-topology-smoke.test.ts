@@ -57,7 +57,6 @@ function expectClean(ms: Measurement[]): void {
   }
 }
 
-/** Every process of the topology (or topologies) has stopped (the run ends with `ladder down`). */
 /** PIDs of CPU-floor spinners (src/lab/cpu-floor.ts) still running. */
 function floorSpinners(): number[] {
   const found: number[] = [];
@@ -71,6 +70,7 @@ function floorSpinners(): number[] {
   return found;
 }
 
+/** Every process of the topology (or topologies) has stopped (the run ends with `ladder down`). */
 function expectStopped(report: BenchReport): void {
   for (const topology of report.topologies ?? [report.topology!]) {
     const pids = topology.nodes.map((n) => n.pid).filter((p): p is number => p !== null);

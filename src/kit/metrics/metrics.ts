@@ -43,7 +43,8 @@ export class HotSeries {
 
   constructor(
     readonly labels: Readonly<Record<string, string>>,
-    private readonly buckets: readonly number[],
+    /** Upper bounds of the buckets, as the histogram it is added to has them. */
+    readonly buckets: readonly number[],
   ) {
     this.counts = new Float64Array(buckets.length + 1); // the last is +Inf
   }
@@ -66,9 +67,10 @@ export class HotSeries {
 type PromStringValue = { value: number; metricName?: string; labels: Record<string, string | number>; sharedLabels?: Record<string, string>; exemplar?: unknown };
 
 /** Adds hot series into a histogram's scraped values: onto its series with the same labels, or as new ones. */
-function addHotSeries(name: string, buckets: readonly number[], values: PromStringValue[], hot: readonly HotSeries[]): void {
+function addHotSeries(name: string, values: PromStringValue[], hot: readonly HotSeries[]): void {
   for (const h of hot) {
     if (h.count === 0) continue;
+    const buckets = h.buckets;
     const keys = Object.keys(h.labels);
     const mine = values.filter((v) => v.sharedLabels !== undefined && keys.length === Object.keys(v.sharedLabels).length && keys.every((k) => v.sharedLabels![k] === h.labels[k]));
     const add = (metricName: string, labels: Record<string, string | number>, value: number) => {
@@ -105,7 +107,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const collected = h.getForPromString.bind(h);
   h.getForPromString = async () => {
     const r = await collected();
-    addHotSeries('http_request_duration_seconds', HTTP_BUCKETS, r.values, hot);
+    addHotSeries('http_request_duration_seconds', r.values, hot);
     return r;
   };
   return {
