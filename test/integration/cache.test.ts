@@ -72,6 +72,7 @@ async function counts() {
     l1Hit: sum(t, 'ladder_cache_requests_total', 'tier="l1",result="hit"'),
     dbQueries: sum(t, 'ladder_db_queries_total'),
     dbReads: sum(t, 'ladder_db_reads_total'),
+    bypasses: sum(t, 'ladder_cache_bypasses_total'),
   };
 }
 
@@ -135,14 +136,16 @@ describe('ladder up --rung 5: the cache tier', () => {
     const before = await counts();
     const results = await Promise.all(Array.from({ length: 500 }, (_, i) => open(webs[i % 3]!, code)));
     const after = await counts();
+    const seen = `before ${JSON.stringify(before)}, after ${JSON.stringify(after)}`;
     for (const r of results) expect(r).toEqual({ status: 302, location: url });
     const loads = after.loads - before.loads;
-    expect(loads, 'database loads').toBeGreaterThanOrEqual(1);
-    expect(loads, 'database loads').toBeLessThanOrEqual(2);
-    expect(after.redisMiss - before.redisMiss).toBeLessThanOrEqual(2);
-    // And as the database saw it: reads of any kind (the click counter's writes are not reads).
-    expect(after.dbReads - before.dbReads, 'database reads').toBeGreaterThanOrEqual(1);
-    expect(after.dbReads - before.dbReads, 'database reads').toBeLessThanOrEqual(2);
+    expect(loads, `database loads; ${seen}`).toBeGreaterThanOrEqual(1);
+    expect(loads, `database loads; ${seen}`).toBeLessThanOrEqual(2);
+    expect(after.redisMiss - before.redisMiss, `Redis misses; ${seen}`).toBeLessThanOrEqual(2);
+    // And as the database saw it: reads of any kind (the click counter's writes are not reads;
+    // the codes filter was built when the servers started, not on this link's first lookup).
+    expect(after.dbReads - before.dbReads, `database reads; ${seen}`).toBeGreaterThanOrEqual(1);
+    expect(after.dbReads - before.dbReads, `database reads; ${seen}`).toBeLessThanOrEqual(2);
   });
 
   it('a redirect from L1 (the fast path) carries the same headers as one from the route', async () => {

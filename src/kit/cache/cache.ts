@@ -631,6 +631,9 @@ export class TwoTierCache implements CacheTier {
     if (gen === this.gen) return;
     this.gen = gen;
     this.dropL1();
+    // Build the new generation's filters now, not on its first lookups: their reads then
+    // come at start (or just after a new generation), not in the middle of a stampede.
+    for (const name of Object.keys(this.o.filters)) this.buildFilter(name, gen);
   }
 
   private async subscribe(): Promise<void> {
@@ -664,6 +667,7 @@ export class TwoTierCache implements CacheTier {
     const lock = `${this.o.prefix}${gen}:f:${name}:lock`;
     const bitmap = `${this.o.prefix}${gen}:f:${name}`;
     void (async () => {
+      if ((await this.cmd.client.exists(bitmap, `${bitmap}:ready`)) === 2) return; // built already
       const got = await this.cmd.client.set(lock, '1', 'PX', 120_000, 'NX');
       if (got !== 'OK') {
         // Another process builds it; look again later.
