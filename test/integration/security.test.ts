@@ -108,13 +108,27 @@ describe('security', () => {
     }
   });
 
-  it('sends security headers on API, pages and redirects', async () => {
-    for (const path of ['/api/me', '/', '/healthz', '/no-such-code']) {
+  it('sends security headers on API, pages and redirects; only HTML gets the page policy', async () => {
+    const owner = await signedUpClient(server.url);
+    const created = await owner.post('/api/links', { url: 'https://example.com/headers' });
+    expect(created.status).toBe(201);
+    const code = (created.json as { code: string }).code;
+    const cases: [path: string, status: number, policy: RegExp][] = [
+      ['/', 200, /^default-src 'self'; script-src 'self'; .*frame-ancestors 'none'/],
+      ['/no-such-code', 404, /^default-src 'self'; script-src 'self'; .*frame-ancestors 'none'/],
+      // Not a page: loads nothing, never framed.
+      ['/api/me', 401, /^default-src 'none'; frame-ancestors 'none'$/],
+      ['/healthz', 200, /^default-src 'none'; frame-ancestors 'none'$/],
+      [`/${code}`, 302, /^default-src 'none'; frame-ancestors 'none'$/],
+    ];
+    for (const [path, status, policy] of cases) {
       const res = await fetch(server.url + path, { redirect: 'manual' });
-      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-      expect(res.headers.get('x-frame-options')).toBe('DENY');
-      expect(res.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
-      expect(res.headers.get('referrer-policy')).toBeTruthy();
+      await res.arrayBuffer();
+      expect(res.status, path).toBe(status);
+      expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(res.headers.get('x-frame-options'), path).toBe('DENY');
+      expect(res.headers.get('content-security-policy'), path).toMatch(policy);
+      expect(res.headers.get('referrer-policy'), path).toBeTruthy();
     }
   });
 

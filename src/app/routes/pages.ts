@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { findUserById } from '../domain/links-repo.ts';
 import { dashboardPage, homePage, loginPage, signupPage } from '../views/pages.ts';
 import { decodeCursor, listPage } from './links.ts';
+import { HTML_HEADERS } from '../../kit/security/security-headers.ts';
 
 const DASHBOARD_PAGE = 50;
 
@@ -14,7 +15,7 @@ async function currentUser(req: FastifyRequest): Promise<{ id: number; email: st
 }
 
 function html(reply: FastifyReply, body: string) {
-  return reply.type('text/html; charset=utf-8').header('cache-control', 'private, no-store').send(body);
+  return reply.headers(HTML_HEADERS).header('cache-control', 'private, no-store').send(body);
 }
 
 export async function pageRoutes(app: FastifyInstance): Promise<void> {

@@ -10,7 +10,7 @@ import { LadderError } from '../errors.ts';
 import type { HotSeries, Metrics } from '../metrics/metrics.ts';
 import type { InProcessQueue, Queue } from '../queue/queue.ts';
 import type { RateLimitStore } from '../security/rate-limiter.ts';
-import { SECURITY_HEADERS, isCrossSite } from '../security/security-headers.ts';
+import { HTML_HEADERS, SECURITY_HEADERS, isCrossSite } from '../security/security-headers.ts';
 import { RequestSession, type SessionSettings } from '../session/request-session.ts';
 import type { SessionStore } from '../session/session-store.ts';
 import { NoCache, type CacheTier, type RequestCache } from '../cache/cache.ts';
@@ -274,7 +274,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     if (url.startsWith('/api/') || url === '/api' || !deps.notFoundPage || req.method !== 'GET') {
       return reply.status(404).send(new LadderError('NOT_FOUND', `No route ${req.method} ${url.slice(0, 200)}.`).toBody());
     }
-    return reply.status(404).type('text/html; charset=utf-8').send(deps.notFoundPage(req));
+    return reply.status(404).headers(HTML_HEADERS).send(deps.notFoundPage(req));
   });
 
   // Health: alive, ready (dependencies reachable and not draining), and metrics.
