@@ -33,6 +33,11 @@ export interface ServerConfig {
   cacheRedisUrl: string | undefined;
   /** CACHE_L1_MB: bytes each web process may hold in its in-process cache. */
   cacheL1Bytes: number;
+  /**
+   * CACHE_L1_TTL_S: the longest an in-process copy lives, invalidations aside (a safety net:
+   * writes invalidate). A copy still being read in the last tenth of it is renewed from Redis.
+   */
+  cacheL1TtlMs: number;
   /** Streaming replicas for reads (rung 4); empty: every query goes to the primary. */
   replicas: ReplicaSettings;
 }
@@ -70,6 +75,7 @@ export const DEFAULTS = {
   shutdownTimeoutMs: 8_000, // in-flight requests finish within this, so exit stays under 10 s
   clickFlushMs: 1000,
   cacheL1Mb: 32,
+  cacheL1TtlS: 300,
   replicaPollMs: 50, // a read waiting for a replica to catch up waits at most two of these
   replicaMaxLagMs: 5000, // the staleness bound for reads without a token
   replicaReadTimeoutMs: 2000, // well above a loaded replica's latency, well below HAProxy's 30 s
@@ -206,6 +212,7 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
     redisUrl,
     cacheRedisUrl,
     cacheL1Bytes: overrides.cacheL1Bytes ?? int(env, 'CACHE_L1_MB', DEFAULTS.cacheL1Mb, 1, 4096) * 1024 * 1024,
+    cacheL1TtlMs: overrides.cacheL1TtlMs ?? int(env, 'CACHE_L1_TTL_S', DEFAULTS.cacheL1TtlS, 1, 86_400) * 1000,
     replicas,
   };
   // Never serialized into logs.

@@ -66,6 +66,7 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
         metrics,
         log,
         l1Bytes: config.cacheL1Bytes,
+        l1TtlMs: config.cacheL1TtlMs,
         filters: cacheFilters,
         tombstoneMs: Math.max(CACHE_DEFAULTS.tombstoneMs, 2 * config.replicas.maxLagMs),
       })

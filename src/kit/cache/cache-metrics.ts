@@ -15,6 +15,8 @@ export interface CacheMetrics {
   /** Invalidations not acknowledged by every web server within the wait (a server stopped or slow). */
   invalidationAckTimeouts: Counter;
   evictions: Counter;
+  /** L1 copies renewed from Redis in the background before they ran out. */
+  renewals: Counter;
   l1Bytes: Gauge;
   /** Lookups answered "absent" by the membership filter, without the database. */
   filterRejections: Counter;
@@ -56,6 +58,11 @@ export function createCacheMetrics(m: Metrics): CacheMetrics {
       registers,
     }),
     evictions: new Counter({ name: 'ladder_cache_evictions_total', help: 'L1 entries evicted to stay within its byte bound.', registers }),
+    renewals: new Counter({
+      name: 'ladder_cache_l1_renewals_total',
+      help: 'L1 copies read in the last tenth of their life and renewed from Redis in the background.',
+      registers,
+    }),
     l1Bytes: new Gauge({ name: 'ladder_cache_l1_bytes', help: 'Bytes held by the in-process cache (L1).', registers }),
     filterRejections: new Counter({
       name: 'ladder_cache_filter_rejections_total',

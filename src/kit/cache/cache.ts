@@ -46,6 +46,7 @@ import {
   FILTER_READY,
   INVALIDATE,
   LOOKUP,
+  PEEK_VALUE,
   REFRESH_LEASE,
   RELEASE_LEASE,
   parsePosition,
@@ -210,6 +211,9 @@ export class TwoTierCache implements CacheTier {
   private readonly channel: string;
   private readonly flights = new Map<string, Promise<unknown>>();
   private readonly refreshing = new Set<string>();
+  private readonly renewing = new Set<string>();
+  /** An L1 copy read within this long of running out is renewed from Redis (the last tenth of its life). */
+  private readonly renewWithinMs: number;
   /** Counts invalidations this process learns of: an L1 fill that straddles one of its key is dropped. */
   private invalidationSeq = 0;
   /** Seq of the last L1 flush (outage, new generation): fills read before it are dropped. */
@@ -239,6 +243,7 @@ export class TwoTierCache implements CacheTier {
       filters: opts.filters ?? {},
     };
     this.channel = `${this.o.prefix}invalidate`;
+    this.renewWithinMs = this.o.l1TtlMs / 10;
     this.m = createCacheMetrics(opts.metrics);
     const req = this.m.requests;
     this.c = {
@@ -314,6 +319,7 @@ export class TwoTierCache implements CacheTier {
     const e = this.l1.get(key, now);
     if (!e || e.refreshAt <= now) return undefined;
     this.fastHits++; // added to ladder_cache_requests_total when scraped
+    if (e.expiresAt - now <= this.renewWithinMs) this.renew(key);
     return e;
   }
 
@@ -351,7 +357,7 @@ export class TwoTierCache implements CacheTier {
         if (e.refreshAt <= now) {
           e.refreshAt = now + 1000; // one refresh attempt a second, whoever wins its lease
           this.refresh(key, loader, options);
-        }
+        } else if (e.expiresAt - now <= this.renewWithinMs) this.renew(key);
         return e.value as V | null;
       }
       this.c.l1Miss.inc();
@@ -509,6 +515,28 @@ export class TwoTierCache implements CacheTier {
     })()
       .catch(() => undefined)
       .finally(() => this.refreshing.delete(key));
+  }
+
+  /**
+   * Renews an L1 copy that is still being read near the end of its life with the value Redis
+   * holds, in the background: a hot key then never runs out onto the request path, and
+   * copies filled together (at start, after a new generation) do not all run out together.
+   * Nothing in Redis (invalidated, expired): the copy runs out and the next read loads.
+   * keepL1 refuses the value if an invalidation of the key came in meanwhile.
+   */
+  private renew(key: string): void {
+    if (this.renewing.has(key) || !this.cmdUp) return;
+    this.renewing.add(key);
+    const seq = this.invalidationSeq;
+    void (async () => {
+      const [gen, payload] = (await this.script(PEEK_VALUE, this.o.prefix, key)) as [string, string];
+      this.seeGeneration(gen);
+      if (payload === '') return;
+      const stored = JSON.parse(payload) as Stored;
+      if (this.keepL1(key, stored.v, payload.length, stored.r, seq, gen)) this.m.renewals.inc();
+    })()
+      .catch(() => undefined)
+      .finally(() => this.renewing.delete(key));
   }
 
   /**
