@@ -68,6 +68,63 @@ describe('in-process queue', () => {
     await q.close();
     expect(written).toBe(3);
   });
+  it('a full buffer during a slow flush queues one flush, not one per publish', async () => {
+    // The database is slow: each batch takes 100 ms. Over the key bound, every publish asks
+    // for a flush; they must share the one queued behind the running flush.
+    let batches = 0;
+    let written = 0;
+    const q = new InProcessQueue({ maxKeys: 10 });
+    q.consume('click', {
+      key: (m) => String(m.id),
+      handle: async (b) => {
+        batches++;
+        written += b.reduce((s, e) => s + e.count, 0);
+        await new Promise((r) => setTimeout(r, 100));
+      },
+    });
+    const running = q.flush(); // nothing buffered yet: returns at once
+    await running;
+    for (let i = 0; i < 10; i++) q.publish('click', { id: i }); // the 10th key starts a flush
+    const started = performance.now();
+    for (let i = 0; i < 20_000; i++) q.publish('click', { id: 100 + i }); // each over the bound
+    const last = q.flush();
+    await last;
+    const ms = performance.now() - started;
+    expect(batches).toBe(2); // the first 10 keys, then everything that came during them
+    expect(written).toBe(20_010);
+    expect(q.size).toBe(0);
+    // Two 100 ms batches and a few ms of publishing; thousands of waiters each woken on every
+    // flush took seconds.
+    expect(ms).toBeLessThan(1000);
+  });
+  it('a flush that throws does not wedge the queue', async () => {
+    // The write fails and so does its error reporter: that flush rejects. The flush queued
+    // behind it still runs and writes everything.
+    let fail = true;
+    let written = 0;
+    const q = new InProcessQueue({
+      onError: () => {
+        throw new Error('reporter failed');
+      },
+    });
+    q.consume('click', {
+      key: (m) => String(m.id),
+      handle: async (b) => {
+        if (fail) {
+          fail = false;
+          throw new Error('db down');
+        }
+        written += b.reduce((s, e) => s + e.count, 0);
+      },
+    });
+    q.publish('click', { id: 1 });
+    const first = q.flush();
+    const second = q.flush(); // queued behind the first
+    await expect(first).rejects.toThrow('reporter failed');
+    await second;
+    expect(written).toBe(1);
+    expect(q.size).toBe(0);
+  });
   it('refuses an unknown topic', () => {
     expect(() => new InProcessQueue().publish('nope', {})).toThrow(/no consumer/);
   });

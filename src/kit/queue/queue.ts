@@ -50,6 +50,8 @@ export class InProcessQueue implements Queue {
   private readonly topics = new Map<string, Topic>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  /** The flush that starts when the running one ends. */
+  private queued: Promise<void> | undefined;
   private buffered = 0;
   private readonly flushIntervalMs: number;
   private readonly maxKeys: number;
@@ -93,16 +95,30 @@ export class InProcessQueue implements Queue {
     this.buffered += n;
   }
 
-  /** Writes everything buffered; a failed batch goes back into the buffer. */
-  async flush(): Promise<void> {
-    // One flush at a time; a caller arriving mid-flush waits for it, then flushes what came since.
-    while (this.flushing) await this.flushing;
-    this.flushing = this.flushOnce();
-    try {
-      await this.flushing;
-    } finally {
-      this.flushing = undefined;
-    }
+  /**
+   * Writes everything buffered; a failed batch goes back into the buffer. One flush runs at
+   * a time. A caller arriving mid-flush gets the one flush queued behind it, which writes
+   * what came since; every caller until that one starts shares it. (Each caller once queued
+   * a flush of its own: a slow database and a full buffer made every publish a waiter, and
+   * thousands of waiters woke on every flush, a CPU-bound storm.)
+   */
+  flush(): Promise<void> {
+    if (this.queued) return this.queued;
+    if (!this.flushing) return this.startFlush();
+    const next = () => {
+      this.queued = undefined;
+      return this.startFlush();
+    };
+    this.queued = this.flushing.then(next, next);
+    return this.queued;
+  }
+
+  private startFlush(): Promise<void> {
+    const run: Promise<void> = this.flushOnce().finally(() => {
+      if (this.flushing === run) this.flushing = undefined;
+    });
+    this.flushing = run;
+    return run;
   }
 
   private async flushOnce(): Promise<void> {
