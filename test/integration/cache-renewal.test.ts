@@ -1,6 +1,6 @@
 // L1 copies that are still being read are renewed from Redis in the background before they
 // run out, so a hot link never expires onto the request path; a copy nobody reads runs out.
-// One web server with the cache tier on a real redis-server, L1 copies living 1 s.
+// One web server with the cache tier on a real redis-server, L1 copies living 2 s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sumSeries } from '../../src/lab/prom-text.ts';
 import { signedUpClient, startTestServer, type Client, type TestServer } from '../support/app.ts';
@@ -12,7 +12,7 @@ let owner: Client;
 
 beforeAll(async () => {
   redis = await TestRedis.start();
-  server = await startTestServer({ cacheRedisUrl: redis.url, cacheL1TtlMs: 1000 });
+  server = await startTestServer({ cacheRedisUrl: redis.url, cacheL1TtlMs: 2000 });
   owner = await signedUpClient(server.url);
 }, 60_000);
 
@@ -53,16 +53,22 @@ describe('L1 renewal', () => {
     expect(await open(hot)).toBe('https://example.com/hot');
     expect(await open(cold)).toBe('https://example.com/cold');
     const before = await counts();
-    // Three L1 lives of reads, every 50 ms: each is answered from L1, none waits on Redis.
-    for (let i = 0; i < 60; i++) {
+    // Four L1 lives of reads, every 25 ms: each is answered from L1. Without renewal the
+    // copy would run out three or four times, each time onto the request path; one is
+    // allowed for a machine so loaded that no read came in a copy's last 200 ms.
+    const started = Date.now();
+    let reads = 0;
+    while (Date.now() - started < 8000) {
       expect(await open(hot)).toBe('https://example.com/hot');
-      await sleep(50);
+      reads++;
+      await sleep(25);
     }
     const mid = await counts();
-    expect(mid.l1Hits - before.l1Hits, 'L1 hits').toBe(60);
-    expect(mid.redis - before.redis, 'Redis lookups on the request path').toBe(0);
-    expect(mid.renewals - before.renewals, 'renewals').toBeGreaterThanOrEqual(2);
-    // Nobody read the cold link for three seconds: its copy ran out, so Redis answers.
+    const lookups = mid.redis - before.redis;
+    expect(lookups, 'Redis lookups on the request path').toBeLessThanOrEqual(1);
+    expect(mid.l1Hits - before.l1Hits, 'L1 hits').toBe(reads - lookups);
+    expect(mid.renewals - before.renewals, 'renewals').toBeGreaterThanOrEqual(3);
+    // Nobody read the cold link for eight seconds: its copy ran out, so Redis answers.
     expect(await open(cold)).toBe('https://example.com/cold');
     const after = await counts();
     expect(after.redis - mid.redis, 'Redis lookups for the cold link').toBe(1);
