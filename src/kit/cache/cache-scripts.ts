@@ -120,10 +120,6 @@ return gen
 `;
 
 /**
- * Marks a filter complete once built, if the generation is still the one it was built
- * for. ARGV: prefix, gen, filter.
- */
-/**
  * A key's value as Redis holds it now, for renewing an L1 copy. ARGV: prefix, key. Returns
  * {gen, value} ('' when there is none). Takes no lease: a renewal never loads.
  */
@@ -132,6 +128,10 @@ local gen = redis.call('GET', ARGV[1] .. 'gen') or '0'
 return {gen, redis.call('GET', ARGV[1] .. gen .. ':v:' .. ARGV[2]) or ''}
 `;
 
+/**
+ * Marks a filter complete once built, if the generation is still the one it was built
+ * for. ARGV: prefix, gen, filter.
+ */
 export const FILTER_READY = `
 local gen = redis.call('GET', ARGV[1] .. 'gen') or '0'
 if gen ~= ARGV[2] then return 0 end
