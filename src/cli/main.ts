@@ -184,7 +184,7 @@ export async function main(argv: string[]): Promise<number> {
         return await runSupervisor();
       }
       case '__web': {
-        const { runWeb } = await import('../launcher/web-main.ts');
+        const { runWeb } = await import('../server/web-main.ts');
         return await runWeb();
       }
       case undefined:

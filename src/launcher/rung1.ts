@@ -8,7 +8,7 @@ import { migrate } from '../kit/db/migrator.ts';
 import { PostgresServer } from '../kit/db/postgres-server.ts';
 import type { Topology } from '../topology/topology.ts';
 import { acquireLock, ensureDir, freePort, loadSecret } from './state-dir.ts';
-import { startWebProcess, type WebProcess } from './web-process.ts';
+import { startWebProcess, type WebProcess } from '../server/web-process.ts';
 
 export interface Rung1 {
   url: string;

@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 import { MIGRATIONS_DIR } from '../../src/app/links-app.ts';
 import { loadServerConfig, type ServerConfigOverrides } from '../../src/kit/config.ts';
 import { migrate } from '../../src/kit/db/migrator.ts';
-import { startWebProcess, type WebProcess } from '../../src/launcher/web-process.ts';
+import { startWebProcess, type WebProcess } from '../../src/server/web-process.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
 

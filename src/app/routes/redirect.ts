@@ -2,7 +2,7 @@
 // the response never waits on a database write.
 import type { FastifyInstance } from 'fastify';
 import type { CacheTier } from '../../kit/cache/cache.ts';
-import type { FastPath } from '../../kit/http/server.ts';
+import type { FastPath } from '../../kit/http/fast-path.ts';
 import type { Queue } from '../../kit/queue/queue.ts';
 import { isCodeShaped } from '../domain/codes.ts';
 import { CODES_FILTER, findTarget, linkKey } from '../domain/links-repo.ts';

@@ -1,45 +1,41 @@
-// Builds a web process: Fastify with the kit around an app. The app registers routes and
-// uses req.db, req.session, req.queue, req.rateLimit; the kit owns errors, body parsing,
-// security headers, metrics, health, and graceful shutdown.
+// Builds a web process: Fastify with the kit's plugins around an app. Each concern is a
+// named plugin that declares what it depends on and owns its lifecycle (onReady/onClose);
+// this file only creates the instance with its options, registers the plugins in order,
+// then the app. The app registers routes and uses req.db, req.session, req.cache,
+// req.queue, req.rateLimit. Graceful shutdown (below) drains, then fastify.close() runs
+// every plugin's onClose in reverse order: queue flush, cache, Redis, database.
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { randomBytes } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ServerConfig } from '../config.ts';
-import type { Database, Db } from '../db/database.ts';
+import type { Database } from '../db/database.ts';
+import { dbPlugin } from '../db/db-plugin.ts';
 import { LadderError } from '../errors.ts';
-import type { HotSeries, Metrics } from '../metrics/metrics.ts';
-import type { InProcessQueue, Queue } from '../queue/queue.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { metricsPlugin } from '../metrics/metrics-plugin.ts';
+import type { InProcessQueue } from '../queue/queue.ts';
+import { queuePlugin } from '../queue/queue-plugin.ts';
+import type { RedisConnection } from '../redis/redis-connection.ts';
+import { csrfPlugin } from '../security/csrf-plugin.ts';
+import { rateLimitPlugin } from '../security/rate-limit-plugin.ts';
 import type { RateLimitStore } from '../security/rate-limiter.ts';
-import { HTML_HEADERS, SECURITY_HEADERS, isCrossSite } from '../security/security-headers.ts';
-import { RequestSession, type SessionSettings } from '../session/request-session.ts';
+import { securityHeadersPlugin } from '../security/security-headers-plugin.ts';
+import { SECURITY_HEADERS } from '../security/security-headers.ts';
+import { sessionPlugin } from '../session/session-plugin.ts';
 import type { SessionStore } from '../session/session-store.ts';
-import { NoCache, type CacheTier, type RequestCache } from '../cache/cache.ts';
-import { ConsistencyCookie } from './consistency-cookie.ts';
+import { NoCache, type CacheTier } from '../cache/cache.ts';
+import { cachePlugin } from '../cache/cache-plugin.ts';
+import { errorsPlugin } from './errors-plugin.ts';
+import { fastPathPlugin, fastPathServer, type FastPath, type FastPathFactory } from './fast-path.ts';
+import { healthPlugin } from './health-plugin.ts';
+import { jsonBodyPlugin } from './json-body-plugin.ts';
+import { kitPlugin, type Kit } from './kit-plugin.ts';
+import { requestIdOf } from './request-id.ts';
+import { requestIdPlugin } from './request-id-plugin.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    db: Db;
-    /** Cache-aside with a loader (rung 5: L1 + Redis; below, the loader on req.db). */
-    cache: RequestCache;
-    session: RequestSession;
-    queue: Queue;
-    /** Counts one hit against a named limit for the caller's IP; throws RATE_LIMITED past it. */
-    rateLimit(name: keyof ServerConfig['rateLimits']): Promise<void>;
     /** Scheme and host the caller used (for absolute URLs and self-link checks). */
     origin(): { protocol: string; host: string };
   }
-  interface FastifyInstance {
-    kit: Kit;
-  }
-}
-
-export interface Kit {
-  config: Readonly<ServerConfig>;
-  database: Database;
-  metrics: Metrics;
-  queue: InProcessQueue;
-  /** True once shutdown has begun: /readyz answers 503. */
-  draining: boolean;
 }
 
 export interface ServerDeps {
@@ -49,68 +45,41 @@ export interface ServerDeps {
   queue: InProcessQueue;
   sessionStore: SessionStore;
   rateLimitStore: RateLimitStore;
+  /** The Redis connection the session and rate-limit stores use (rung 7); the session plugin owns it. */
+  stateRedis?: RedisConnection;
   /** The cache tier (rung 5); default: none, loaders run on req.db. */
   cache?: CacheTier;
   /** The app's answers from memory, served before the framework (see FastPath). */
-  fastPath?: (kit: { cache: CacheTier; queue: Queue }) => FastPath;
+  fastPath?: FastPathFactory;
   /** Renders the HTML 404 page for unknown non-API paths. */
   notFoundPage?: (req: FastifyRequest) => string;
   /** Registers the application's routes. */
   app: (fastify: FastifyInstance) => Promise<void>;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
-
-// Request ids: a random prefix per process and a counter, unique across a fleet for log
-// correlation, and cheaper than a UUID per request on the hot path.
-const ID_PREFIX = randomBytes(6).toString('base64url');
-let idCounter = 0;
-const nextRequestId = () => `${ID_PREFIX}-${(++idCounter).toString(36)}`;
-
-/**
- * A route the app can sometimes answer from memory alone (the cached redirect): `answer`
- * runs synchronously on the raw request, before Fastify, and returns the status and the
- * route's own headers, or undefined to let the request take the ordinary path. The kit
- * adds what every response gets (security headers, x-request-id) and records the request
- * in http_request_duration_seconds under `route`, so the response is the one the ordinary
- * path would give. Only plain-HTTP GETs while serving normally take it: not while draining
- * (the ordinary path adds `connection: close`), not with request logging on (it logs every
- * request), not over TLS or behind a TLS-terminating proxy (those responses need HSTS).
- * Why it exists: docs/performance.md, "The cache tier".
- */
-export interface FastPath {
-  route: string;
-  /** `cookie`: the request's Cookie header, if any. Answer `headers`: the route's own, as a flat [name, value, ...] list. */
-  answer(url: string, cookie: string | undefined): { status: number; headers: readonly string[] } | undefined;
-}
-
-const SECURITY_FLAT: string[] = Object.entries(SECURITY_HEADERS).flat();
-
-/** Fastify's own error codes, mapped onto the catalogue. */
-const FASTIFY_CODES: Record<string, LadderError['code']> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_JSON',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_JSON',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_JSON',
-  FST_ERR_VALIDATION: 'VALIDATION_FAILED',
-};
+/** The plugins of a web process, in registration order (each declares what it needs). */
+export const KIT_PLUGINS = [
+  'ladder-kit',
+  'ladder-errors',
+  'ladder-json-body',
+  'ladder-request-id',
+  'ladder-security-headers',
+  'ladder-csrf',
+  'ladder-session',
+  'ladder-rate-limit',
+  'ladder-db',
+  'ladder-cache',
+  'ladder-queue',
+  'ladder-metrics',
+  'ladder-health',
+  'ladder-fast-path',
+] as const;
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
-  const { config, database, metrics, queue } = deps;
-  const cache = deps.cache ?? new NoCache();
-  const fast = deps.fastPath?.({ cache, queue });
-  // Set once the kit exists (below); the server only calls it for requests, after that.
-  let serveFast: (req: IncomingMessage, res: ServerResponse) => boolean = () => false;
+  const { config } = deps;
+  const fast = deps.fastPath ? fastPathServer() : undefined;
   const fastify = Fastify({
-    ...(fast
-      ? {
-          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-            http.createServer((req, res) => {
-              if (!serveFast(req, res)) handler(req, res);
-            }),
-        }
-      : {}),
+    ...(fast ? { serverFactory: fast.serverFactory } : {}),
     logger: {
       level: config.logLevel,
       // Headers can carry session cookies; never log them.
@@ -124,11 +93,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     keepAliveTimeout: 65_000,
     requestTimeout: 30_000,
     return503OnClosing: true,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : nextRequestId();
-    },
+    genReqId: requestIdOf,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
+    // Route schemas check shapes only; a body is never rewritten to fit one (no coercion,
+    // no removal of unknown fields: those are refused, see docs/api.md).
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     // Errors the router raises before any hook (an over-long or malformed path): a path
     // that cannot name anything is a 404 in the catalogue's shape, never Fastify's own.
     frameworkErrors: (err, _req, reply: FastifyReply) => {
@@ -138,89 +107,27 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
   });
 
-  const kit: Kit = { config, database, metrics, queue, draining: false };
-  fastify.decorate('kit', kit);
-  if (fast) {
-    // With a serverFactory, Fastify leaves the server's timeouts to it.
-    fastify.server.keepAliveTimeout = 65_000;
-    fastify.server.requestTimeout = 30_000;
-    const series = new Map<number, HotSeries>();
-    serveFast = (req, res) => {
-      if (req.method !== 'GET' || kit.draining || config.logRequests || req.url === undefined) return false;
-      if ((req.socket as { encrypted?: boolean }).encrypted) return false;
-      // The three headers the fast path reads, from the raw list: building req.headers (an
-      // object of every header) would cost more than answering. Repeats are joined as
-      // node joins them (Cookie with "; ", the others with ", ").
-      const raw = req.rawHeaders;
-      let cookie: string | undefined;
-      let given: string | undefined;
-      for (let i = 0; i < raw.length; i += 2) {
-        const name = raw[i]!;
-        if (name.length === 6 && name.toLowerCase() === 'cookie') cookie = cookie === undefined ? raw[i + 1] : `${cookie}; ${raw[i + 1]}`;
-        else if (name.length === 12 && name.toLowerCase() === 'x-request-id') given = given === undefined ? raw[i + 1] : `${given}, ${raw[i + 1]}`;
-        else if (name.length === 17 && name.toLowerCase() === 'x-forwarded-proto') return false;
-      }
-      const started = performance.now();
-      let answer: ReturnType<FastPath['answer']>;
-      try {
-        answer = fast.answer(req.url, cookie);
-      } catch (err) {
-        fastify.log.error({ err }, 'fast path failed; the ordinary path answers');
-        return false;
-      }
-      if (!answer) return false;
-      const id = given !== undefined && REQUEST_ID.test(given) ? given : nextRequestId();
-      // A flat [name, value, ...] list, built in one array: fewer allocations than an object.
-      const own = answer.headers;
-      const head = new Array<string>(SECURITY_FLAT.length + own.length + 4);
-      let n = 0;
-      for (let i = 0; i < SECURITY_FLAT.length; i++) head[n++] = SECURITY_FLAT[i]!;
-      head[n++] = 'x-request-id';
-      head[n++] = id;
-      for (let i = 0; i < own.length; i++) head[n++] = own[i]!;
-      head[n++] = 'content-length';
-      head[n++] = '0';
-      res.writeHead(answer.status, head);
-      res.end();
-      let hot = series.get(answer.status);
-      if (!hot) series.set(answer.status, (hot = metrics.hotDuration({ method: 'GET', route: fast.route, status_code: String(answer.status) })));
-      hot.observe((performance.now() - started) / 1000);
-      return true;
-    };
+  const kit: Kit = { config, database: deps.database, metrics: deps.metrics, queue: deps.queue, draining: false };
+  await fastify.register(kitPlugin, { kit });
+  await fastify.register(errorsPlugin, deps.notFoundPage ? { notFoundPage: deps.notFoundPage } : {});
+  await fastify.register(jsonBodyPlugin);
+  // Hooks run in registration order: headers first, so even a refused request carries them.
+  await fastify.register(requestIdPlugin);
+  await fastify.register(securityHeadersPlugin);
+  await fastify.register(csrfPlugin);
+  const settings = { store: deps.sessionStore, secret: config.secret, idleSeconds: config.sessionIdleSeconds, absoluteSeconds: config.sessionAbsoluteSeconds };
+  await fastify.register(sessionPlugin, deps.stateRedis ? { settings, redis: deps.stateRedis } : { settings });
+  await fastify.register(rateLimitPlugin, { store: deps.rateLimitStore });
+  await fastify.register(dbPlugin);
+  await fastify.register(cachePlugin, deps.cache ? { cache: deps.cache } : {});
+  await fastify.register(queuePlugin);
+  await fastify.register(metricsPlugin);
+  await fastify.register(healthPlugin);
+  if (fast && deps.fastPath) {
+    const fastPath: FastPath = deps.fastPath({ cache: deps.cache ?? new NoCache(), queue: deps.queue });
+    await fastify.register(fastPathPlugin, { server: fast, fastPath });
   }
 
-  const sessionSettings: SessionSettings = {
-    store: deps.sessionStore,
-    secret: config.secret,
-    idleSeconds: config.sessionIdleSeconds,
-    absoluteSeconds: config.sessionAbsoluteSeconds,
-  };
-
-  // JSON bodies only, parsed by us so that bad JSON is a 400 BAD_JSON from the catalogue.
-  fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser(/^application\/([a-z.+-]*\+)?json$/i, { parseAs: 'string' }, (_req, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text) as unknown);
-    } catch (cause) {
-      done(new LadderError('BAD_JSON', undefined, { cause }), undefined);
-    }
-  });
-
-  fastify.decorateRequest('db', null as unknown as Db);
-  fastify.decorateRequest('session', null as unknown as RequestSession);
-  fastify.decorateRequest('queue', null as unknown as Queue);
-  fastify.decorateRequest('cache', null as unknown as RequestCache);
-  fastify.decorateRequest('rateLimit', async function (this: FastifyRequest, name: keyof ServerConfig['rateLimits']) {
-    const rule = config.rateLimits[name];
-    const { count, resetMs } = await deps.rateLimitStore.hit(`${name}:${this.ip}`, rule.windowMs);
-    if (count > rule.limit) {
-      throw new LadderError('RATE_LIMITED', `Too many ${name} attempts; retry in ${Math.ceil(resetMs / 1000)} s.`, {
-        headers: { 'retry-after': String(Math.max(1, Math.ceil(resetMs / 1000))) },
-      });
-    }
-  });
   fastify.decorateRequest('origin', function (this: FastifyRequest) {
     if (config.publicUrl) {
       const u = new URL(config.publicUrl);
@@ -229,73 +136,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     return { protocol: this.protocol, host: this.host };
   });
 
-  // Hooks run on every request, the redirect included, so they are plain callbacks (no
-  // promise per hook) and do only what every request needs (measured: docs/performance.md).
-  fastify.addHook('onRequest', (req, reply, done) => {
-    reply.headers(SECURITY_HEADERS);
-    reply.header('x-request-id', req.id);
-    if (req.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
-    // While draining, responses close their connection, so keep-alive clients move on (to
-    // another server, behind a balancer) instead of holding this one open.
-    if (kit.draining) reply.header('connection', 'close');
-    if (isCrossSite(req.method, req.headers)) return done(new LadderError('FORBIDDEN_ORIGIN'));
-    req.session = new RequestSession(req, reply, sessionSettings);
-    // The caller's consistency token rides in a cookie (and the session); only a database
-    // with replicas reads it, lazily, so at rungs 1-3 this is one small object.
-    req.db = database.forRequest(new ConsistencyCookie(req, reply, req.session, config.secret));
-    req.queue = queue;
-    req.cache = cache.forRequest(req, reply);
-    done();
-  });
-
-  fastify.addHook('onResponse', (req, reply, done) => {
-    const route = req.routeOptions.url ?? '(unmatched)';
-    metrics.httpDuration.observe({ method: req.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
-    done();
-  });
-
-  fastify.setErrorHandler(async (err: Error & { code?: string; statusCode?: number }, req, reply) => {
-    let e: LadderError;
-    if (err instanceof LadderError) e = err;
-    else if (err.code && FASTIFY_CODES[err.code]) e = new LadderError(FASTIFY_CODES[err.code]!, undefined, { cause: err });
-    else if (err.statusCode === 503 && kit.draining) e = new LadderError('SERVICE_UNAVAILABLE', 'Server is shutting down.');
-    else {
-      req.log.error({ err }, 'unhandled error');
-      e = new LadderError('INTERNAL', undefined, { cause: err });
-    }
-    // A dependency outage answers every affected request with 503; the dependency's own
-    // client logs the outage once, so these are debug lines, not a flood of warnings.
-    if (e.status >= 500 && e.code !== 'INTERNAL') req.log.debug({ code: e.code }, e.message);
-    return reply.status(e.status).headers(e.headers).send(e.toBody());
-  });
-
-  fastify.setNotFoundHandler(async (req, reply) => {
-    const url = req.url;
-    if (url.startsWith('/api/') || url === '/api' || !deps.notFoundPage || req.method !== 'GET') {
-      return reply.status(404).send(new LadderError('NOT_FOUND', `No route ${req.method} ${url.slice(0, 200)}.`).toBody());
-    }
-    return reply.status(404).headers(HTML_HEADERS).send(deps.notFoundPage(req));
-  });
-
-  // Health: alive, ready (dependencies reachable and not draining), and metrics.
-  fastify.get('/healthz', async () => ({ status: 'ok' }));
-  fastify.get('/readyz', async (_req, reply) => {
-    if (kit.draining) return reply.status(503).send({ status: 'draining' });
-    if (!(await database.ping())) return reply.status(503).send({ status: 'unavailable', failing: ['database'] });
-    return { status: 'ready' };
-  });
-  fastify.get('/metrics', async (_req, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
-
   await fastify.register(async (scope) => deps.app(scope));
   return fastify;
 }
 
 /**
  * Graceful shutdown: report not-ready, wait for a balancer to notice, stop accepting and
- * finish in-flight requests within the bound, flush buffered work, close pools.
+ * finish in-flight requests within the bound; fastify.close() then runs the plugins'
+ * onClose hooks (flush buffered work, close connections and pools).
  */
 export async function shutdown(fastify: FastifyInstance): Promise<void> {
   const { kit } = fastify;
@@ -307,19 +155,16 @@ export async function shutdown(fastify: FastifyInstance): Promise<void> {
   // close() drops the connections idle at that instant; ones that finish a request later
   // become idle afterwards and would wait out the keep-alive timeout, so sweep them too.
   const sweeper = setInterval(() => fastify.server.closeIdleConnections(), 50);
-  const bounded = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      fastify.log.warn(`in-flight requests still running after ${kit.config.shutdownTimeoutMs} ms; closing anyway`);
-      fastify.server.closeAllConnections();
-      resolve();
-    }, kit.config.shutdownTimeoutMs);
-  });
-  await Promise.race([closed, bounded]);
-  clearTimeout(timer);
-  clearInterval(sweeper);
-  await kit.queue.close();
-  if (kit.queue.size > 0) fastify.log.error({ lost: kit.queue.size }, 'could not flush buffered clicks before exit');
-  await kit.database.close();
+  timer = setTimeout(() => {
+    fastify.log.warn(`in-flight requests still running after ${kit.config.shutdownTimeoutMs} ms; closing anyway`);
+    fastify.server.closeAllConnections();
+  }, kit.config.shutdownTimeoutMs);
+  try {
+    await closed;
+  } finally {
+    clearTimeout(timer);
+    clearInterval(sweeper);
+  }
 }
 
-export type { FastifyReply };
+export type { FastifyReply, FastPath, Kit };

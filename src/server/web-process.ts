@@ -1,6 +1,7 @@
-// Assembles one web process: metrics, database, queue, session and rate-limit stores,
-// the kit around the Links app; then listens. Used by `ladder start` (rung 1) and, as a
-// child process, by the launcher at later rungs.
+// The composition root: assembles one web process from the Links app and the kit
+// (metrics, database, queue, session and rate-limit stores, cache tier, the kit's plugins
+// around the app), then listens. The only module that imports both app and kit
+// implementations; the launcher starts it by command (`ladder __web`, web-main.ts).
 import type { FastifyInstance } from 'fastify';
 import { cacheFilters, clickConsumer, linksApp, notFoundPage } from '../app/links-app.ts';
 import { redirectFastPath } from '../app/routes/redirect.ts';
@@ -11,7 +12,7 @@ import { ReplicaRouter } from '../kit/db/replica-router.ts';
 import { buildServer, shutdown } from '../kit/http/server.ts';
 import { createMetrics, type Metrics } from '../kit/metrics/metrics.ts';
 import { InProcessQueue } from '../kit/queue/queue.ts';
-import { REDIS_DEFAULTS, createRedisConnection, type RedisConnection, type RedisLog } from '../kit/redis/redis-connection.ts';
+import { createRedisConnection, type RedisConnection, type RedisLog } from '../kit/redis/redis-connection.ts';
 import { MemoryRateLimitStore, type RateLimitStore } from '../kit/security/rate-limiter.ts';
 import { RedisRateLimitStore } from '../kit/security/redis-rate-limit-store.ts';
 import { RedisSessionStore } from '../kit/session/redis-session-store.ts';
@@ -78,27 +79,16 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
     queue,
     sessionStore: state.sessionStore,
     rateLimitStore: state.rateLimitStore,
-    cache,
+    ...(state.redis ? { stateRedis: state.redis } : {}),
+    ...(cache ? { cache } : {}),
     fastPath: redirectFastPath,
     notFoundPage,
     app: linksApp,
   });
   logger.current = fastify.log;
-  if (state.redis) {
-    const redis = state.redis;
-    // Runs once in-flight requests are done (fastify.close(), from shutdown()).
-    fastify.addHook('onClose', async () => redis.close());
-    redis.connect();
-    if (!(await redis.waitReady(REDIS_DEFAULTS.startupWaitMs))) {
-      fastify.log.warn({ redis: redis.target }, 'starting without Redis; sessions answer 503 until it is reachable');
-    }
-  }
-  if (router) await router.start();
-  if (cache) {
-    fastify.addHook('onClose', async () => cache.close());
-    await cache.start();
-  }
-  queue.start();
+  // Each plugin starts what it owns (Redis, replica polling, the cache tier, the click
+  // queue) when the server gets ready, in the order they were registered.
+  await fastify.ready();
   return fastify;
 }
 

@@ -1,0 +1,106 @@
+// Plugin `ladder-fast-path`: answers the app's hot route from memory before Fastify sees the
+// request (the cached redirect). Why it exists and what it costs: docs/performance.md,
+// "The cache tier". The plugin needs the HTTP server built around it, so buildServer creates
+// the server with `fastPathServer()` and registers the plugin with its handle.
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { CacheTier } from '../cache/cache.ts';
+import type { HotSeries } from '../metrics/metrics.ts';
+import type { Queue } from '../queue/queue.ts';
+import { SECURITY_HEADERS } from '../security/security-headers.ts';
+import { REQUEST_ID, nextRequestId } from './request-id.ts';
+
+/**
+ * A route the app can sometimes answer from memory alone: `answer` runs synchronously on
+ * the raw request, before Fastify, and returns the status and the route's own headers, or
+ * undefined to let the request take the ordinary path. The kit adds what every response
+ * gets (security headers, x-request-id) and records the request in
+ * http_request_duration_seconds under `route`, so the response is the one the ordinary path
+ * would give. Only plain-HTTP GETs while serving normally take it: not while draining (the
+ * ordinary path adds `connection: close`), not with request logging on (it logs every
+ * request), not over TLS or behind a TLS-terminating proxy (those responses need HSTS).
+ */
+export interface FastPath {
+  route: string;
+  /** `cookie`: the request's Cookie header, if any. Answer `headers`: the route's own, as a flat [name, value, ...] list. */
+  answer(url: string, cookie: string | undefined): { status: number; headers: readonly string[] } | undefined;
+}
+
+export type FastPathFactory = (kit: { cache: CacheTier; queue: Queue }) => FastPath;
+
+/** The server's side of the fast path: requests go to `serve` first, Fastify gets the rest. */
+export interface FastPathServer {
+  serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => http.Server;
+  /** Set by the plugin once the kit exists; until then every request takes the ordinary path. */
+  serve: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
+export function fastPathServer(): FastPathServer {
+  const server: FastPathServer = {
+    serve: () => false,
+    serverFactory: (handler) =>
+      http.createServer((req, res) => {
+        if (!server.serve(req, res)) handler(req, res);
+      }),
+  };
+  return server;
+}
+
+const SECURITY_FLAT: string[] = Object.entries(SECURITY_HEADERS).flat();
+
+export const fastPathPlugin = fp<{ server: FastPathServer; fastPath: FastPath }>(
+  async (fastify: FastifyInstance, { server, fastPath: fast }) => {
+    const { kit } = fastify;
+    const { config, metrics } = kit;
+    // With a serverFactory, Fastify leaves the server's timeouts to it.
+    fastify.server.keepAliveTimeout = 65_000;
+    fastify.server.requestTimeout = 30_000;
+    const series = new Map<number, HotSeries>();
+    server.serve = (req, res) => {
+      if (req.method !== 'GET' || kit.draining || config.logRequests || req.url === undefined) return false;
+      if ((req.socket as { encrypted?: boolean }).encrypted) return false;
+      // The headers the fast path reads, from the raw list: building req.headers (an
+      // object of every header) would cost more than answering. Repeats are joined as
+      // node joins them (Cookie with "; ", the others with ", ").
+      const raw = req.rawHeaders;
+      let cookie: string | undefined;
+      let given: string | undefined;
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i]!;
+        if (name.length === 6 && name.toLowerCase() === 'cookie') cookie = cookie === undefined ? raw[i + 1] : `${cookie}; ${raw[i + 1]}`;
+        else if (name.length === 12 && name.toLowerCase() === 'x-request-id') given = given === undefined ? raw[i + 1] : `${given}, ${raw[i + 1]}`;
+        // A balancer in front says which scheme the client used; anything but plain http
+        // (a TLS-terminating proxy) needs HSTS, which the ordinary path adds.
+        else if (name.length === 17 && name.toLowerCase() === 'x-forwarded-proto' && raw[i + 1] !== 'http') return false;
+      }
+      const started = performance.now();
+      let answer: ReturnType<FastPath['answer']>;
+      try {
+        answer = fast.answer(req.url, cookie);
+      } catch (err) {
+        fastify.log.error({ err }, 'fast path failed; the ordinary path answers');
+        return false;
+      }
+      if (!answer) return false;
+      const id = given !== undefined && REQUEST_ID.test(given) ? given : nextRequestId();
+      // A flat [name, value, ...] list, built in one array: fewer allocations than an object.
+      const own = answer.headers;
+      const head = new Array<string>(SECURITY_FLAT.length + own.length + 4);
+      let n = 0;
+      for (let i = 0; i < SECURITY_FLAT.length; i++) head[n++] = SECURITY_FLAT[i]!;
+      head[n++] = 'x-request-id';
+      head[n++] = id;
+      for (let i = 0; i < own.length; i++) head[n++] = own[i]!;
+      head[n++] = 'content-length';
+      head[n++] = '0';
+      res.writeHead(answer.status, head);
+      res.end();
+      let hot = series.get(answer.status);
+      if (!hot) series.set(answer.status, (hot = metrics.hotDuration({ method: 'GET', route: fast.route, status_code: String(answer.status) })));
+      hot.observe((performance.now() - started) / 1000);
+      return true;
+    };
+  },
+  { name: 'ladder-fast-path', dependencies: ['ladder-kit', 'ladder-cache', 'ladder-queue', 'ladder-metrics'] },
+);
