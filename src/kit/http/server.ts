@@ -150,12 +150,11 @@ export async function shutdown(fastify: FastifyInstance): Promise<void> {
   if (kit.draining) return;
   kit.draining = true;
   if (kit.config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, kit.config.drainDelayMs));
-  let timer: NodeJS.Timeout | undefined;
   const closed = fastify.close();
   // close() drops the connections idle at that instant; ones that finish a request later
   // become idle afterwards and would wait out the keep-alive timeout, so sweep them too.
   const sweeper = setInterval(() => fastify.server.closeIdleConnections(), 50);
-  timer = setTimeout(() => {
+  const timer = setTimeout(() => {
     fastify.log.warn(`in-flight requests still running after ${kit.config.shutdownTimeoutMs} ms; closing anyway`);
     fastify.server.closeAllConnections();
   }, kit.config.shutdownTimeoutMs);
