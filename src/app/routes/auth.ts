@@ -4,12 +4,12 @@ import { LadderError } from '../../kit/errors.ts';
 import { emailField, objectBody, stringField } from '../domain/input.ts';
 import { findUserByEmail, findUserById, insertUser } from '../domain/links-repo.ts';
 import { MAX_PASSWORD, MIN_PASSWORD, hashPassword, verifyPassword } from '../domain/passwords.ts';
+import { loginSchema, signupSchema } from './schemas.ts';
 
 const userJson = (u: { id: string; email: string }) => ({ id: Number(u.id), email: u.email });
 
 export async function authRoutes(app: FastifyInstance): Promise<void> {
-  app.post('/api/signup', async (req, reply) => {
-    await req.rateLimit('signup');
+  app.post('/api/signup', { schema: signupSchema, config: { rateLimit: 'signup' } }, async (req, reply) => {
     const body = objectBody(req.body, ['email', 'password']);
     const email = emailField(body);
     const password = stringField(body, 'password', MIN_PASSWORD, MAX_PASSWORD);
@@ -25,8 +25,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     return reply.status(201).send({ user: userJson(user) });
   });
 
-  app.post('/api/login', async (req) => {
-    await req.rateLimit('login');
+  app.post('/api/login', { schema: loginSchema, config: { rateLimit: 'login' } }, async (req) => {
     const body = objectBody(req.body, ['email', 'password']);
     const email = emailField(body);
     const password = stringField(body, 'password', 1, MAX_PASSWORD);
@@ -41,7 +40,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     return reply.status(204).send();
   });
 
-  app.get('/api/me', async (req) => {
+  app.get('/api/me', { config: { auth: true } }, async (req) => {
     const userId = await req.session.requireUser();
     const user = await findUserById(req.db, userId);
     if (!user) {

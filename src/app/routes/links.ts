@@ -16,6 +16,7 @@ import {
   type LinkRow,
 } from '../domain/links-repo.ts';
 import { checkTargetUrl } from '../domain/urls.ts';
+import { createLinkSchema, editLinkSchema, linkSchema, listLinksSchema } from './schemas.ts';
 
 export function shortUrl(req: FastifyRequest, code: string): string {
   const { protocol, host } = req.origin();
@@ -41,8 +42,10 @@ function linkJson(req: FastifyRequest, row: LinkRow, withClicks: boolean) {
   };
 }
 
-function codeParam(req: FastifyRequest): string {
-  const { code } = req.params as { code: string };
+type CodeRoute = { Params: { code: string } };
+
+function codeParam(req: FastifyRequest<CodeRoute>): string {
+  const { code } = req.params;
   if (!isCodeShaped(code)) throw new LadderError('NOT_FOUND', 'No such link.');
   return code;
 }
@@ -103,9 +106,8 @@ async function insertAnnounced(req: FastifyRequest, code: string, url: string, u
 }
 
 export async function linkRoutes(app: FastifyInstance): Promise<void> {
-  app.post('/api/links', async (req, reply) => {
+  app.post('/api/links', { schema: createLinkSchema, config: { auth: true, rateLimit: 'createLink' } }, async (req, reply) => {
     const userId = await req.session.requireUser();
-    await req.rateLimit('createLink');
     const body = objectBody(req.body, ['url', 'code']);
     if (body.url === undefined) throw new LadderError('VALIDATION_FAILED', 'url is required.', { details: { field: 'url' } });
     const url = checkTargetUrl(body.url, selfHosts(req));
@@ -122,20 +124,19 @@ export async function linkRoutes(app: FastifyInstance): Promise<void> {
     return reply.status(201).send(linkJson(req, row, false));
   });
 
-  app.get('/api/links', async (req) => {
+  app.get<{ Querystring: { limit?: string; cursor?: string } }>('/api/links', { schema: listLinksSchema, config: { auth: true } }, async (req) => {
     const userId = await req.session.requireUser();
-    const q = req.query as Record<string, unknown>;
-    return listPage(req, userId, parseLimit(q.limit), decodeCursor(q.cursor));
+    return listPage(req, userId, parseLimit(req.query.limit), decodeCursor(req.query.cursor));
   });
 
-  app.get('/api/links/:code', async (req) => {
+  app.get<CodeRoute>('/api/links/:code', { schema: linkSchema, config: { auth: true } }, async (req) => {
     const userId = await req.session.requireUser();
     const row = await findOwnLink(req.db, codeParam(req), userId);
     if (!row) throw new LadderError('NOT_FOUND', 'No such link.');
     return linkJson(req, row, true);
   });
 
-  app.patch('/api/links/:code', async (req) => {
+  app.patch<CodeRoute>('/api/links/:code', { schema: editLinkSchema, config: { auth: true } }, async (req) => {
     const userId = await req.session.requireUser();
     const code = codeParam(req);
     const body = objectBody(req.body, ['url']);
@@ -147,7 +148,7 @@ export async function linkRoutes(app: FastifyInstance): Promise<void> {
     return linkJson(req, row, true);
   });
 
-  app.delete('/api/links/:code', async (req, reply) => {
+  app.delete<CodeRoute>('/api/links/:code', { schema: linkSchema, config: { auth: true } }, async (req, reply) => {
     const userId = await req.session.requireUser();
     const code = codeParam(req);
     if (!(await deleteLink(req.db, code, userId))) throw new LadderError('NOT_FOUND', 'No such link.');
@@ -155,7 +156,7 @@ export async function linkRoutes(app: FastifyInstance): Promise<void> {
     return reply.status(204).send();
   });
 
-  app.get('/api/links/:code/stats', async (req) => {
+  app.get<CodeRoute>('/api/links/:code/stats', { schema: linkSchema, config: { auth: true } }, async (req) => {
     const userId = await req.session.requireUser();
     const row = await findOwnLink(req.db, codeParam(req), userId);
     if (!row) throw new LadderError('NOT_FOUND', 'No such link.');

@@ -27,13 +27,13 @@ export async function pageRoutes(app: FastifyInstance): Promise<void> {
   app.get('/login', async (req, reply) =>
     (await currentUser(req)) ? reply.redirect('/dashboard', 303) : html(reply, loginPage(undefined)),
   );
-  app.get('/dashboard', async (req, reply) => {
+  app.get<{ Querystring: { cursor?: unknown } }>('/dashboard', async (req, reply) => {
     const user = await currentUser(req);
     if (!user) return reply.redirect('/login', 303);
     // A bad cursor on a page is not worth an error page: show the newest links instead.
     let after: { createdAt: string; id: string } | undefined;
     try {
-      after = decodeCursor((req.query as { cursor?: unknown }).cursor);
+      after = decodeCursor(req.query.cursor);
     } catch {
       after = undefined;
     }

@@ -10,8 +10,8 @@ import { notFoundPage } from '../views/pages.ts';
 import { HTML_HEADERS } from '../../kit/security/security-headers.ts';
 
 export async function redirectRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/:code', async (req, reply) => {
-    const { code } = req.params as { code: string };
+  app.get<{ Params: { code: string } }>('/:code', async (req, reply) => {
+    const { code } = req.params;
     const target = isCodeShaped(code)
       ? await req.cache.getOrLoad(linkKey(code), async (db) => (await findTarget(db, code)) ?? null, { filter: { name: CODES_FILTER, member: code } })
       : undefined;

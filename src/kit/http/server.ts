@@ -30,6 +30,7 @@ import { jsonBodyPlugin } from './json-body-plugin.ts';
 import { kitPlugin, type Kit } from './kit-plugin.ts';
 import { requestIdOf } from './request-id.ts';
 import { requestIdPlugin } from './request-id-plugin.ts';
+import { schemaError } from './schema-errors.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -98,6 +99,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Route schemas check shapes only; a body is never rewritten to fit one (no coercion,
     // no removal of unknown fields: those are refused, see docs/api.md).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    schemaErrorFormatter: schemaError,
     // Errors the router raises before any hook (an over-long or malformed path): a path
     // that cannot name anything is a 404 in the catalogue's shape, never Fastify's own.
     frameworkErrors: (err, _req, reply: FastifyReply) => {
