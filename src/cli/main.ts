@@ -1,7 +1,7 @@
 // The `ladder` command. `--json` output is for scripts and stays stable.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../kit/errors.ts';
-import { untilSignal } from '../launcher/signals.ts';
+import { untilSignal } from '../kit/process/signals.ts';
 import { buildTopology, RUNGS } from '../topology/topology.ts';
 
 const HELP = `ladder: Links on every rung of the scaling ladder

@@ -1,7 +1,7 @@
 // Entry of one web server of a topology (`ladder __web`): settings come from the
 // environment the supervisor sets (DATABASE_URL, PORT, LADDER_SECRET, REDIS_URL, ...).
 import { loadServerConfig } from '../kit/config.ts';
-import { untilSignal } from '../launcher/signals.ts';
+import { untilSignal } from '../kit/process/signals.ts';
 import { startWebProcess } from './web-process.ts';
 
 export async function runWeb(): Promise<number> {
