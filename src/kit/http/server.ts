@@ -25,7 +25,7 @@ import { NoCache, type CacheTier } from '../cache/cache.ts';
 import { cachePlugin } from '../cache/cache-plugin.ts';
 import { errorsPlugin } from './errors-plugin.ts';
 import { fastPathPlugin, fastPathServer, type FastPath, type FastPathFactory } from './fast-path.ts';
-import { healthPlugin } from './health-plugin.ts';
+import { healthPlugin } from '../metrics/health-plugin.ts';
 import { jsonBodyPlugin } from './json-body-plugin.ts';
 import { kitPlugin, type Kit } from './kit-plugin.ts';
 import { requestIdOf } from './request-id.ts';
