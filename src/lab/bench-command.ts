@@ -4,18 +4,18 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../kit/errors.ts';
-import { BENCH_DEFAULTS, parseBenchOptions, QUICK, type BenchOptions } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { writeReport } from './bench-report.ts';
-import { withBenchSession, type BenchSession } from './bench-session.ts';
-import { cacheScenario } from './cache-scenario.ts';
-import { enginesScenario } from './engines-scenario.ts';
-import { redirectScenario } from './redirect-scenario.ts';
-import { DEFAULT_DB_CPU, DEFAULT_REPLICAS, replicasScenario } from './replicas-scenario.ts';
-import { formatReport } from './report-table.ts';
-import { scalingScenario } from './scaling-scenario.ts';
-import { sessionScenario } from './session-scenario.ts';
-import { topologyRedirectScenario } from './topology-redirect-scenario.ts';
+import { BENCH_DEFAULTS, parseBenchOptions, QUICK, type BenchOptions } from './options/bench-options.ts';
+import type { BenchReport } from './report/bench-report.ts';
+import { writeReport } from './report/bench-report.ts';
+import { withBenchSession, type BenchSession } from './machine/bench-session.ts';
+import { cacheScenario } from './scenarios/cache.ts';
+import { enginesScenario } from './scenarios/engines.ts';
+import { redirectScenario } from './scenarios/redirect.ts';
+import { DEFAULT_DB_CPU, DEFAULT_REPLICAS, replicasScenario } from './scenarios/replicas.ts';
+import { formatReport } from './report/report-table.ts';
+import { scalingScenario } from './scenarios/scaling.ts';
+import { sessionScenario } from './scenarios/session.ts';
+import { topologyRedirectScenario } from './scenarios/redirect-rung.ts';
 
 export const SCENARIOS: Readonly<Record<string, { about: string; run: (s: BenchSession, o: BenchOptions) => Promise<BenchReport> }>> = {
   redirect: {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/kit/errors.ts';
-import { BENCH_DEFAULTS, commandLine, parseBenchOptions, QUICK } from '../../src/lab/bench-options.ts';
+import { BENCH_DEFAULTS, commandLine, parseBenchOptions, QUICK } from '../../src/lab/options/bench-options.ts';
 
 describe('bench flags', () => {
   it('defaults, --quick, and explicit flags over --quick', () => {

@@ -4,18 +4,18 @@
 // (what ran, capped or not, the launcher's notes, health-check flaps).
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { CACHE_DEFAULTS } from '../kit/cache/cache.ts';
-import { BUMP_GENERATION } from '../kit/cache/cache-scripts.ts';
-import { benchCode, benchUrl, seedLinks } from './bench-links.ts';
-import type { BenchOptions } from './bench-options.ts';
-import type { TopologyReport } from './bench-report.ts';
-import type { BenchSession } from './bench-session.ts';
+import { CACHE_DEFAULTS } from '../../kit/cache/cache.ts';
+import { BUMP_GENERATION } from '../../kit/cache/cache-scripts.ts';
+import { benchCode, benchUrl, seedLinks } from '../dataset/bench-links.ts';
+import type { BenchOptions } from '../options/bench-options.ts';
+import type { TopologyReport } from '../report/bench-report.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
 import { BenchTopology } from './bench-topology.ts';
-import { planTopologyPinning, type PinningPlan } from './cpu-pinning.ts';
-import { LoadDriverProcess } from './load-driver-process.ts';
-import type { MeasureTarget, Measurement, Medians } from './measurement.ts';
-import { plan, type Workload } from './phases.ts';
-import { memoryUse, type MemoryUse } from './proc-stats.ts';
+import { planTopologyPinning, type PinningPlan } from '../machine/cpu-pinning.ts';
+import { LoadDriverProcess } from '../driver/load-driver-process.ts';
+import type { MeasureTarget, Measurement, Medians } from '../measure/measurement.ts';
+import { plan, type Workload } from '../measure/phases.ts';
+import { memoryUse, type MemoryUse } from '../machine/proc-stats.ts';
 
 export interface TopologyRun {
   topology: BenchTopology;

@@ -2,20 +2,20 @@
 // the same machine, Postgres and driver: (a) a constant 302, no database, and (b) the
 // app's own lookup through a pg.Pool of the app's size. app/(b) is what the kit and app
 // layers cost on the hot path; app/(a) is what the database round trip costs on top.
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import { startBenchDatabase } from './bench-database.ts';
-import { startApp, startReference } from './bench-servers.ts';
-import type { BenchSession } from './bench-session.ts';
-import { planPinning } from './cpu-pinning.ts';
-import { LoadDriverProcess } from './load-driver-process.ts';
-import { machineInfo } from './machine-info.ts';
-import { mediansOf } from './measurement.ts';
-import { fixedRate, measurementNotes, saturationRounds } from './phases.ts';
-import { memoryUse, type MemoryUse } from './proc-stats.ts';
-import { ZipfSampler } from './zipf.ts';
+import type { BenchOptions } from '../options/bench-options.ts';
+import { commandLine } from '../options/bench-options.ts';
+import type { BenchReport } from '../report/bench-report.ts';
+import { target } from '../report/bench-report.ts';
+import { startBenchDatabase } from '../targets/bench-database.ts';
+import { startApp, startReference } from '../targets/bench-servers.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { planPinning } from '../machine/cpu-pinning.ts';
+import { LoadDriverProcess } from '../driver/load-driver-process.ts';
+import { machineInfo } from '../machine/machine-info.ts';
+import { mediansOf } from '../measure/measurement.ts';
+import { fixedRate, measurementNotes, saturationRounds } from '../measure/phases.ts';
+import { memoryUse, type MemoryUse } from '../machine/proc-stats.ts';
+import { ZipfSampler } from '../driver/zipf.ts';
 
 /** The app's pool size (PgDatabase's default); reference (b) uses the same. */
 const POOL_SIZE = 10;

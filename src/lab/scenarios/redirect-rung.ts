@@ -7,16 +7,16 @@
 // every web server, before the first phase and after the last), with a target from rung 4
 // (or --replicas R >= 1): the replicas take the reads. The click counter's flushes are
 // transactions on the primary, not reads, and are not in it.
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import type { BenchSession } from './bench-session.ts';
-import { machineInfo } from './machine-info.ts';
-import { mediansOf } from './measurement.ts';
-import { fixedRate, measurementNotes, saturationRounds } from './phases.ts';
-import { checkRedirects, describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, primaryShare, readsBetween, warmUp, seedRedirectLinks, startTopologyRun, upFlags, webMemory } from './topology-run.ts';
-import { ZipfSampler } from './zipf.ts';
+import type { BenchOptions } from '../options/bench-options.ts';
+import { commandLine } from '../options/bench-options.ts';
+import type { BenchReport } from '../report/bench-report.ts';
+import { target } from '../report/bench-report.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { machineInfo } from '../machine/machine-info.ts';
+import { mediansOf } from '../measure/measurement.ts';
+import { fixedRate, measurementNotes, saturationRounds } from '../measure/phases.ts';
+import { checkRedirects, describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, primaryShare, readsBetween, warmUp, seedRedirectLinks, startTopologyRun, upFlags, webMemory } from '../targets/topology-run.ts';
+import { ZipfSampler } from '../driver/zipf.ts';
 
 /** The app's pool size per web server (PgDatabase's default). */
 const POOL_SIZE = 10;

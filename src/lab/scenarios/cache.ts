@@ -7,24 +7,24 @@
 // sends at most 0.02 database queries per redirect, counted by the app itself
 // (ladder_db_queries_total over http_request_duration_seconds_count of the redirect route).
 import path from 'node:path';
-import { requireBinary } from '../launcher/binaries.ts';
-import { ensureDir, freePort } from '../launcher/state-dir.ts';
-import { CACHE_REDIS, ping, redisServerArgs } from '../launcher/redis-server.ts';
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import { startBenchDatabase } from './bench-database.ts';
-import { startApp, startReference, type ServerUnderTest } from './bench-servers.ts';
-import type { BenchSession } from './bench-session.ts';
-import { pin, planPinning } from './cpu-pinning.ts';
-import { LoadDriverProcess } from './load-driver-process.ts';
-import { machineInfo } from './machine-info.ts';
-import { mediansOf } from './measurement.ts';
-import { fixedRate, measurementNotes, plan, saturationRounds } from './phases.ts';
-import { cpuSeconds, memoryUse, type MemoryUse } from './proc-stats.ts';
-import { sumSeries } from './prom-text.ts';
-import { ZipfSampler } from './zipf.ts';
+import { requireBinary } from '../../launcher/binaries.ts';
+import { ensureDir, freePort } from '../../launcher/state-dir.ts';
+import { CACHE_REDIS, ping, redisServerArgs } from '../../launcher/redis-server.ts';
+import type { BenchOptions } from '../options/bench-options.ts';
+import { commandLine } from '../options/bench-options.ts';
+import type { BenchReport } from '../report/bench-report.ts';
+import { target } from '../report/bench-report.ts';
+import { startBenchDatabase } from '../targets/bench-database.ts';
+import { startApp, startReference, type ServerUnderTest } from '../targets/bench-servers.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { pin, planPinning } from '../machine/cpu-pinning.ts';
+import { LoadDriverProcess } from '../driver/load-driver-process.ts';
+import { machineInfo } from '../machine/machine-info.ts';
+import { mediansOf } from '../measure/measurement.ts';
+import { fixedRate, measurementNotes, plan, saturationRounds } from '../measure/phases.ts';
+import { cpuSeconds, memoryUse, type MemoryUse } from '../machine/proc-stats.ts';
+import { sumSeries } from '../measure/prom-text.ts';
+import { ZipfSampler } from '../driver/zipf.ts';
 
 const MIN_CACHED_VS_CONSTANT = 0.8;
 const MAX_QUERIES_PER_REDIRECT = 0.02;

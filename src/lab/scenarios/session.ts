@@ -5,15 +5,15 @@
 // The users sign up through POST /api/signup before the run, as people do; each then owns
 // LINKS_PER_USER links, inserted in SQL (the API would add nothing but time).
 import type pg from 'pg';
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import type { BenchSession } from './bench-session.ts';
-import { machineInfo } from './machine-info.ts';
-import { mediansOf } from './measurement.ts';
-import { fixedRate, measurementNotes, saturationRounds, type Workload } from './phases.ts';
-import { describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, warmUp, startTopologyRun, upFlags, webMemory, withDatabase } from './topology-run.ts';
+import type { BenchOptions } from '../options/bench-options.ts';
+import { commandLine } from '../options/bench-options.ts';
+import type { BenchReport } from '../report/bench-report.ts';
+import { target } from '../report/bench-report.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { machineInfo } from '../machine/machine-info.ts';
+import { mediansOf } from '../measure/measurement.ts';
+import { fixedRate, measurementNotes, saturationRounds, type Workload } from '../measure/phases.ts';
+import { describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, warmUp, startTopologyRun, upFlags, webMemory, withDatabase } from '../targets/topology-run.ts';
 
 const DEFAULT_RUNG = 7;
 const LINKS_PER_USER = 20;

@@ -9,11 +9,11 @@
 //   REF_PORT, REF_HOST where to listen; REF_DATABASE_URL for pg.
 import Fastify from 'fastify';
 import pg from 'pg';
-import { MIGRATIONS_DIR } from '../app/links-app.ts';
-import { batchedLookup } from '../kit/db/batched-lookup.ts';
-import type { ReadDb, Row } from '../kit/db/database.ts';
-import { loadMigrations } from '../kit/db/migrator.ts';
-import { seedLinks } from './bench-links.ts';
+import { MIGRATIONS_DIR } from '../../app/links-app.ts';
+import { batchedLookup } from '../../kit/db/batched-lookup.ts';
+import type { ReadDb, Row } from '../../kit/db/database.ts';
+import { loadMigrations } from '../../kit/db/migrator.ts';
+import { seedLinks } from '../dataset/bench-links.ts';
 
 /** The app's redirect query, verbatim (src/app/domain/links-repo.ts, findTarget). */
 const LOOKUP = 'select code, id, url from links where code = any($1::text[])';

@@ -3,14 +3,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { freePort } from '../launcher/state-dir.ts';
-import { benchCode, benchUrl } from './bench-links.ts';
-import type { BenchSession } from './bench-session.ts';
-import { pin } from './cpu-pinning.ts';
-import type { CpuSample, MeasureTarget } from './measurement.ts';
-import { LADDER_BIN, nodeEntry } from './node-entry.ts';
-import { cpuSeconds, treeCpuSeconds } from './proc-stats.ts';
-import type { ManagedProcess } from './process-supervisor.ts';
+import { freePort } from '../../launcher/state-dir.ts';
+import { benchCode, benchUrl } from '../dataset/bench-links.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { pin } from '../machine/cpu-pinning.ts';
+import type { CpuSample, MeasureTarget } from '../measure/measurement.ts';
+import { LADDER_BIN, nodeEntry } from '../machine/node-entry.ts';
+import { cpuSeconds, treeCpuSeconds } from '../machine/proc-stats.ts';
+import type { ManagedProcess } from '../machine/process-supervisor.ts';
 
 export interface ServerUnderTest extends MeasureTarget {
   /** Stable key used in the report, e.g. "app", "ref-pg". */
@@ -106,7 +106,7 @@ export async function startReference(
   },
 ): Promise<ServerUnderTest> {
   const port = await freePort();
-  const { command, args } = nodeEntry('./reference-server.ts');
+  const { command, args } = nodeEntry('targets/reference-server.ts');
   const proc = session.supervisor.spawn(opts.name, command, args, {
     env: serverEnv({
       REF_KIND: opts.kind,
