@@ -57,7 +57,7 @@ function expectClean(ms: Measurement[]): void {
   }
 }
 
-/** PIDs of CPU-floor spinners (src/lab/cpu-floor.ts) still running. */
+/** PIDs of CPU-floor spinners (src/lab/machine/cpu-floor.ts) still running. */
 function floorSpinners(): number[] {
   const found: number[] = [];
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {

@@ -13,7 +13,7 @@
 // 380 us at 8), and a fixed total would charge the larger sizes for less batching, not for
 // scaling. docs/performance.md has the figures both ways.
 // Every CPU is held busy at idle priority during the saturation phases (the CPU floor,
-// src/lab/cpu-floor.ts: this VM's CPUs run slower while their neighbours are busy, which
+// src/lab/machine/cpu-floor.ts: this VM's CPUs run slower while their neighbours are busy, which
 // would favour the lightly loaded 1-server phase); the smallest and largest sizes are also
 // run without it in every round, and both ratios are reported.
 // Then, with 1 server, the same fixed arrival rate (a quarter of what 1 server sustains, so
@@ -69,7 +69,7 @@ async function scaling(ctx: ScenarioContext): Promise<BenchReport> {
   await resize(largest);
 
   const entry = topology.target('entry');
-  // Every saturation phase runs on equally busy CPUs (src/lab/cpu-floor.ts says why); the
+  // Every saturation phase runs on equally busy CPUs (src/lab/machine/cpu-floor.ts says why); the
   // smallest and largest sizes also run without, to show what the floor changes: the
   // largest should not move (the floor takes no time from the topology), the smallest does.
   const floor = CpuFloor.start(session, 900 + o.rounds * (sizes.length + 1) * (o.duration + o.warmup + 60));
