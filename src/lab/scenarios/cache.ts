@@ -14,9 +14,9 @@ import { LoadDriverProcess } from '../driver/load-driver-process.ts';
 import { pin } from '../machine/cpu-pinning.ts';
 import { cpuSeconds } from '../machine/proc-stats.ts';
 import { mediansOf } from '../measure/measurement.ts';
-import { fixedRate, plan, saturationRounds } from '../measure/phases.ts';
+import { fixedRate, saturationRounds } from '../measure/phases.ts';
+import { warmWholePhases } from '../measure/warm-up.ts';
 import { sumSeries } from '../measure/prom-text.ts';
-import type { BenchOptions } from '../options/bench-options.ts';
 import { target, type BenchReport } from '../report/bench-report.ts';
 import { startApp, startReference, type ServerUnderTest } from '../targets/bench-servers.ts';
 import { databaseRow, requestErrors, serverMemory, serverRows, type Scenario, type ScenarioContext } from './scaffold.ts';
@@ -35,24 +35,6 @@ async function counters(sut: ServerUnderTest) {
     redisMisses: sumSeries(text, 'ladder_cache_requests_total', 'tier="redis",result="miss"'),
     l1Bytes: sumSeries(text, 'ladder_cache_l1_bytes'),
   };
-}
-
-/** Whole-phase warm-ups of one server until two in a row are within 5% (at most 8). */
-async function warmWholePhases(
-  driver: LoadDriverProcess,
-  target: ServerUnderTest,
-  o: BenchOptions,
-  log: (m: string) => void,
-): Promise<{ seconds: number; flat: boolean }> {
-  const seconds = o.warmup + o.duration;
-  let last = 0;
-  for (let i = 1; i <= 8; i++) {
-    const r = await driver.run({ ...plan(o, 'closed'), warmupMs: 0, durationMs: seconds * 1000, host: target.host, port: target.port });
-    log(`warm-up ${i} (${seconds} s): ${Math.round(r.throughput).toLocaleString('en-US')} req/s`);
-    if (last > 0 && Math.abs(r.throughput - last) <= 0.05 * last) return { seconds: i * seconds, flat: true };
-    last = r.throughput;
-  }
-  return { seconds: 8 * seconds, flat: false };
 }
 
 export const cacheScenario: Scenario = {

@@ -9,6 +9,7 @@
 // transactions on the primary, not reads, and are not in it.
 import { mediansOf } from '../measure/measurement.ts';
 import { fixedRate, saturationRounds } from '../measure/phases.ts';
+import { warmUp } from '../measure/warm-up.ts';
 import { target, type BenchReport } from '../report/bench-report.ts';
 import {
   checkRedirects,
@@ -20,7 +21,6 @@ import {
   seedRedirectLinks,
   startTopologyRun,
   upFlags,
-  warmUp,
 } from '../targets/topology-run.ts';
 import { requestErrors, topologyParts, type ScenarioContext } from './scaffold.ts';
 

@@ -23,6 +23,7 @@ import type { MemoryUse } from '../machine/proc-stats.ts';
 import { LoadDriverProcess } from '../driver/load-driver-process.ts';
 import { measure, median, mediansOf, type Measurement, type Medians } from '../measure/measurement.ts';
 import { plan } from '../measure/phases.ts';
+import { warmUp } from '../measure/warm-up.ts';
 import { target, type BenchReport, type TopologyReport } from '../report/bench-report.ts';
 import {
   addReads,
@@ -34,7 +35,6 @@ import {
   primaryShare,
   readsBetween,
   seedRedirectLinks,
-  warmUp,
   webMemory,
   type ReadCounts,
   type TopologyRun,

@@ -23,8 +23,9 @@ import { ConfigError } from '../../kit/errors.ts';
 import { CpuFloor } from '../machine/cpu-floor.ts';
 import { measure, median, mediansOf, type Measurement } from '../measure/measurement.ts';
 import { fixedRate, plan } from '../measure/phases.ts';
+import { warmUp } from '../measure/warm-up.ts';
 import { target, type BenchReport } from '../report/bench-report.ts';
-import { checkRedirects, fixedRateNotes, healthCheckNotes, pinForFixedRate, seedRedirectLinks, startTopologyRun, upFlags, warmUp } from '../targets/topology-run.ts';
+import { checkRedirects, fixedRateNotes, healthCheckNotes, pinForFixedRate, seedRedirectLinks, startTopologyRun, upFlags } from '../targets/topology-run.ts';
 import { requestErrors, topologyParts, type Scenario, type ScenarioContext } from './scaffold.ts';
 
 const DEFAULT_RUNG = 3;

@@ -7,8 +7,9 @@
 import type pg from 'pg';
 import { mediansOf } from '../measure/measurement.ts';
 import { fixedRate, saturationRounds, type Workload } from '../measure/phases.ts';
+import { warmUp } from '../measure/warm-up.ts';
 import { target, type BenchReport } from '../report/bench-report.ts';
-import { fixedRateNotes, healthCheckNotes, pinForFixedRate, startTopologyRun, upFlags, warmUp, withDatabase } from '../targets/topology-run.ts';
+import { fixedRateNotes, healthCheckNotes, pinForFixedRate, startTopologyRun, upFlags, withDatabase } from '../targets/topology-run.ts';
 import { requestErrors, topologyParts, type Scenario, type ScenarioContext } from './scaffold.ts';
 
 const DEFAULT_RUNG = 7;
