@@ -4,12 +4,13 @@ import { ConfigError } from '../kit/errors.ts';
 import { untilSignal } from '../kit/process/signals.ts';
 import { buildTopology, RUNGS } from '../topology/topology.ts';
 
-const HELP = `ladder: Links on every rung of the scaling ladder
+const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
 
   ladder start                 rung 1 in the foreground (what npm start runs)
                                PORT, HOST, DATABASE_URL, LOG_LEVEL, LADDER_STATE_DIR override the defaults
   ladder migrate               apply pending database migrations and exit
-  ladder bench SCENARIO        run a load scenario (redirect), print and save the report
+  ladder bench SCENARIO [flags] run a load scenario, print and save the report; \`ladder bench --help\`
+                               lists the scenarios: @SCENARIOS@
   ladder rungs [--json]        the rungs and which are built
   ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
            [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache]
@@ -22,6 +23,12 @@ const HELP = `ladder: Links on every rung of the scaling ladder
   ladder logs NODE [--lines N] a node's log
   ladder scale --web K         add or remove web servers at runtime (HAProxy runtime API)
 `;
+
+/** The help, with the bench scenarios as the lab's registry lists them (loaded only for the help). */
+async function help(): Promise<string> {
+  const { SCENARIOS } = await import('../lab/scenarios/registry.ts');
+  return HELP_TEMPLATE.replace('@SCENARIOS@', SCENARIOS.map((s) => s.name).join(', '));
+}
 
 function say(msg: string): void {
   process.stderr.write(`ladder: ${msg}\n`);
@@ -191,11 +198,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'help':
       case '--help':
       case '-h':
-        process.stdout.write(HELP);
+        process.stdout.write(await help());
         return cmd === undefined ? 1 : 0;
       default:
         say(`unknown command "${cmd}"`);
-        process.stdout.write(HELP);
+        process.stdout.write(await help());
         return 1;
     }
   } catch (err) {

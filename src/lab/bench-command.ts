@@ -1,65 +1,39 @@
 // `ladder bench SCENARIO [flags]`: runs a load scenario, prints the report and saves it
 // under bench/results/. Exit status: 0 when every target is met, 2 when the run completed
-// but a target was missed, 1 when the run itself failed.
+// but a target was missed, 1 when the run itself failed. The scenarios, their summaries and
+// the flags each reads come from the registry (scenarios/registry.ts).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../kit/errors.ts';
-import { BENCH_DEFAULTS, parseBenchOptions, QUICK, type BenchOptions } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { writeReport } from './bench-report.ts';
-import { withBenchSession, type BenchSession } from './bench-session.ts';
-import { cacheScenario } from './cache-scenario.ts';
-import { enginesScenario } from './engines-scenario.ts';
-import { redirectScenario } from './redirect-scenario.ts';
-import { DEFAULT_DB_CPU, DEFAULT_REPLICAS, replicasScenario } from './replicas-scenario.ts';
-import { formatReport } from './report-table.ts';
-import { scalingScenario } from './scaling-scenario.ts';
-import { sessionScenario } from './session-scenario.ts';
-import { topologyRedirectScenario } from './topology-redirect-scenario.ts';
-
-export const SCENARIOS: Readonly<Record<string, { about: string; run: (s: BenchSession, o: BenchOptions) => Promise<BenchReport> }>> = {
-  redirect: {
-    about:
-      'GET /:code on the Links app vs bare Fastify references (constant 302; same lookup via pg.Pool);\n' +
-      '             with --rung N: against `ladder up --rung N [--web K] [--cpu C]`, at its entry',
-    // Without --rung, rung 1 in-process against the references, as it always was.
-    run: (session, o) => (o.rung === undefined ? redirectScenario(session, o) : topologyRedirectScenario(session, o)),
-  },
-  engines: {
-    about: 'the lookup handler on the embedded Postgres vs the system PostgreSQL 15 vs PGlite',
-    run: enginesScenario,
-  },
-  session: {
-    about: 'logged-in users (--users) reading /api/me and /api/links with their cookie, on `ladder up` (rung 7 unless --rung)',
-    run: sessionScenario,
-  },
-  cache: {
-    about: 'rung 5: GET /:code on the app with its cache tier (L1 + Redis) vs the app without it vs a constant 302;\n' +
-      '             database queries per redirect in steady state',
-    run: cacheScenario,
-  },
-  scaling: {
-    about: 'redirects with 1, 2, 4 web servers (--sizes) at 0.2 core (--cpu) behind HAProxy (rung 3 unless --rung),\n' +
-      '             alternating over the rounds; ratio to 1 server; what HAProxy adds to p50',
-    run: scalingScenario,
-  },
-  replicas: {
-    about: 'redirects on rung 3 (primary alone) vs rung 4 (--replicas, 2) launched side by side, every database node\n' +
-      '             at --db-cpu (0.15) core, alternating over the rounds; ratio rung 4 / rung 3; primary share of reads',
-    run: replicasScenario,
-  },
-};
+import { withBenchSession } from './machine/bench-session.ts';
+import { BENCH_DEFAULTS, parseBenchOptions, QUICK, SCENARIO_FLAGS, type BenchOptions, type ScenarioFlag } from './options/bench-options.ts';
+import { writeReport, type BenchReport } from './report/bench-report.ts';
+import { formatReport } from './report/report-table.ts';
+import { findScenario, SCENARIOS } from './scenarios/registry.ts';
+import { ScenarioContext, type Scenario } from './scenarios/scaffold.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const HELP = `ladder bench SCENARIO [flags]: run a load scenario, print and save the report
+const flagLine = (flag: string, arg: string, about: string) => `  ${`${flag} ${arg}`.padEnd(17)} ${about}`;
+
+/** A scenario flag's line: what it does, then which scenarios read it, with their defaults. */
+function scenarioFlagLine(flag: ScenarioFlag): string {
+  const readers = SCENARIOS.flatMap((s) => s.options.filter((x) => x.flag === flag).map((x) => (x.default === undefined ? s.name : `${s.name} [${x.default}]`)));
+  return flagLine(flag, SCENARIO_FLAGS[flag].arg, `${SCENARIO_FLAGS[flag].about} (${readers.join('; ')})`);
+}
+
+/** The one-line list of the scenarios, for `ladder --help` too. */
+export function scenarioList(indent = '  '): string {
+  return SCENARIOS.map((s) => `${indent}${s.name.padEnd(10)} ${s.summary}`).join('\n');
+}
+
+function help(): string {
+  return `ladder bench SCENARIO [flags]: run a load scenario, print and save the report
 
 scenarios:
-${Object.entries(SCENARIOS)
-  .map(([name, s]) => `  ${name.padEnd(10)} ${s.about}`)
-  .join('\n')}
+${scenarioList()}
 
-flags (defaults in brackets):
+flags of every scenario (defaults in brackets):
   --links N         links seeded [${BENCH_DEFAULTS.links}]
   --duration S      measured seconds per phase [${BENCH_DEFAULTS.duration}]
   --warmup S        unmeasured seconds before each phase [${BENCH_DEFAULTS.warmup}]
@@ -68,19 +42,27 @@ flags (defaults in brackets):
   --rounds K        saturation rounds, alternating servers; medians reported [${BENCH_DEFAULTS.rounds}]
   --zipf S          Zipf exponent of link popularity [${BENCH_DEFAULTS.zipf}]
   --seed N          seed of the request sequence [${BENCH_DEFAULTS.seed}]
-  --rung N          run against a topology launched with \`ladder up --rung N\` (redirect; session [7]; scaling [3])
-  --web K           web servers of that topology [the rung's default]
-  --cpu C           cap each web server at C cores (cgroup cpu controller) [uncapped; scaling: 0.2]
-  --users N         session: users signed up before the run [${BENCH_DEFAULTS.users}]
-  --sizes A,B,...   scaling: numbers of web servers compared [${BENCH_DEFAULTS.sizes.join(',')}]
-  --replicas R      streaming replicas of the topology (\`ladder up --replicas R\`) [the rung's; replicas: ${DEFAULT_REPLICAS}]
-  --db-cpu C        cap every database node at C cores (\`ladder up --db-cpu C\`) [uncapped; replicas: ${DEFAULT_DB_CPU}]
   --quick           ${QUICK.links} links, ${QUICK.duration} s phases, ${QUICK.warmup} s warm-up, ${QUICK.rounds} round (rough figures)
   --json            print the JSON report instead of the table
 
+flags of some scenarios (which, and their defaults there):
+${(Object.keys(SCENARIO_FLAGS) as ScenarioFlag[]).map(scenarioFlagLine).join('\n')}
+
+\`ladder bench SCENARIO --help\` shows one scenario's flags.
 The report is saved to bench/results/SCENARIO-<time>.json and SCENARIO-latest.json.
 Exit status: 0 all targets met, 2 a target missed, 1 the run failed.
 `;
+}
+
+function scenarioHelp(s: Scenario): string {
+  const own = s.options.map((x) => flagLine(x.flag, SCENARIO_FLAGS[x.flag].arg, `${SCENARIO_FLAGS[x.flag].about}${x.default === undefined ? '' : `; here [${x.default}]`}`));
+  return `ladder bench ${s.name} [flags]: ${s.summary}
+
+${own.length > 0 ? `its own flags:\n${own.join('\n')}` : 'no flags of its own'}
+
+and the flags of every scenario (\`ladder bench --help\`).
+`;
+}
 
 export interface RunBenchOptions {
   /** State folder (Postgres clusters, logs). Default .ladder/bench in the checkout. */
@@ -96,25 +78,32 @@ export async function runBench(
   options: BenchOptions,
   opts: RunBenchOptions = {},
 ): Promise<{ report: BenchReport; file: string }> {
-  const s = SCENARIOS[scenario];
-  if (!s) throw new ConfigError('scenario', `"${scenario}" is not a scenario`, `use one of: ${Object.keys(SCENARIOS).join(', ')}`);
+  const s = findScenario(scenario);
+  if (!s) throw new ConfigError('scenario', `"${scenario}" is not a scenario`, `use one of: ${SCENARIOS.map((x) => x.name).join(', ')}`);
   const log = opts.log ?? ((m: string) => process.stderr.write(`ladder bench: ${m}\n`));
   const report = await withBenchSession({ dir: opts.stateDir ?? path.join(ROOT, '.ladder', 'bench'), log }, (session) =>
-    s.run(session, options),
+    s.run(new ScenarioContext(s, session, options)),
   );
   const file = writeReport(report, opts.resultsDir ?? path.join(ROOT, 'bench', 'results'));
   return { report, file };
 }
 
+const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h' || arg === 'help';
+
 export async function benchCommand(argv: string[]): Promise<number> {
   const [scenario, ...flags] = argv;
-  if (scenario === undefined || scenario === '--help' || scenario === '-h' || scenario === 'help') {
-    process.stdout.write(HELP);
+  if (scenario === undefined || isHelp(scenario)) {
+    process.stdout.write(help());
     return scenario === undefined ? 1 : 0;
   }
-  if (!SCENARIOS[scenario]) {
-    process.stderr.write(`ladder: unknown bench scenario "${scenario}"\n\n${HELP}`);
+  const s = findScenario(scenario);
+  if (!s) {
+    process.stderr.write(`ladder: unknown bench scenario "${scenario}"\n\n${help()}`);
     return 1;
+  }
+  if (flags.some((f) => f === '--help' || f === '-h')) {
+    process.stdout.write(scenarioHelp(s));
+    return 0;
   }
   const options = parseBenchOptions(flags);
   const { report, file } = await runBench(scenario, options);

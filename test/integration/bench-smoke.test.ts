@@ -5,8 +5,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
-import type { BenchOptions } from '../../src/lab/bench-options.ts';
-import type { BenchReport } from '../../src/lab/bench-report.ts';
+import type { BenchOptions } from '../../src/lab/options/bench-options.ts';
+import type { BenchReport } from '../../src/lab/report/bench-report.ts';
 import { runBench } from '../../src/lab/bench-command.ts';
 
 const TINY: BenchOptions = {

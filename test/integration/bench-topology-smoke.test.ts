@@ -8,9 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { runBench } from '../../src/lab/bench-command.ts';
-import type { BenchOptions } from '../../src/lab/bench-options.ts';
-import type { BenchReport } from '../../src/lab/bench-report.ts';
-import type { Measurement } from '../../src/lab/measurement.ts';
+import type { BenchOptions } from '../../src/lab/options/bench-options.ts';
+import type { BenchReport } from '../../src/lab/report/bench-report.ts';
+import type { Measurement } from '../../src/lab/measure/measurement.ts';
 
 const TINY: BenchOptions = {
   links: 2000,
@@ -57,7 +57,7 @@ function expectClean(ms: Measurement[]): void {
   }
 }
 
-/** PIDs of CPU-floor spinners (src/lab/cpu-floor.ts) still running. */
+/** PIDs of CPU-floor spinners (src/lab/machine/cpu-floor.ts) still running. */
 function floorSpinners(): number[] {
   const found: number[] = [];
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {

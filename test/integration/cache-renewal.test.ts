@@ -2,7 +2,7 @@
 // run out, so a hot link never expires onto the request path; a copy nobody reads runs out.
 // One web server with the cache tier on a real redis-server, L1 copies living 2 s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sumSeries } from '../../src/lab/prom-text.ts';
+import { sumSeries } from '../../src/lab/measure/prom-text.ts';
 import { signedUpClient, startTestServer, type Client, type TestServer } from '../support/app.ts';
 import { TestRedis } from '../support/redis-server.ts';
 

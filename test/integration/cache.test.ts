@@ -13,7 +13,7 @@ import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { signedUpClient, type Client } from '../support/app.ts';
 import { LADDER_BIN } from '../support/process.ts';
-import { sumSeries } from '../../src/lab/prom-text.ts';
+import { sumSeries } from '../../src/lab/measure/prom-text.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'cache-'));
 chmodSync(stateDir, 0o755);

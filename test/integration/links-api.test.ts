@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sumSeries } from '../../src/lab/prom-text.ts';
+import { sumSeries } from '../../src/lab/measure/prom-text.ts';
 import { Client, signedUpClient, startTestServer, type TestServer } from '../support/app.ts';
 
 let server: TestServer;

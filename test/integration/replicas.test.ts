@@ -14,7 +14,7 @@ import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { Client, signedUpClient } from '../support/app.ts';
 import { LADDER_BIN } from '../support/process.ts';
-import { sumSeries } from '../../src/lab/prom-text.ts';
+import { sumSeries } from '../../src/lab/measure/prom-text.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'rep-'));
 chmodSync(stateDir, 0o755);

@@ -194,7 +194,7 @@ describe('server config', () => {
 describe('hot histogram series', () => {
   it('adds plain-number observations to the scraped histogram, onto the same series or as a new one', async () => {
     const { createMetrics } = await import('../../src/kit/metrics/metrics.ts');
-    const { sumSeries } = await import('../../src/lab/prom-text.ts');
+    const { sumSeries } = await import('../../src/lab/measure/prom-text.ts');
     const m = createMetrics({ defaultMetrics: false });
     const labels = { method: 'GET', route: '/:code', status_code: '302' };
     m.httpDuration.labels(labels).observe(0.002);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR } from '../../src/app/links-app.ts';
 import { CODE_PATTERN } from '../../src/app/domain/codes.ts';
 import { loadMigrations } from '../../src/kit/db/migrator.ts';
-import { benchCode, benchUrl, rankToIndex, seedLinks } from '../../src/lab/bench-links.ts';
+import { benchCode, benchUrl, rankToIndex, seedLinks } from '../../src/lab/dataset/bench-links.ts';
 
 describe('bench links', () => {
   it('seeds exactly the codes and URLs the driver computes', { timeout: 30_000 }, async () => {

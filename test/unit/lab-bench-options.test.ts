@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/kit/errors.ts';
-import { BENCH_DEFAULTS, commandLine, parseBenchOptions, QUICK } from '../../src/lab/bench-options.ts';
+import { BENCH_DEFAULTS, commandLine, parseBenchOptions, QUICK } from '../../src/lab/options/bench-options.ts';
 
 describe('bench flags', () => {
   it('defaults, --quick, and explicit flags over --quick', () => {
@@ -54,12 +54,14 @@ describe('bench flags', () => {
     expect(parseBenchOptions([])).toMatchObject({ rung: undefined, web: undefined, cpu: undefined, users: 100, sizes: [1, 2, 4] });
     const scaling = parseBenchOptions(['--rung', '7', '--cpu', '0.2', '--sizes', '1,3', '--connections', '16']);
     expect(scaling).toMatchObject({ rung: 7, cpu: 0.2, sizes: [1, 3], connections: 16 });
-    const line = commandLine('scaling', scaling);
+    const line = commandLine('scaling', scaling, ['--rung', '--cpu', '--sizes']);
     expect(line).toContain('ladder bench scaling --rung 7 --cpu 0.2 --sizes 1,3 ');
     expect(parseBenchOptions(line.split(' ').slice(3))).toEqual(scaling);
     const session = parseBenchOptions(['--rung', '3', '--web', '2', '--users', '50']);
-    expect(commandLine('session', session)).toContain('ladder bench session --rung 3 --web 2 --users 50 ');
-    expect(parseBenchOptions(commandLine('session', session).split(' ').slice(3))).toEqual(session);
+    expect(commandLine('session', session, ['--users'])).toContain('ladder bench session --rung 3 --web 2 --users 50 ');
+    expect(parseBenchOptions(commandLine('session', session, ['--users']).split(' ').slice(3))).toEqual(session);
+    // A scenario that does not read --users or --sizes does not write them.
+    expect(commandLine('redirect', session)).not.toMatch(/--users|--sizes/);
     const replicas = parseBenchOptions(['--replicas', '3', '--db-cpu', '0.25']);
     expect(replicas).toMatchObject({ replicas: 3, dbCpu: 0.25 });
     expect(parseBenchOptions([])).toMatchObject({ replicas: undefined, dbCpu: undefined });

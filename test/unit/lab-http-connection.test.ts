@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpConnection } from '../../src/lab/http-connection.ts';
+import { HttpConnection } from '../../src/lab/driver/http-connection.ts';
 
 const PAGE = '<p>' + 'x'.repeat(100_000) + '</p>';
 let server: http.Server;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LatencyRecorder } from '../../src/lab/latency-recorder.ts';
+import { LatencyRecorder } from '../../src/lab/driver/latency-recorder.ts';
 
 describe('LatencyRecorder', () => {
   it('gives exact nearest-rank percentiles, beyond its first buffer', () => {

@@ -1,9 +1,9 @@
 // What the load driver sends: the redirect paths and the logged-in users' requests, each the
 // same sequence for the same seed, so that every server of a run gets the same requests.
 import { describe, expect, it } from 'vitest';
-import { benchCode } from '../../src/lab/bench-links.ts';
-import { PathSource, SessionSource } from '../../src/lab/load-driver.ts';
-import { ZipfSampler } from '../../src/lab/zipf.ts';
+import { benchCode } from '../../src/lab/dataset/bench-links.ts';
+import { PathSource, SessionSource } from '../../src/lab/driver/load-driver.ts';
+import { ZipfSampler } from '../../src/lab/driver/zipf.ts';
 
 const draw = (source: { next(): { path: string; cookie: string | undefined } }, n: number) => Array.from({ length: n }, () => source.next());
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../../src/lab/seeded-random.ts';
-import { ZipfSampler } from '../../src/lab/zipf.ts';
+import { seededRandom } from '../../src/lab/driver/seeded-random.ts';
+import { ZipfSampler } from '../../src/lab/driver/zipf.ts';
 
 describe('ZipfSampler', () => {
   it('draws rank k about 1/k as often as rank 1 (s = 1)', () => {

@@ -11,9 +11,9 @@
 // link id the cached value already holds). Figures: docs/performance.md, "A third VM".
 import { L1Cache } from '../../kit/cache/l1-cache.ts';
 import { InProcessQueue } from '../../kit/queue/queue.ts';
-import { benchCode, benchUrl } from '../bench-links.ts';
-import { seededRandom } from '../seeded-random.ts';
-import { ZipfSampler } from '../zipf.ts';
+import { benchCode, benchUrl } from '../dataset/bench-links.ts';
+import { seededRandom } from '../driver/seeded-random.ts';
+import { ZipfSampler } from '../driver/zipf.ts';
 
 const links = Number(process.argv[2] ?? 100_000);
 const evictBytes = Number(process.argv[3] ?? 4) * 1024 * 1024;

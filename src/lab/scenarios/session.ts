@@ -5,15 +5,12 @@
 // The users sign up through POST /api/signup before the run, as people do; each then owns
 // LINKS_PER_USER links, inserted in SQL (the API would add nothing but time).
 import type pg from 'pg';
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import type { BenchSession } from './bench-session.ts';
-import { machineInfo } from './machine-info.ts';
-import { mediansOf } from './measurement.ts';
-import { fixedRate, measurementNotes, saturationRounds, type Workload } from './phases.ts';
-import { describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, warmUp, startTopologyRun, upFlags, webMemory, withDatabase } from './topology-run.ts';
+import { mediansOf } from '../measure/measurement.ts';
+import { fixedRate, saturationRounds, type Workload } from '../measure/phases.ts';
+import { warmUp } from '../measure/warm-up.ts';
+import { target, type BenchReport } from '../report/bench-report.ts';
+import { fixedRateNotes, healthCheckNotes, pinForFixedRate, startTopologyRun, upFlags, withDatabase } from '../targets/topology-run.ts';
+import { requestErrors, topologyParts, type Scenario, type ScenarioContext } from './scaffold.ts';
 
 const DEFAULT_RUNG = 7;
 const LINKS_PER_USER = 20;
@@ -77,10 +74,15 @@ async function seedUserLinks(db: pg.Client): Promise<void> {
   await db.query('vacuum analyze users');
 }
 
-export async function sessionScenario(session: BenchSession, o: BenchOptions): Promise<BenchReport> {
-  const startedAt = new Date().toISOString();
-  const machine = machineInfo();
-  const log = session.log;
+export const sessionScenario: Scenario = {
+  name: 'session',
+  summary: 'logged-in users reading /api/me and /api/links with their cookie, on `ladder up` (rung 7 unless --rung)',
+  options: [{ flag: '--rung', default: String(DEFAULT_RUNG) }, { flag: '--web' }, { flag: '--cpu' }, { flag: '--users' }, { flag: '--replicas' }, { flag: '--db-cpu' }],
+  run: sessionRun,
+};
+
+async function sessionRun(ctx: ScenarioContext): Promise<BenchReport> {
+  const { o, session, log } = ctx;
   const up = upFlags(o, { rung: DEFAULT_RUNG });
   // Users are created through the API once the topology is up, so the seed here is empty.
   const run = await startTopologyRun(session, { ...up, env: { LADDER_RATE_LIMITS: RATE_LIMITS } }, async () => undefined);
@@ -99,27 +101,25 @@ export async function sessionScenario(session: BenchSession, o: BenchOptions): P
   const downsBefore = await topology.healthCheckDowns();
   const saturation = await saturationRounds(driver, [target0], o, log, workload);
   const m = mediansOf(saturation, name);
-  const rate = o.rate ?? Math.max(1, Math.round(m.throughput / 2));
-  const fixedPinning = pinForFixedRate(topology, m, rate);
+  const fixedPlan = ctx.fixedRatePlan(m.throughput, 'the');
+  const fixedPinning = pinForFixedRate(topology, m, fixedPlan.rate);
   log(fixedPinning.note);
-  const fixed = await fixedRate(driver, [target0], o, rate, log, workload);
+  const fixed = await fixedRate(driver, [target0], o, fixedPlan.rate, log, workload);
 
   const downs = (await topology.healthCheckDowns()) - downsBefore;
-  const { report: topo, notes: topoNotes } = describeTopology(run);
-  const errors = [...saturation, ...fixed].reduce((n, x) => n + x.non302 + x.failed, 0);
+  const parts = topologyParts(run, fixedPinning.note);
+  const topo = parts.topology;
+  const errors = requestErrors([...saturation, ...fixed]);
   const targets = [target('failed or non-200 requests', errors, '==', 0)];
   const webs = topology.webs();
   const entryNode = topology.status().nodes.find((n) => n.url.replace(/\/$/, '') === entry);
   const sessions = topology.nodes('redis').length > 0 ? 'sessions in Redis' : 'sessions in each web process (sticky cookie)';
-  return {
-    scenario: 'session',
-    command: commandLine('session', { ...o, rung: up.rung }),
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine: { ...machine, loadAverageAtEnd: machineInfo().loadAverage },
-    pinning: { ...run.pinning, note: `${run.pinning.note.split('. Fixed rate')[0]}. ${fixedPinning.note}` },
-    parameters: { ...o, rung: up.rung, poolSize: POOL_SIZE, zipfTop1PercentShare: 0 },
-    databases: [{ engine: `topology's Postgres (rung ${up.rung})`, version: run.postgresVersion, pid: topology.nodes('postgres')[0]?.pid ?? undefined }],
+  return ctx.report({
+    resolved: { rung: up.rung },
+    poolSize: POOL_SIZE,
+    zipfTop1PercentShare: 0,
+    pinning: parts.pinning,
+    databases: parts.databases,
     servers: [
       {
         name,
@@ -130,8 +130,8 @@ export async function sessionScenario(session: BenchSession, o: BenchOptions): P
       },
     ],
     saturation: { measurements: saturation, medians: [m] },
-    fixedRate: { rate, rateSource: o.rate === undefined ? 'half the median saturation throughput' : 'set with --rate', measurements: fixed },
-    memory: webMemory(topology),
+    fixedRate: { ...fixedPlan, measurements: fixed },
+    memory: parts.memory,
     ratios: {},
     figures: {
       'initial warm-up, s': warmup.seconds,
@@ -139,7 +139,6 @@ export async function sessionScenario(session: BenchSession, o: BenchOptions): P
     },
     topology: topo,
     targets,
-    notes: [...topoNotes, ...measurementNotes([...saturation, ...fixed], machine.loadAverage), ...fixedRateNotes(fixed, run.pinning, fixedPinning.moved), ...healthCheckNotes(downs, 'the run')],
-    pass: targets.every((t) => t.pass),
-  };
+    notes: [...parts.notes, ...ctx.measurementNotes([...saturation, ...fixed]), ...fixedRateNotes(fixed, run.pinning, fixedPinning.moved), ...healthCheckNotes(downs, 'the run')],
+  });
 }

@@ -13,24 +13,20 @@
 // 380 us at 8), and a fixed total would charge the larger sizes for less batching, not for
 // scaling. docs/performance.md has the figures both ways.
 // Every CPU is held busy at idle priority during the saturation phases (the CPU floor,
-// src/lab/cpu-floor.ts: this VM's CPUs run slower while their neighbours are busy, which
+// src/lab/machine/cpu-floor.ts: this VM's CPUs run slower while their neighbours are busy, which
 // would favour the lightly loaded 1-server phase); the smallest and largest sizes are also
 // run without it in every round, and both ratios are reported.
 // Then, with 1 server, the same fixed arrival rate (a quarter of what 1 server sustains, so
 // both keep up and the cap never throttles) straight at the web server and through HAProxy,
 // alternating over the rounds: the difference of the median p50s is what HAProxy adds.
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import type { BenchSession } from './bench-session.ts';
-import { ConfigError } from '../kit/errors.ts';
-import { CpuFloor } from './cpu-floor.ts';
-import { machineInfo } from './machine-info.ts';
-import { measure, median, mediansOf, type Measurement } from './measurement.ts';
-import { fixedRate, measurementNotes, plan } from './phases.ts';
-import { checkRedirects, describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, warmUp, seedRedirectLinks, startTopologyRun, upFlags, webMemory } from './topology-run.ts';
-import { ZipfSampler } from './zipf.ts';
+import { ConfigError } from '../../kit/errors.ts';
+import { CpuFloor } from '../machine/cpu-floor.ts';
+import { measure, median, mediansOf, type Measurement } from '../measure/measurement.ts';
+import { fixedRate, plan } from '../measure/phases.ts';
+import { warmUp } from '../measure/warm-up.ts';
+import { target, type BenchReport } from '../report/bench-report.ts';
+import { checkRedirects, fixedRateNotes, healthCheckNotes, pinForFixedRate, seedRedirectLinks, startTopologyRun, upFlags } from '../targets/topology-run.ts';
+import { requestErrors, topologyParts, type Scenario, type ScenarioContext } from './scaffold.ts';
 
 const DEFAULT_RUNG = 3;
 /** A small instance: a fifth of a core per web server. */
@@ -46,10 +42,15 @@ const label = (k: number) => `${k} server${k === 1 ? '' : 's'}`;
 const noFloor = (k: number) => `${label(k)}, no CPU floor`;
 const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
 
-export async function scalingScenario(session: BenchSession, o: BenchOptions): Promise<BenchReport> {
-  const startedAt = new Date().toISOString();
-  const machine = machineInfo();
-  const log = session.log;
+export const scalingScenario: Scenario = {
+  name: 'scaling',
+  summary: 'redirects with 1, 2, 4 web servers at 0.2 core behind HAProxy, alternating; ratio to 1 server; what HAProxy adds to p50',
+  options: [{ flag: '--rung', default: String(DEFAULT_RUNG) }, { flag: '--cpu', default: String(DEFAULT_CPU) }, { flag: '--sizes' }, { flag: '--replicas' }, { flag: '--db-cpu' }],
+  run: scaling,
+};
+
+async function scaling(ctx: ScenarioContext): Promise<BenchReport> {
+  const { o, session, log } = ctx;
   const up = upFlags(o, { rung: DEFAULT_RUNG, cpu: DEFAULT_CPU });
   if (up.rung < 3) throw new ConfigError('--rung', `rung ${up.rung} has no load balancer to scale behind`, 'use --rung 3 or more');
   const sizes = o.sizes;
@@ -69,7 +70,7 @@ export async function scalingScenario(session: BenchSession, o: BenchOptions): P
   await resize(largest);
 
   const entry = topology.target('entry');
-  // Every saturation phase runs on equally busy CPUs (src/lab/cpu-floor.ts says why); the
+  // Every saturation phase runs on equally busy CPUs (src/lab/machine/cpu-floor.ts says why); the
   // smallest and largest sizes also run without, to show what the floor changes: the
   // largest should not move (the floor takes no time from the topology), the smallest does.
   const floor = CpuFloor.start(session, 900 + o.rounds * (sizes.length + 1) * (o.duration + o.warmup + 60));
@@ -145,8 +146,9 @@ export async function scalingScenario(session: BenchSession, o: BenchOptions): P
     if (floored) figures[`${label(k)}: req/s without / with the CPU floor`] = bare.throughput / floored.throughput;
   }
 
-  const { report: topo, notes: topoNotes } = describeTopology(run);
-  const errors = [...saturation, ...fixed].reduce((n, x) => n + x.non302 + x.failed, 0);
+  const parts = topologyParts(run, fixedPinning.note);
+  const topo = parts.topology;
+  const errors = requestErrors([...saturation, ...fixed]);
   const targets = [
     target(`web servers capped at ${up.cpu} core (cgroup cpu controller writable)`, topo.capped ? 1 : 0, '==', 1),
     target('failed or non-302 requests', errors, '==', 0),
@@ -161,7 +163,7 @@ export async function scalingScenario(session: BenchSession, o: BenchOptions): P
       ? `${floor.note}: an idle-priority task yields to any other at once, so it takes no time from the topology, but a CPU of this kind of VM runs slower ` +
         `while its neighbour is busy, and the floor makes every size see the same. The "no CPU floor" phases are the same sizes without it`
       : floor.note,
-    ...topoNotes, ...measurementNotes([...saturation, ...fixed], machine.loadAverage), ...fixedRateNotes(fixed, run.pinning, fixedPinning.moved)];
+    ...parts.notes, ...ctx.measurementNotes([...saturation, ...fixed]), ...fixedRateNotes(fixed, run.pinning, fixedPinning.moved)];
   notes.push(...healthCheckNotes(downs, 'the fixed-rate phases'));
   if (!warmup.flat) notes.push(`the warm-up throughput was not flat yet after ${warmup.seconds} s: early rounds may be low`);
   for (const m of medians) {
@@ -173,15 +175,11 @@ export async function scalingScenario(session: BenchSession, o: BenchOptions): P
     }
   }
   const webs = topology.webs();
-  return {
-    scenario: 'scaling',
-    command: commandLine('scaling', { ...o, rung: up.rung, cpu: up.cpu }),
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine: { ...machine, loadAverageAtEnd: machineInfo().loadAverage },
-    pinning: { ...run.pinning, note: `${run.pinning.note.split('. Fixed rate')[0]}. ${fixedPinning.note}` },
-    parameters: { ...o, rung: up.rung, cpu: up.cpu, poolSize: POOL_SIZE, zipfTop1PercentShare: new ZipfSampler(o.links, o.zipf).share(o.links / 100) },
-    databases: [{ engine: `topology's Postgres (rung ${up.rung})`, version: run.postgresVersion, pid: topology.nodes('postgres')[0]?.pid ?? undefined }],
+  return ctx.report({
+    resolved: { rung: up.rung, cpu: up.cpu },
+    poolSize: POOL_SIZE,
+    pinning: parts.pinning,
+    databases: parts.databases,
     servers: [
       ...sizes.map((k) => ({
         name: label(k),
@@ -198,12 +196,11 @@ export async function scalingScenario(session: BenchSession, o: BenchOptions): P
       rateSource: o.rate === undefined ? `${LATENCY_RATE_SHARE * 100}% of 1 server's median saturation throughput` : 'set with --rate',
       measurements: fixed,
     },
-    memory: webMemory(topology),
+    memory: parts.memory,
     ratios,
     figures: { ...figures, 'initial warm-up, s': warmup.seconds },
     topology: topo,
     targets,
     notes,
-    pass: targets.every((t) => t.pass),
-  };
+  });
 }

@@ -17,18 +17,14 @@
 // bottleneck at rung 3 (a note says so when it was not).
 // Note: rung 3 runs the embedded Postgres build (as `ladder up --rung 3` does), rung 4 the
 // machine's PostgreSQL 15 (pg_basebackup is needed for replicas); the report names both.
-import { ConfigError } from '../kit/errors.ts';
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport, TopologyReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import type { BenchSession } from './bench-session.ts';
-import { planTopologyPinning } from './cpu-pinning.ts';
-import { LoadDriverProcess } from './load-driver-process.ts';
-import { machineInfo } from './machine-info.ts';
-import { measure, median, mediansOf, type Measurement, type Medians } from './measurement.ts';
-import { measurementNotes, plan } from './phases.ts';
-import type { MemoryUse } from './proc-stats.ts';
+import { ConfigError } from '../../kit/errors.ts';
+import { planTopologyPinning } from '../machine/cpu-pinning.ts';
+import type { MemoryUse } from '../machine/proc-stats.ts';
+import { LoadDriverProcess } from '../driver/load-driver-process.ts';
+import { measure, median, mediansOf, type Measurement, type Medians } from '../measure/measurement.ts';
+import { plan } from '../measure/phases.ts';
+import { warmUp } from '../measure/warm-up.ts';
+import { target, type BenchReport, type TopologyReport } from '../report/bench-report.ts';
 import {
   addReads,
   checkRedirects,
@@ -39,14 +35,13 @@ import {
   primaryShare,
   readsBetween,
   seedRedirectLinks,
-  warmUp,
   webMemory,
   type ReadCounts,
   type TopologyRun,
   type UpFlags,
-} from './topology-run.ts';
-import { MAX_PRIMARY_SHARE } from './topology-redirect-scenario.ts';
-import { ZipfSampler } from './zipf.ts';
+} from '../targets/topology-run.ts';
+import { MAX_PRIMARY_SHARE } from './redirect-rung.ts';
+import { requestErrors, type Scenario, type ScenarioContext } from './scaffold.ts';
 
 /** Cores each database node is capped at unless --db-cpu: small enough that the primary
  *  alone is the limit at rung 3 while the uncapped web servers have CPU to spare. */
@@ -66,10 +61,15 @@ interface Side {
   warmup: { seconds: number; flat: boolean };
 }
 
-export async function replicasScenario(session: BenchSession, o: BenchOptions): Promise<BenchReport> {
-  const startedAt = new Date().toISOString();
-  const machine = machineInfo();
-  const log = session.log;
+export const replicasScenario: Scenario = {
+  name: 'replicas',
+  summary: 'redirects on rung 3 (primary alone) vs rung 4 (2 replicas) side by side, database nodes capped; ratio rung 4 / rung 3',
+  options: [{ flag: '--web' }, { flag: '--cpu' }, { flag: '--replicas', default: String(DEFAULT_REPLICAS) }, { flag: '--db-cpu', default: String(DEFAULT_DB_CPU) }],
+  run: replicas,
+};
+
+async function replicas(ctx: ScenarioContext): Promise<BenchReport> {
+  const { o, session, log } = ctx;
   if (o.rung !== undefined) {
     throw new ConfigError('--rung', 'the replicas scenario compares rung 3 with rung 4 itself', 'leave out --rung');
   }
@@ -155,7 +155,7 @@ export async function replicasScenario(session: BenchSession, o: BenchOptions): 
 
   const described = sides.map((s) => describeTopology({ ...s.run, driver }));
   const capped = sides.every((s) => s.run.topology.databaseCapped());
-  const errors = saturation.reduce((n, x) => n + x.non302 + x.failed, 0);
+  const errors = requestErrors(saturation);
   const targets = [
     target(`median throughput rung 4 (${replicas} replica${replicas === 1 ? '' : 's'}) / rung 3`, ratio, '>=', MIN_RATIO),
     target('rung 4: primary share of reads, %', share4 * 100, '<=', MAX_PRIMARY_SHARE * 100),
@@ -164,7 +164,7 @@ export async function replicasScenario(session: BenchSession, o: BenchOptions): 
   ];
   const notes = [
     ...described.flatMap((d, i) => d.notes.map((n) => `${sides[i]!.name}: ${n}`)),
-    ...measurementNotes(saturation, machine.loadAverage),
+    ...ctx.measurementNotes(saturation),
     ...databaseBottleneckNotes(m3, capped ? dbCpu : undefined, ['postgres']),
     ...replicaBoundNotes(m4, capped),
     ...healthCheckNotes(downs, 'the saturation phases'),
@@ -199,14 +199,10 @@ export async function replicasScenario(session: BenchSession, o: BenchOptions): 
   const memory: Record<string, MemoryUse> = {};
   for (const s of sides) for (const [name, m] of Object.entries(webMemory(s.run.topology))) memory[`${s.name.replace(' ', '')} ${name}`] = m;
   const topologies: TopologyReport[] = described.map((d) => d.report);
-  return {
-    scenario: 'replicas',
-    command: commandLine('replicas', { ...o, replicas, dbCpu }),
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine: { ...machine, loadAverageAtEnd: machineInfo().loadAverage },
+  return ctx.report({
+    resolved: { replicas, dbCpu },
+    poolSize: POOL_SIZE,
     pinning: { ...pinning, note: `${pinning.note.split('. Fixed rate')[0]} (both topologies). No fixed-rate phase in this scenario` },
-    parameters: { ...o, replicas, dbCpu, poolSize: POOL_SIZE, zipfTop1PercentShare: new ZipfSampler(o.links, o.zipf).share(o.links / 100) },
     databases: sides.map((s) => ({
       engine: `${s.name}'s Postgres (${s.run.up.replicas ? `primary + ${s.run.up.replicas} replicas` : 'primary alone'}, each at ${dbCpu} core)`,
       version: s.run.postgresVersion,
@@ -226,8 +222,7 @@ export async function replicasScenario(session: BenchSession, o: BenchOptions): 
     topologies,
     targets,
     notes,
-    pass: targets.every((t) => t.pass),
-  };
+  });
 }
 
 /**

@@ -7,14 +7,14 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { haproxyCommand, haproxySocketPath, serverStates } from '../launcher/haproxy.ts';
-import { statusOf } from '../launcher/up-commands.ts';
-import { upDir } from '../launcher/up-state.ts';
-import type { BenchSession } from './bench-session.ts';
-import { pin, pinTree, type PinningPlan } from './cpu-pinning.ts';
-import type { CpuSample, MeasureTarget } from './measurement.ts';
-import { LADDER_BIN } from './node-entry.ts';
-import { cpuSeconds, treeCpuSeconds } from './proc-stats.ts';
+import { haproxyCommand, haproxySocketPath, serverStates } from '../../launcher/haproxy.ts';
+import { statusOf } from '../../launcher/up-commands.ts';
+import { upDir } from '../../launcher/up-state.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { pin, pinTree, type PinningPlan } from '../machine/cpu-pinning.ts';
+import type { CpuSample, MeasureTarget } from '../measure/measurement.ts';
+import { LADDER_BIN } from '../machine/node-entry.ts';
+import { cpuSeconds, treeCpuSeconds } from '../machine/proc-stats.ts';
 
 /** One node as `ladder status --json` lists it. */
 export interface TopologyNode {

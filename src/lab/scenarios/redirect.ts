@@ -2,34 +2,32 @@
 // the same machine, Postgres and driver: (a) a constant 302, no database, and (b) the
 // app's own lookup through a pg.Pool of the app's size. app/(b) is what the kit and app
 // layers cost on the hot path; app/(a) is what the database round trip costs on top.
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import { startBenchDatabase } from './bench-database.ts';
-import { startApp, startReference } from './bench-servers.ts';
-import type { BenchSession } from './bench-session.ts';
-import { planPinning } from './cpu-pinning.ts';
-import { LoadDriverProcess } from './load-driver-process.ts';
-import { machineInfo } from './machine-info.ts';
-import { mediansOf } from './measurement.ts';
-import { fixedRate, measurementNotes, saturationRounds } from './phases.ts';
-import { memoryUse, type MemoryUse } from './proc-stats.ts';
-import { ZipfSampler } from './zipf.ts';
+// With --rung N it runs against a launched topology instead (redirect-rung.ts).
+import { LoadDriverProcess } from '../driver/load-driver-process.ts';
+import { mediansOf } from '../measure/measurement.ts';
+import { fixedRate, saturationRounds } from '../measure/phases.ts';
+import { target, type BenchReport } from '../report/bench-report.ts';
+import { startApp, startReference } from '../targets/bench-servers.ts';
+import { redirectRung } from './redirect-rung.ts';
+import { databaseRow, requestErrors, serverMemory, serverRows, type Scenario, type ScenarioContext } from './scaffold.ts';
 
 /** The app's pool size (PgDatabase's default); reference (b) uses the same. */
 const POOL_SIZE = 10;
 const MAX_APP_RSS_MB = 200;
 const MIN_APP_VS_REF = 0.8;
 
-export async function redirectScenario(session: BenchSession, o: BenchOptions): Promise<BenchReport> {
-  const startedAt = new Date().toISOString();
-  const machine = machineInfo();
-  const pinning = planPinning();
-  const log = session.log;
-  log(pinning.note);
+export const redirectScenario: Scenario = {
+  name: 'redirect',
+  summary: 'GET /:code on the Links app vs bare Fastify references; with --rung N, at the entry of `ladder up --rung N`',
+  options: [{ flag: '--rung', default: 'none: rung 1 in-process' }, { flag: '--web' }, { flag: '--cpu' }, { flag: '--replicas' }, { flag: '--db-cpu' }],
+  // Without --rung, rung 1 in-process against the references, as it always was.
+  run: (ctx) => (ctx.o.rung === undefined ? redirectRung1(ctx) : redirectRung(ctx)),
+};
 
-  const db = await startBenchDatabase(session, { engine: 'embedded', links: o.links, cpus: pinning.servers });
+async function redirectRung1(ctx: ScenarioContext): Promise<BenchReport> {
+  const { o, session, log } = ctx;
+  const pinning = ctx.planPinning();
+  const db = await ctx.startDatabase('embedded', pinning.servers);
   const common = { cpus: pinning.servers, links: o.links };
   // Started side by side: each is its own process and startup is mostly waiting.
   const [app, refPg, refConstant, driver] = await Promise.all([
@@ -56,18 +54,14 @@ export async function redirectScenario(session: BenchSession, o: BenchOptions): 
   const saturation = await saturationRounds(driver, servers, o, log);
   const medians = servers.map((s) => mediansOf(saturation, s.name));
   const [mApp, mPg, mConst] = medians as [(typeof medians)[0], (typeof medians)[0], (typeof medians)[0]];
-  const rate = o.rate ?? Math.max(1, Math.round(mApp.throughput / 2));
-  const fixed = await fixedRate(driver, servers, o, rate, log);
+  const fixedPlan = ctx.fixedRatePlan(mApp.throughput, "the app's");
+  const fixed = await fixedRate(driver, servers, o, fixedPlan.rate, log);
 
-  const memory: Record<string, MemoryUse> = {};
-  for (const s of servers) {
-    const m = memoryUse(s.proc.pid);
-    if (m) memory[s.name] = m;
-  }
+  const memory = serverMemory(servers);
   const appRss = memory.app?.rssMb ?? NaN;
   // Unsent requests (due, but the run ended before a connection was free) are a stall, and
   // already show as late latency; they are reported in the table, not counted as errors.
-  const errors = [...saturation, ...fixed].reduce((n, m) => n + m.non302 + m.failed, 0);
+  const errors = requestErrors([...saturation, ...fixed]);
   const ratios = {
     'app / ref-pg': mApp.throughput / mPg.throughput,
     'app / ref-constant': mApp.throughput / mConst.throughput,
@@ -80,27 +74,16 @@ export async function redirectScenario(session: BenchSession, o: BenchOptions): 
     target(`app VmRSS after the run (${o.links.toLocaleString('en-US')} links)`, appRss, '<', MAX_APP_RSS_MB, 'MiB'),
     target('failed or non-302 requests', errors, '==', 0),
   ];
-  const loadAverageAtEnd = machineInfo().loadAverage;
-  return {
-    scenario: 'redirect',
-    command: commandLine('redirect', o),
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine: { ...machine, loadAverageAtEnd },
+  return ctx.report({
+    poolSize: POOL_SIZE,
     pinning,
-    parameters: { ...o, poolSize: POOL_SIZE, zipfTop1PercentShare: new ZipfSampler(o.links, o.zipf).share(o.links / 100) },
-    databases: [{ engine: db.engine, version: db.version, pid: db.server.pid }],
-    servers: servers.map((s) => ({ name: s.name, label: s.label, pid: s.proc.pid })),
+    databases: [databaseRow(db)],
+    servers: serverRows(servers),
     saturation: { measurements: saturation, medians },
-    fixedRate: {
-      rate,
-      rateSource: o.rate === undefined ? "half the app's median saturation throughput" : 'set with --rate',
-      measurements: fixed,
-    },
+    fixedRate: { ...fixedPlan, measurements: fixed },
     memory,
     ratios,
     targets,
-    notes: measurementNotes([...saturation, ...fixed], machine.loadAverage),
-    pass: targets.every((t) => t.pass),
-  };
+    notes: ctx.measurementNotes([...saturation, ...fixed]),
+  });
 }

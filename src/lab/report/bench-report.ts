@@ -3,11 +3,11 @@
 // to <scenario>-latest.json (a stable name for docs and scripts).
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { BenchOptions } from './bench-options.ts';
-import type { PinningPlan } from './cpu-pinning.ts';
-import type { MachineInfo } from './machine-info.ts';
-import type { Measurement, Medians } from './measurement.ts';
-import type { MemoryUse } from './proc-stats.ts';
+import type { BenchOptions } from '../options/bench-options.ts';
+import type { PinningPlan } from '../machine/cpu-pinning.ts';
+import type { MachineInfo } from '../machine/machine-info.ts';
+import type { Measurement, Medians } from '../measure/measurement.ts';
+import type { MemoryUse } from '../machine/proc-stats.ts';
 
 export interface Target {
   name: string;

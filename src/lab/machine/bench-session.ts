@@ -3,7 +3,7 @@
 // (success, error, Ctrl-C, SIGTERM) everything is stopped before the run returns or exits.
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { acquireLock } from '../launcher/state-dir.ts';
+import { acquireLock } from '../../launcher/state-dir.ts';
 import { ProcessSupervisor } from './process-supervisor.ts';
 
 export interface BenchSessionOptions {

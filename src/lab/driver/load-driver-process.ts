@@ -1,10 +1,10 @@
 // The load driver seen from the bench process: a child node process (load-driver-main.ts)
 // pinned to its own CPU, sent one phase at a time over IPC.
-import type { BenchSession } from './bench-session.ts';
-import { pin } from './cpu-pinning.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { pin } from '../machine/cpu-pinning.ts';
 import type { FromDriver, PhaseResult, PhaseSpec, ToDriver } from './driver-protocol.ts';
-import { nodeEntry } from './node-entry.ts';
-import type { ManagedProcess } from './process-supervisor.ts';
+import { nodeEntry } from '../machine/node-entry.ts';
+import type { ManagedProcess } from '../machine/process-supervisor.ts';
 
 export class LoadDriverProcess {
   private nextId = 1;
@@ -29,7 +29,7 @@ export class LoadDriverProcess {
   }
 
   static async start(session: BenchSession, cpus: string | undefined): Promise<LoadDriverProcess> {
-    const { command, args } = nodeEntry('./load-driver-main.ts');
+    const { command, args } = nodeEntry('driver/load-driver-main.ts');
     const proc = session.supervisor.spawn('load-driver', command, args, { ipc: true });
     const ready = new Promise<void>((resolve, reject) => {
       proc.child.once('message', () => resolve());

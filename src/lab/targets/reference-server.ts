@@ -9,11 +9,11 @@
 //   REF_PORT, REF_HOST where to listen; REF_DATABASE_URL for pg.
 import Fastify from 'fastify';
 import pg from 'pg';
-import { MIGRATIONS_DIR } from '../app/links-app.ts';
-import { batchedLookup } from '../kit/db/batched-lookup.ts';
-import type { ReadDb, Row } from '../kit/db/database.ts';
-import { loadMigrations } from '../kit/db/migrator.ts';
-import { seedLinks } from './bench-links.ts';
+import { batchedLookup } from '../../kit/db/batched-lookup.ts';
+import type { ReadDb, Row } from '../../kit/db/database.ts';
+import { loadMigrations } from '../../kit/db/migrator.ts';
+import { seedLinks } from '../dataset/bench-links.ts';
+import { appMigrationsDir } from './app-migrations.ts';
 
 /** The app's redirect query, verbatim (src/app/domain/links-repo.ts, findTarget). */
 const LOOKUP = 'select code, id, url from links where code = any($1::text[])';
@@ -23,7 +23,7 @@ type Lookup = (code: string) => Promise<{ url: string } | undefined>;
 async function pglite(links: number): Promise<{ lookup: Lookup; close: () => Promise<void> }> {
   const { PGlite } = await import('@electric-sql/pglite');
   const db = await PGlite.create();
-  for (const m of loadMigrations(MIGRATIONS_DIR)) await db.exec(m.sql);
+  for (const m of loadMigrations(appMigrationsDir())) await db.exec(m.sql);
   await seedLinks(db, links);
   return {
     lookup: async (code) => (await db.query<{ url: string }>(LOOKUP, [[code]])).rows[0],

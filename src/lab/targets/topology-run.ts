@@ -1,21 +1,20 @@
 // What every scenario against a launched topology shares: launch it (`ladder up`), give it
-// the benchmark's data and start the pinned load driver; warm its fresh web servers up;
-// decide where the topology runs during fixed-rate phases; and describe it in the report
-// (what ran, capped or not, the launcher's notes, health-check flaps).
+// the benchmark's data and start the pinned load driver (measure/warm-up.ts then warms its
+// fresh web servers up); decide where the topology runs during fixed-rate phases; and
+// describe it in the report (what ran, capped or not, the launcher's notes, health-check flaps).
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { CACHE_DEFAULTS } from '../kit/cache/cache.ts';
-import { BUMP_GENERATION } from '../kit/cache/cache-scripts.ts';
-import { benchCode, benchUrl, seedLinks } from './bench-links.ts';
-import type { BenchOptions } from './bench-options.ts';
-import type { TopologyReport } from './bench-report.ts';
-import type { BenchSession } from './bench-session.ts';
+import { CACHE_DEFAULTS } from '../../kit/cache/cache.ts';
+import { BUMP_GENERATION } from '../../kit/cache/cache-scripts.ts';
+import { benchCode, benchUrl, seedLinks } from '../dataset/bench-links.ts';
+import type { BenchOptions } from '../options/bench-options.ts';
+import type { TopologyReport } from '../report/bench-report.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
 import { BenchTopology } from './bench-topology.ts';
-import { planTopologyPinning, type PinningPlan } from './cpu-pinning.ts';
-import { LoadDriverProcess } from './load-driver-process.ts';
-import type { MeasureTarget, Measurement, Medians } from './measurement.ts';
-import { plan, type Workload } from './phases.ts';
-import { memoryUse, type MemoryUse } from './proc-stats.ts';
+import { planTopologyPinning, type PinningPlan } from '../machine/cpu-pinning.ts';
+import { LoadDriverProcess } from '../driver/load-driver-process.ts';
+import type { Measurement, Medians } from '../measure/measurement.ts';
+import { memoryUse, type MemoryUse } from '../machine/proc-stats.ts';
 
 export interface TopologyRun {
   topology: BenchTopology;
@@ -185,18 +184,6 @@ export function describeTopology(run: TopologyRun): { report: TopologyReport; no
   };
 }
 
-/**
- * Before the first phase the servers are loaded until their throughput stops rising (a
- * launched topology's web servers are fresh processes): at 0.2 core a fresh server needs about 12 s of saturation (some 2,000 requests) before V8 has
- * optimized its hot path (measured: 205, 218, 480, 697, 713, 770 req/s in successive 4 s
- * phases, then flat). In steps of --warmup seconds (2 at least), until two steps in a row
- * are within WARMUP_STABLE of the one before (a slow rise is not flat), at least
- * WARMUP_MIN_FACTOR x --warmup seconds and at most WARMUP_MAX_FACTOR x --warmup (60 s by default).
- */
-const WARMUP_MIN_FACTOR = 4;
-const WARMUP_MAX_FACTOR = 20;
-const WARMUP_STABLE = 0.1;
-
 /** Share of the web servers' CPUs the topology may be expected to use for it to move there. */
 const FITS_SHARE = 0.7;
 
@@ -320,29 +307,4 @@ export function databaseBottleneckNotes(m: Medians, cap: number | undefined, nod
     }
   }
   return notes;
-}
-
-/** Loads the target in steps until throughput is flat (see WARMUP_MIN_FACTOR); nothing is recorded. */
-export async function warmUp(
-  driver: LoadDriverProcess,
-  target: MeasureTarget,
-  o: BenchOptions,
-  log: (m: string) => void,
-  workload: Workload = {},
-  connections = o.connections,
-): Promise<{ seconds: number; flat: boolean }> {
-  const step = Math.max(2, o.warmup);
-  const min = WARMUP_MIN_FACTOR * o.warmup;
-  const max = Math.max(min, WARMUP_MAX_FACTOR * o.warmup, 2 * step);
-  const seen: number[] = [];
-  const close = (a: number, b: number) => b > 0 && Math.abs(a - b) <= WARMUP_STABLE * b;
-  for (let seconds = step; ; seconds += step) {
-    const spec = { ...plan(o, 'closed', undefined, workload), connections, warmupMs: 0, durationMs: step * 1000 };
-    const r = await driver.run({ ...spec, host: target.host, port: target.port });
-    seen.push(r.throughput);
-    log(`warm-up ${seconds} s: ${Math.round(r.throughput).toLocaleString('en-US')} req/s`);
-    const [a, b, c] = seen.slice(-3);
-    const flat = c !== undefined && close(c, b!) && close(b!, a!);
-    if ((flat && seconds >= min) || seconds >= max) return { seconds, flat };
-  }
 }

@@ -3,7 +3,7 @@
 // rate and times each request from when it was DUE, so a stalled server is charged for
 // the requests it kept waiting (no coordinated omission).
 import { performance } from 'node:perf_hooks';
-import { benchCode, rankToIndex } from './bench-links.ts';
+import { benchCode, rankToIndex } from '../dataset/bench-links.ts';
 import { LATE_MS, type PhaseResult, type PhaseSpec, type SessionWorkload } from './driver-protocol.ts';
 import { HttpConnection } from './http-connection.ts';
 import { LatencyRecorder } from './latency-recorder.ts';

@@ -3,14 +3,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { freePort } from '../launcher/state-dir.ts';
-import { benchCode, benchUrl } from './bench-links.ts';
-import type { BenchSession } from './bench-session.ts';
-import { pin } from './cpu-pinning.ts';
-import type { CpuSample, MeasureTarget } from './measurement.ts';
-import { LADDER_BIN, nodeEntry } from './node-entry.ts';
-import { cpuSeconds, treeCpuSeconds } from './proc-stats.ts';
-import type { ManagedProcess } from './process-supervisor.ts';
+import { freePort } from '../../launcher/state-dir.ts';
+import { benchCode, benchUrl } from '../dataset/bench-links.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { cleanEnv } from '../machine/clean-env.ts';
+import { pin } from '../machine/cpu-pinning.ts';
+import type { CpuSample, MeasureTarget } from '../measure/measurement.ts';
+import { LADDER_BIN, nodeEntry } from '../machine/node-entry.ts';
+import { cpuSeconds, treeCpuSeconds } from '../machine/proc-stats.ts';
+import type { ManagedProcess } from '../machine/process-supervisor.ts';
 
 export interface ServerUnderTest extends MeasureTarget {
   /** Stable key used in the report, e.g. "app", "ref-pg". */
@@ -30,17 +31,6 @@ function cpuSampler(pid: number, databasePid: number | undefined): () => CpuSamp
 }
 
 const HOST = '127.0.0.1';
-
-/**
- * The environment of a server under test: the basics from ours and nothing else, so that a
- * REDIS_URL, LOG_REQUESTS or rate-limit setting in the developer's shell cannot change
- * what is measured. Every server then runs on its defaults plus what we set.
- */
-function serverEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) if (process.env[name] !== undefined) env[name] = process.env[name];
-  return { ...env, ...vars };
-}
 
 export interface StartOptions {
   cpus: string | undefined;
@@ -68,7 +58,7 @@ export async function startApp(
   mkdirSync(cwd, { recursive: true });
   const proc = session.supervisor.spawn(name, process.execPath, [LADDER_BIN, 'start'], {
     cwd,
-    env: serverEnv({
+    env: cleanEnv({
       DATABASE_URL: opts.databaseUrl,
       PORT: String(port),
       HOST,
@@ -106,9 +96,9 @@ export async function startReference(
   },
 ): Promise<ServerUnderTest> {
   const port = await freePort();
-  const { command, args } = nodeEntry('./reference-server.ts');
+  const { command, args } = nodeEntry('targets/reference-server.ts');
   const proc = session.supervisor.spawn(opts.name, command, args, {
-    env: serverEnv({
+    env: cleanEnv({
       REF_KIND: opts.kind,
       REF_PORT: String(port),
       REF_HOST: HOST,

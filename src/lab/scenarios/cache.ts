@@ -7,24 +7,19 @@
 // sends at most 0.02 database queries per redirect, counted by the app itself
 // (ladder_db_queries_total over http_request_duration_seconds_count of the redirect route).
 import path from 'node:path';
-import { requireBinary } from '../launcher/binaries.ts';
-import { ensureDir, freePort } from '../launcher/state-dir.ts';
-import { CACHE_REDIS, ping, redisServerArgs } from '../launcher/redis-server.ts';
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import { startBenchDatabase } from './bench-database.ts';
-import { startApp, startReference, type ServerUnderTest } from './bench-servers.ts';
-import type { BenchSession } from './bench-session.ts';
-import { pin, planPinning } from './cpu-pinning.ts';
-import { LoadDriverProcess } from './load-driver-process.ts';
-import { machineInfo } from './machine-info.ts';
-import { mediansOf } from './measurement.ts';
-import { fixedRate, measurementNotes, plan, saturationRounds } from './phases.ts';
-import { cpuSeconds, memoryUse, type MemoryUse } from './proc-stats.ts';
-import { sumSeries } from './prom-text.ts';
-import { ZipfSampler } from './zipf.ts';
+import { requireBinary } from '../../launcher/binaries.ts';
+import { CACHE_REDIS, ping, redisServerArgs } from '../../launcher/redis-server.ts';
+import { ensureDir, freePort } from '../../launcher/state-dir.ts';
+import { LoadDriverProcess } from '../driver/load-driver-process.ts';
+import { pin } from '../machine/cpu-pinning.ts';
+import { cpuSeconds } from '../machine/proc-stats.ts';
+import { mediansOf } from '../measure/measurement.ts';
+import { fixedRate, saturationRounds } from '../measure/phases.ts';
+import { warmWholePhases } from '../measure/warm-up.ts';
+import { sumSeries } from '../measure/prom-text.ts';
+import { target, type BenchReport } from '../report/bench-report.ts';
+import { startApp, startReference, type ServerUnderTest } from '../targets/bench-servers.ts';
+import { databaseRow, requestErrors, serverMemory, serverRows, type Scenario, type ScenarioContext } from './scaffold.ts';
 
 const MIN_CACHED_VS_CONSTANT = 0.8;
 const MAX_QUERIES_PER_REDIRECT = 0.02;
@@ -42,32 +37,18 @@ async function counters(sut: ServerUnderTest) {
   };
 }
 
-/** Whole-phase warm-ups of one server until two in a row are within 5% (at most 8). */
-async function warmWholePhases(
-  driver: LoadDriverProcess,
-  target: ServerUnderTest,
-  o: BenchOptions,
-  log: (m: string) => void,
-): Promise<{ seconds: number; flat: boolean }> {
-  const seconds = o.warmup + o.duration;
-  let last = 0;
-  for (let i = 1; i <= 8; i++) {
-    const r = await driver.run({ ...plan(o, 'closed'), warmupMs: 0, durationMs: seconds * 1000, host: target.host, port: target.port });
-    log(`warm-up ${i} (${seconds} s): ${Math.round(r.throughput).toLocaleString('en-US')} req/s`);
-    if (last > 0 && Math.abs(r.throughput - last) <= 0.05 * last) return { seconds: i * seconds, flat: true };
-    last = r.throughput;
-  }
-  return { seconds: 8 * seconds, flat: false };
-}
+export const cacheScenario: Scenario = {
+  name: 'cache',
+  summary: 'rung 5: GET /:code on the app with its cache tier vs without it vs a constant 302; queries per redirect',
+  options: [],
+  run: cache,
+};
 
-export async function cacheScenario(session: BenchSession, o: BenchOptions): Promise<BenchReport> {
-  const startedAt = new Date().toISOString();
-  const machine = machineInfo();
-  const pinning = planPinning();
-  const log = session.log;
-  log(pinning.note);
+async function cache(ctx: ScenarioContext): Promise<BenchReport> {
+  const { o, session, log } = ctx;
+  const pinning = ctx.planPinning();
 
-  const db = await startBenchDatabase(session, { engine: 'embedded', links: o.links, cpus: pinning.servers });
+  const db = await ctx.startDatabase('embedded', pinning.servers);
   // The cache's Redis: the run's own, on a free loopback port, nothing persisted; pinned
   // with the servers (it is part of what serves a redirect).
   const redisPort = await freePort();
@@ -110,22 +91,17 @@ export async function cacheScenario(session: BenchSession, o: BenchOptions): Pro
   const saturation = await saturationRounds(driver, servers, o, log);
   const medians = servers.map((s) => mediansOf(saturation, s.name));
   const [mCached, mApp, mConst] = medians as [(typeof medians)[0], (typeof medians)[0], (typeof medians)[0]];
-  const rate = o.rate ?? Math.max(1, Math.round(mApp.throughput / 2));
+  const fixedPlan = ctx.fixedRatePlan(mApp.throughput, "the uncached app's");
   // Steady state: the cache is warm after the saturation rounds; count over the fixed-rate phases.
   const before = await counters(cached);
-  const fixed = await fixedRate(driver, servers, o, rate, log);
+  const fixed = await fixedRate(driver, servers, o, fixedPlan.rate, log);
   const after = await counters(cached);
   const redisCpu = (cpuSeconds(redis.pid) ?? 0) - (redisCpuStart ?? 0);
 
-  const memory: Record<string, MemoryUse> = {};
-  for (const s of servers) {
-    const m = memoryUse(s.proc.pid);
-    if (m) memory[s.name] = m;
-  }
   const redirects = after.redirects - before.redirects;
   const queriesPerRedirect = redirects > 0 ? (after.queries - before.queries) / redirects : NaN;
   const l1 = after.l1Hits - before.l1Hits + (after.l1Misses - before.l1Misses);
-  const errors = [...saturation, ...fixed].reduce((n, m) => n + m.non302 + m.failed, 0);
+  const errors = requestErrors([...saturation, ...fixed]);
   const ratios = {
     'app-cached / ref-constant': mCached.throughput / mConst.throughput,
     'app-cached / app': mCached.throughput / mApp.throughput,
@@ -147,26 +123,20 @@ export async function cacheScenario(session: BenchSession, o: BenchOptions): Pro
     'cache Redis CPU during the run, s': redisCpu,
     'initial warm-up of app-cached, s': warmup.seconds,
   };
-  return {
-    scenario: 'cache',
-    command: commandLine('cache', o),
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine: { ...machine, loadAverageAtEnd: machineInfo().loadAverage },
+  return ctx.report({
+    poolSize: 10,
     pinning,
-    parameters: { ...o, poolSize: 10, zipfTop1PercentShare: new ZipfSampler(o.links, o.zipf).share(o.links / 100) },
-    databases: [{ engine: db.engine, version: db.version, pid: db.server.pid }],
-    servers: servers.map((s) => ({ name: s.name, label: s.label, pid: s.proc.pid })),
+    databases: [databaseRow(db)],
+    servers: serverRows(servers),
     saturation: { measurements: saturation, medians },
-    fixedRate: { rate, rateSource: o.rate === undefined ? "half the uncached app's median saturation throughput" : 'set with --rate', measurements: fixed },
-    memory,
+    fixedRate: { ...fixedPlan, measurements: fixed },
+    memory: serverMemory(servers),
     ratios,
     figures,
     targets,
     notes: [
-      ...measurementNotes([...saturation, ...fixed], machine.loadAverage),
+      ...ctx.measurementNotes([...saturation, ...fixed]),
       ...(warmup.flat ? [] : [`the cached app's throughput was still rising after ${warmup.seconds} s of warm-up: the cache may not be fully warm`]),
     ],
-    pass: targets.every((t) => t.pass),
-  };
+  });
 }

@@ -7,26 +7,30 @@
 // every web server, before the first phase and after the last), with a target from rung 4
 // (or --replicas R >= 1): the replicas take the reads. The click counter's flushes are
 // transactions on the primary, not reads, and are not in it.
-import type { BenchOptions } from './bench-options.ts';
-import { commandLine } from './bench-options.ts';
-import type { BenchReport } from './bench-report.ts';
-import { target } from './bench-report.ts';
-import type { BenchSession } from './bench-session.ts';
-import { machineInfo } from './machine-info.ts';
-import { mediansOf } from './measurement.ts';
-import { fixedRate, measurementNotes, saturationRounds } from './phases.ts';
-import { checkRedirects, describeTopology, fixedRateNotes, healthCheckNotes, pinForFixedRate, primaryShare, readsBetween, warmUp, seedRedirectLinks, startTopologyRun, upFlags, webMemory } from './topology-run.ts';
-import { ZipfSampler } from './zipf.ts';
+import { mediansOf } from '../measure/measurement.ts';
+import { fixedRate, saturationRounds } from '../measure/phases.ts';
+import { warmUp } from '../measure/warm-up.ts';
+import { target, type BenchReport } from '../report/bench-report.ts';
+import {
+  checkRedirects,
+  fixedRateNotes,
+  healthCheckNotes,
+  pinForFixedRate,
+  primaryShare,
+  readsBetween,
+  seedRedirectLinks,
+  startTopologyRun,
+  upFlags,
+} from '../targets/topology-run.ts';
+import { requestErrors, topologyParts, type ScenarioContext } from './scaffold.ts';
 
 /** The app's pool size per web server (PgDatabase's default). */
 const POOL_SIZE = 10;
 /** Rung 4's target: with replicas, the primary serves at most this share of plain reads. */
 export const MAX_PRIMARY_SHARE = 0.1;
 
-export async function topologyRedirectScenario(session: BenchSession, o: BenchOptions): Promise<BenchReport> {
-  const startedAt = new Date().toISOString();
-  const machine = machineInfo();
-  const log = session.log;
+export async function redirectRung(ctx: ScenarioContext): Promise<BenchReport> {
+  const { o, session, log } = ctx;
   const up = upFlags(o, { rung: o.rung ?? 2 });
   const run = await startTopologyRun(session, up, seedRedirectLinks(session, o.links));
   const { topology, driver } = run;
@@ -40,32 +44,30 @@ export async function topologyRedirectScenario(session: BenchSession, o: BenchOp
   const readsBefore = await topology.databaseReads();
   const saturation = await saturationRounds(driver, [entry], o, log);
   const m = mediansOf(saturation, name);
-  const rate = o.rate ?? Math.max(1, Math.round(m.throughput / 2));
-  const fixedPinning = pinForFixedRate(topology, m, rate);
+  const fixedPlan = ctx.fixedRatePlan(m.throughput, 'the');
+  const fixedPinning = pinForFixedRate(topology, m, fixedPlan.rate);
   log(fixedPinning.note);
-  const fixed = await fixedRate(driver, [entry], o, rate, log);
+  const fixed = await fixedRate(driver, [entry], o, fixedPlan.rate, log);
 
   const reads = readsBetween(readsBefore, await topology.databaseReads());
   const share = primaryShare(reads);
   const replicaNodes = topology.nodes('postgres-replica').length;
   log(`plain reads over the measured phases: ${reads.primary} on the primary, ${reads.replica} on replicas (primary share ${(share * 100).toFixed(1)}%)`);
   const downs = (await topology.healthCheckDowns()) - downsBefore;
-  const { report: topo, notes: topoNotes } = describeTopology(run);
-  const errors = [...saturation, ...fixed].reduce((n, x) => n + x.non302 + x.failed, 0);
+  const parts = topologyParts(run, fixedPinning.note);
+  const topo = parts.topology;
+  const errors = requestErrors([...saturation, ...fixed]);
   const targets = [target('failed or non-302 requests', errors, '==', 0)];
   if (replicaNodes > 0) targets.unshift(target('primary share of reads, %', share * 100, '<=', MAX_PRIMARY_SHARE * 100));
   const entryNode = topology.status().nodes.find((n) => n.url.replace(/\/$/, '') === topology.entry.href.replace(/\/$/, ''));
   const webs = topology.webs();
-  return {
+  return ctx.report({
     // Its own name, so that its reports do not replace rung 1's redirect-latest.json.
-    scenario: `redirect-rung${up.rung}`,
-    command: commandLine('redirect', { ...o, rung: up.rung }),
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine: { ...machine, loadAverageAtEnd: machineInfo().loadAverage },
-    pinning: { ...run.pinning, note: `${run.pinning.note.split('. Fixed rate')[0]}. ${fixedPinning.note}` },
-    parameters: { ...o, rung: up.rung, poolSize: POOL_SIZE, zipfTop1PercentShare: new ZipfSampler(o.links, o.zipf).share(o.links / 100) },
-    databases: [{ engine: `topology's Postgres (rung ${up.rung})`, version: run.postgresVersion, pid: topology.nodes('postgres')[0]?.pid ?? undefined }],
+    name: `redirect-rung${up.rung}`,
+    resolved: { rung: up.rung },
+    poolSize: POOL_SIZE,
+    pinning: parts.pinning,
+    databases: parts.databases,
     servers: [
       {
         name,
@@ -76,8 +78,8 @@ export async function topologyRedirectScenario(session: BenchSession, o: BenchOp
       },
     ],
     saturation: { measurements: saturation, medians: [m] },
-    fixedRate: { rate, rateSource: o.rate === undefined ? 'half the median saturation throughput' : 'set with --rate', measurements: fixed },
-    memory: webMemory(topology),
+    fixedRate: { ...fixedPlan, measurements: fixed },
+    memory: parts.memory,
     ratios: {},
     figures: {
       'initial warm-up, s': warmup.seconds,
@@ -88,7 +90,6 @@ export async function topologyRedirectScenario(session: BenchSession, o: BenchOp
     },
     topology: topo,
     targets,
-    notes: [...topoNotes, ...measurementNotes([...saturation, ...fixed], machine.loadAverage), ...fixedRateNotes(fixed, run.pinning, fixedPinning.moved), ...healthCheckNotes(downs, 'the run')],
-    pass: targets.every((t) => t.pass),
-  };
+    notes: [...parts.notes, ...ctx.measurementNotes([...saturation, ...fixed]), ...fixedRateNotes(fixed, run.pinning, fixedPinning.moved), ...healthCheckNotes(downs, 'the run')],
+  });
 }

@@ -1,7 +1,7 @@
 // One measured phase against one server: the driver's figures plus the CPU the server and
 // its Postgres used meanwhile, which tells who the bottleneck was. And medians over rounds.
-import type { PhaseResult, PhaseSpec } from './driver-protocol.ts';
-import type { LoadDriverProcess } from './load-driver-process.ts';
+import type { PhaseResult, PhaseSpec } from '../driver/driver-protocol.ts';
+import type { LoadDriverProcess } from '../driver/load-driver-process.ts';
 
 export interface Measurement extends PhaseResult {
   server: string;

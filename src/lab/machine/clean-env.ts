@@ -1,0 +1,12 @@
+// The environment of a process the lab starts: the basics from ours and nothing else, so
+// that a REDIS_URL, LOG_REQUESTS, DATABASE_URL or rate-limit setting in the developer's shell
+// cannot change what is measured. Every child then runs on its defaults plus what we set.
+
+/** Variables passed through from our environment. */
+const BASICS = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ'] as const;
+
+export function cleanEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const name of BASICS) if (process.env[name] !== undefined) env[name] = process.env[name];
+  return { ...env, ...vars };
+}
