@@ -13,7 +13,8 @@ import type { RateLimitStore } from '../security/rate-limiter.ts';
 import { HTML_HEADERS, SECURITY_HEADERS, isCrossSite } from '../security/security-headers.ts';
 import { RequestSession, type SessionSettings } from '../session/request-session.ts';
 import type { SessionStore } from '../session/session-store.ts';
-import { NoCache, type CacheTier, type RequestCache } from '../cache/cache.ts';
+import type { CacheTier, RequestCache } from '../cache/cache-tier.ts';
+import { NoCache } from '../cache/no-cache.ts';
 import { ConsistencyCookie } from './consistency-cookie.ts';
 
 declare module 'fastify' {
