@@ -47,7 +47,7 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
           log,
         })
       : undefined;
-  const database = router ?? new PgDatabase({ url: databaseUrl, metrics });
+  const database = router ?? new PgDatabase({ url: databaseUrl, metrics, log });
   const queue = new InProcessQueue({
     flushIntervalMs: config.clickFlushMs,
     onFlush: (_t, n) => metrics.clicksFlushed.inc(n),
