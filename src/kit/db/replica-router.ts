@@ -173,7 +173,7 @@ export class ReplicaRouter implements Database {
     const m = opts.metrics;
     const shard = this.shard;
     this.count = {
-      primary: m.dbQueries.labels({ shard, role: 'primary' }),
+      // Queries on the primary are counted by the primary PgDatabase (the same series).
       replica: m.dbQueries.labels({ shard, role: 'replica' }),
       // Plain reads by who served them (a replica read that failed and was retried on the
       // primary counts once, as the primary's): ladder_db_reads_total.
