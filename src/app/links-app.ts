@@ -2,7 +2,7 @@
 // It knows no topology: everything outside the process comes through the kit.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { fileURLToPath } from 'node:url';
-import type { MemberSource } from '../kit/cache/cache.ts';
+import type { MemberSource } from '../kit/cache/cache-tier.ts';
 import type { Database } from '../kit/db/database.ts';
 import type { Consumer } from '../kit/queue/queue.ts';
 import { assets } from './assets.ts';

@@ -5,7 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import { cacheFilters, clickConsumer, linksApp, notFoundPage } from '../app/links-app.ts';
 import { redirectFastPath } from '../app/routes/redirect.ts';
-import { CACHE_DEFAULTS, TwoTierCache } from '../kit/cache/cache.ts';
+import { CACHE_DEFAULTS } from '../kit/cache/cache-defaults.ts';
+import { TwoTierCache } from '../kit/cache/two-tier-cache.ts';
 import type { ServerConfig } from '../kit/config.ts';
 import { PgDatabase } from '../kit/db/pg-database.ts';
 import { ReplicaRouter } from '../kit/db/replica-router.ts';
@@ -47,7 +48,7 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
           log,
         })
       : undefined;
-  const database = router ?? new PgDatabase({ url: databaseUrl, metrics });
+  const database = router ?? new PgDatabase({ url: databaseUrl, metrics, log });
   const queue = new InProcessQueue({
     flushIntervalMs: config.clickFlushMs,
     onFlush: (_t, n) => metrics.clicksFlushed.inc(n),

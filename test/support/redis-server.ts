@@ -16,13 +16,17 @@ export class TestRedis {
   private readonly dir = mkdtempSync(path.join(tmpdir(), 'ladder-redis-'));
   private readonly onExit = () => this.child?.kill('SIGKILL'); // no orphan if the worker dies
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: readonly string[],
+  ) {}
 
-  static async start(): Promise<TestRedis> {
+  /** extraArgs: more redis-server options, e.g. ['--cluster-enabled', 'yes']. */
+  static async start(extraArgs: readonly string[] = []): Promise<TestRedis> {
     if (spawnSync('redis-server', ['--version']).error) {
       throw new Error('redis-server not found. Install it: apt-get install -y redis-server');
     }
-    const r = new TestRedis(await freePort());
+    const r = new TestRedis(await freePort(), extraArgs);
     await r.spawn();
     process.once('exit', r.onExit);
     return r;
@@ -40,7 +44,7 @@ export class TestRedis {
     // The launcher's command line (loopback, own port and folder, nothing persisted), quieter.
     const child = spawn(
       'redis-server',
-      [...redisServerArgs({ port: this.port, dir: this.dir }), '--loglevel', 'warning'],
+      [...redisServerArgs({ port: this.port, dir: this.dir }), '--loglevel', 'warning', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;

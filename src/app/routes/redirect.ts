@@ -1,7 +1,7 @@
 // GET /:code, the hot path: one indexed lookup (from rung 5 through the cache), a 302, and a click handed to req.queue so
 // the response never waits on a database write.
 import type { FastifyInstance } from 'fastify';
-import type { CacheTier } from '../../kit/cache/cache.ts';
+import type { CacheTier } from '../../kit/cache/cache-tier.ts';
 import type { FastPath } from '../../kit/http/fast-path.ts';
 import type { Queue } from '../../kit/queue/queue.ts';
 import { isCodeShaped } from '../domain/codes.ts';

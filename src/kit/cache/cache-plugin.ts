@@ -3,7 +3,8 @@
 // tier when the server gets ready and closes it after the last request.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { NoCache, type CacheTier, type RequestCache } from './cache.ts';
+import type { CacheTier, RequestCache } from './cache-tier.ts';
+import { NoCache } from './no-cache.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

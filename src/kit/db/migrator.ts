@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
+import { errorText } from './pool.ts';
 
 const LOCK_ID = 7_102_024; // any constant; shared by every Ladder process
 
@@ -33,7 +34,11 @@ export function loadMigrations(dir: string): Migration[] {
 export async function migrate(url: string, dir: string, log?: (msg: string) => void): Promise<number[]> {
   const migrations = loadMigrations(dir);
   const client = new pg.Client({ connectionString: url });
-  client.on('error', () => undefined);
+  // Failures that are not thrown are still said: to the caller's log, else to stderr.
+  const warn = log ?? ((msg: string) => process.stderr.write(`${msg}\n`));
+  // A lost connection also fails the statement in flight, which is thrown; the event is
+  // logged too, and a listener is required (without one it would crash the process).
+  client.on('error', (err) => warn(`migration connection error: ${errorText(err)}`));
   await client.connect();
   const applied: number[] = [];
   try {
@@ -68,7 +73,10 @@ export async function migrate(url: string, dir: string, log?: (msg: string) => v
       applied.push(m.version);
     }
   } finally {
-    await client.query('select pg_advisory_unlock($1)', [LOCK_ID]).catch(() => undefined);
+    // Closing the connection (next) releases the lock anyway.
+    await client
+      .query('select pg_advisory_unlock($1)', [LOCK_ID])
+      .catch((err: unknown) => warn(`releasing the migration lock failed (the connection's close releases it): ${errorText(err)}`));
     await client.end();
   }
   return applied;

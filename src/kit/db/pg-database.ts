@@ -1,35 +1,51 @@
-// The single-primary Database on node-postgres: one pool, every query counted in
+// The single-primary Database on node-postgres: one pool (pool.ts), every query counted in
 // ladder_db_queries_total{shard,role}, plain reads also in ladder_db_reads_total{shard,role}.
-import pg from 'pg';
+// The replica router (rung 4) composes one of these as its primary, and rung 10's shard
+// router one per shard; both use connection() and transaction() for statements that must
+// share a connection with a WAL-position probe.
+import type pg from 'pg';
 import type { Metrics } from '../metrics/metrics.ts';
 import { FRESHEST, type Database, type Db, type Row, type TxDb } from './database.ts';
+import { createPool, errorText, type DbLog } from './pool.ts';
 import { prepared } from './prepared.ts';
 
 export interface PgDatabaseOptions {
   url: string;
-  /** Pool size. Default 10: past a few connections per core Postgres gains nothing. */
+  /** Pool size (POOL_DEFAULTS.max when not given). */
   max?: number;
   shard?: string;
   metrics: Metrics;
+  /** Where an idle connection's failure or a failed rollback is logged (also counted). */
+  log?: DbLog;
+}
+
+/** One pooled connection, for statements that must run on the same one. */
+export interface PgConnection extends TxDb {
+  /** A statement of the kit's own (a position probe): not counted as a query. */
+  internal<R extends Row = Row>(query: { name: string; text: string }): Promise<R[]>;
 }
 
 export class PgDatabase implements Database {
   private readonly pool: pg.Pool;
   private readonly counter;
   private readonly reads;
+  private readonly swallowed;
+  private readonly log: DbLog | undefined;
 
   constructor(opts: PgDatabaseOptions) {
-    this.pool = new pg.Pool({
-      connectionString: opts.url,
-      max: opts.max ?? 10,
-      idleTimeoutMillis: 30_000,
-      connectionTimeoutMillis: 5_000,
-      application_name: 'ladder',
+    const shard = opts.shard ?? '0';
+    this.log = opts.log;
+    this.swallowed = opts.metrics.backgroundErrors.labels({ component: 'db' });
+    this.pool = createPool({
+      url: opts.url,
+      max: opts.max,
+      onIdleError: (err) => {
+        this.swallowed.inc();
+        this.log?.warn({ shard, role: 'primary', error: errorText(err) }, 'an idle database connection failed; the pool opens a new one when needed');
+      },
     });
-    // An idle client that loses its server emits here; without a listener it would crash the process.
-    this.pool.on('error', () => undefined);
-    this.counter = opts.metrics.dbQueries.labels({ shard: opts.shard ?? '0', role: 'primary' });
-    this.reads = opts.metrics.dbReads.labels({ shard: opts.shard ?? '0', role: 'primary' });
+    this.counter = opts.metrics.dbQueries.labels({ shard, role: 'primary' });
+    this.reads = opts.metrics.dbReads.labels({ shard, role: 'primary' });
   }
 
   forRequest(): Db {
@@ -45,30 +61,53 @@ export class PgDatabase implements Database {
     return this.query<R>(sql, params);
   }
 
-  private async query<R extends Row>(sql: string, params: readonly unknown[]): Promise<R[]> {
+  /** A statement counted as a query, not as a plain read (a router that counts reads itself). */
+  async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
     this.counter.inc();
     const res = await this.pool.query<R>(prepared(sql, params));
     return res.rows;
   }
 
   async tx<T>(fn: (tx: TxDb) => Promise<T>): Promise<T> {
+    return (await this.transaction(fn, async () => undefined)).result;
+  }
+
+  /** Runs fn on one connection of the pool. */
+  async connection<T>(fn: (c: PgConnection) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
-    const tx: TxDb = {
-      query: async <R extends Row = Row>(sql: string, params: readonly unknown[] = []) => {
-        this.counter.inc();
-        return (await client.query<R>(prepared(sql, params))).rows;
-      },
-    };
     try {
-      await client.query('begin');
-      const result = await fn(tx);
-      await client.query('commit');
-      return result;
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
+      return await fn(this.wrap(client));
     } finally {
       client.release();
+    }
+  }
+
+  /** A transaction; then, on the same connection after the commit, `afterCommit` (a position probe). */
+  async transaction<T, A>(
+    fn: (tx: TxDb) => Promise<T>,
+    afterCommit: (c: PgConnection) => Promise<A>,
+  ): Promise<{ result: T; after: A }> {
+    const client = await this.pool.connect();
+    const c = this.wrap(client);
+    let broken: Error | undefined;
+    try {
+      await client.query('begin');
+      const result = await fn(c);
+      await client.query('commit');
+      return { result, after: await afterCommit(c) };
+    } catch (err) {
+      try {
+        await client.query('rollback');
+      } catch (rollbackErr) {
+        // The connection is unusable (that is usually why the transaction failed): the pool
+        // must close it rather than hand it out again. The transaction's own error is thrown.
+        broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+        this.swallowed.inc();
+        this.log?.warn({ error: errorText(rollbackErr) }, 'rollback failed; the connection is closed');
+      }
+      throw err;
+    } finally {
+      client.release(broken);
     }
   }
 
@@ -85,11 +124,22 @@ export class PgDatabase implements Database {
       await this.pool.query('select 1');
       return true;
     } catch {
+      // Not ready is the answer (/readyz says 503 and why); the error itself adds nothing.
       return false;
     }
   }
 
   async close(): Promise<void> {
     await this.pool.end();
+  }
+
+  private wrap(client: pg.PoolClient): PgConnection {
+    return {
+      query: async <R extends Row = Row>(sql: string, params: readonly unknown[] = []) => {
+        this.counter.inc();
+        return (await client.query<R>(prepared(sql, params))).rows;
+      },
+      internal: async <R extends Row = Row>(query: { name: string; text: string }) => (await client.query<R>(query)).rows,
+    };
   }
 }

@@ -7,6 +7,7 @@
 import pg from 'pg';
 import type { Metrics } from '../metrics/metrics.ts';
 import { parseLsn } from './consistency-token.ts';
+import { errorText } from './pool.ts';
 import { WalHistory } from './wal-history.ts';
 
 /** The server's start time in microseconds: a replica restarted is a different replica. */
@@ -73,6 +74,8 @@ class Poller {
   constructor(
     private readonly url: string,
     private readonly timeoutMs: number,
+    /** Counts errors handled here without reaching a caller (ladder_background_errors_total). */
+    private readonly countError: () => void,
   ) {}
 
   async query<R extends pg.QueryResultRow>(sql: string): Promise<R> {
@@ -84,7 +87,9 @@ class Poller {
           query_timeout: this.timeoutMs,
           application_name: 'ladder-monitor',
         });
-        c.on('error', () => undefined); // a dropped connection surfaces as the next query's failure
+        // A dropped connection also fails the next query, which marks the node down (and that
+        // is logged once per transition); the event is counted, and a listener is required.
+        c.on('error', this.countError);
         this.client = c;
         await c.connect();
       }
@@ -104,7 +109,8 @@ class Poller {
     const c = this.client;
     this.client = undefined;
     // end() destroys the socket when a query is still outstanding (a stopped server).
-    void c?.end().catch(() => undefined);
+    // Its failure changes nothing: the socket is gone either way.
+    void c?.end().catch(this.countError);
   }
 }
 
@@ -119,11 +125,14 @@ export class ReplicaMonitor {
   private waiters: (() => void)[] = [];
   private degraded = false;
   private readonly started = performance.now();
+  private readonly swallowed;
 
   constructor(private readonly opts: ReplicaMonitorOptions) {
     const timeout = Math.max(opts.silentMs, 250);
-    this.primary = new Poller(opts.primaryUrl, timeout);
-    this.nodes = opts.replicas.map((r, i) => new Replica(r.name, i, new Poller(r.url, timeout)));
+    this.swallowed = opts.metrics.backgroundErrors.labels({ component: 'replica-monitor' });
+    const countError = () => this.swallowed.inc();
+    this.primary = new Poller(opts.primaryUrl, timeout, countError);
+    this.nodes = opts.replicas.map((r, i) => new Replica(r.name, i, new Poller(r.url, timeout, countError)));
     this.replicas = this.nodes;
     // Kept twice the lag bound, so a replica past the bound still gets a finite figure.
     this.history = new WalHistory(Math.max(2 * opts.maxLagMs, 10 * opts.pollMs));
@@ -215,8 +224,10 @@ export class ReplicaMonitor {
       this.history.add(now, lsn);
       this.primaryLastOkAt = now;
     } catch {
-      // The primary down is the web servers' problem (writes fail, /readyz says so); replicas
-      // keep their last staleness figure meanwhile (see evaluate()).
+      // The primary down is the web servers' problem (writes fail, /readyz says so, and it
+      // would be logged here once per poll); replicas keep their last staleness figure
+      // meanwhile (see evaluate()). Counted.
+      this.swallowed.inc();
     }
   }
 
@@ -296,8 +307,3 @@ export class ReplicaMonitor {
   }
 }
 
-function errorText(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown };
-  const text = typeof e?.message === 'string' ? e.message : String(err);
-  return (typeof e?.code === 'string' ? `${e.code}: ${text}` : text).slice(0, 200);
-}

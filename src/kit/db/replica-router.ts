@@ -32,6 +32,9 @@
 // (counted in ladder_db_fallbacks_total).
 // Everyone reading without a token gets bounded staleness: a replica in rotation is never
 // more than maxLagMs behind (replica-monitor.ts).
+//
+// The primary is a PgDatabase (writes, transactions, ping: the same code as rung 1); the
+// replicas are pools of pool.ts, read through onReplica() below.
 import pg from 'pg';
 import type { Metrics } from '../metrics/metrics.ts';
 import { FRESHEST, type Database, type Db, type Row, type TokenCarrier, type TxDb } from './database.ts';
@@ -44,6 +47,8 @@ import {
   samePin,
   type ConsistencyToken,
 } from './consistency-token.ts';
+import { PgDatabase, type PgConnection } from './pg-database.ts';
+import { createPool, errorText } from './pool.ts';
 import { prepared } from './prepared.ts';
 import { EPOCH_SQL, ReplicaMonitor, type MonitorLog, type ReplicaView } from './replica-monitor.ts';
 
@@ -59,7 +64,7 @@ export interface ReplicaRouterOptions {
   maxLagMs: number;
   /** A replica read (or connection) taking longer is abandoned and retried on the primary. */
   readTimeoutMs: number;
-  /** Connections per pool (the primary's and each replica's). Default 10, like PgDatabase. */
+  /** Connections per pool (the primary's and each replica's). Default POOL_DEFAULTS.max. */
   poolSize?: number;
   log: MonitorLog;
 }
@@ -120,12 +125,12 @@ class ReplicaRestarted extends Error {
   }
 }
 
-const PROBE_SQL = 'select pg_current_wal_lsn()::text as lsn';
+const PROBE = { name: 'l_probe', text: 'select pg_current_wal_lsn()::text as lsn' };
 
 export class ReplicaRouter implements Database {
   readonly monitor: ReplicaMonitor;
   readonly shard: string;
-  private readonly primary: pg.Pool;
+  private readonly primary: PgDatabase;
   private readonly pools: pg.Pool[];
   /** Which run of its server each replica connection belongs to (step 4). */
   private readonly epochs = new WeakMap<pg.PoolClient, string>();
@@ -135,27 +140,25 @@ export class ReplicaRouter implements Database {
 
   constructor(private readonly opts: ReplicaRouterOptions) {
     this.shard = opts.shard ?? '0';
-    const max = opts.poolSize ?? 10;
-    this.primary = new pg.Pool({
-      connectionString: opts.primaryUrl,
-      max,
-      idleTimeoutMillis: 30_000,
-      connectionTimeoutMillis: 5_000,
-      application_name: 'ladder',
-    });
-    this.primary.on('error', () => undefined);
-    this.pools = opts.replicaUrls.map((url) => {
-      const pool = new pg.Pool({
-        connectionString: url,
+    const max = opts.poolSize;
+    this.primary = new PgDatabase({ url: opts.primaryUrl, max, shard: this.shard, metrics: opts.metrics, log: opts.log });
+    const swallowed = opts.metrics.backgroundErrors.labels({ component: 'db' });
+    this.pools = opts.replicaUrls.map((url, i) =>
+      createPool({
+        url,
         max,
-        idleTimeoutMillis: 30_000,
         // A stopped server accepts TCP but never answers: give up soon and use the primary.
-        connectionTimeoutMillis: opts.readTimeoutMs,
-        application_name: 'ladder',
-      });
-      pool.on('error', () => undefined);
-      return pool;
-    });
+        connectionTimeoutMs: opts.readTimeoutMs,
+        onIdleError: (err) => {
+          // The monitor notices a replica that is down by itself; this is one dropped connection.
+          swallowed.inc();
+          opts.log.warn(
+            { shard: this.shard, replica: `replica${i + 1}`, error: errorText(err) },
+            'an idle replica connection failed; the pool opens a new one when needed',
+          );
+        },
+      }),
+    );
     this.monitor = new ReplicaMonitor({
       primaryUrl: opts.primaryUrl,
       replicas: opts.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url })),
@@ -170,7 +173,7 @@ export class ReplicaRouter implements Database {
     const m = opts.metrics;
     const shard = this.shard;
     this.count = {
-      primary: m.dbQueries.labels({ shard, role: 'primary' }),
+      // Queries on the primary are counted by the primary PgDatabase (the same series).
       replica: m.dbQueries.labels({ shard, role: 'replica' }),
       // Plain reads by who served them (a replica read that failed and was retried on the
       // primary counts once, as the primary's): ladder_db_reads_total.
@@ -206,27 +209,21 @@ export class ReplicaRouter implements Database {
   }
 
   async write<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
-    this.count.primary.inc();
-    return (await this.primary.query<R>(prepared(sql, params))).rows;
+    return this.primary.write<R>(sql, params);
   }
 
   async tx<T>(fn: (tx: TxDb) => Promise<T>): Promise<T> {
-    return (await this.primaryTx(fn, false)).result;
+    return this.primary.tx(fn);
   }
 
   async ping(): Promise<boolean> {
     // Ready means the primary answers: replicas come and go without taking a web server out.
-    try {
-      await this.primary.query('select 1');
-      return true;
-    } catch {
-      return false;
-    }
+    return this.primary.ping();
   }
 
   async close(): Promise<void> {
     this.monitor.stop();
-    await Promise.all([this.primary.end(), ...this.pools.map((p) => p.end())]);
+    await Promise.all([this.primary.close(), ...this.pools.map((p) => p.end())]);
   }
 
   /** A read for a caller holding `token`; returns the rows and the caller's token after it. */
@@ -272,10 +269,7 @@ export class ReplicaRouter implements Database {
     }
     this.count.fallback[reason].inc();
     this.count.reads.primary.inc();
-    if (!probe) {
-      this.count.primary.inc();
-      return { rows: (await this.primary.query<R>(prepared(sql, params))).rows, token, position: FRESHEST };
-    }
+    if (!probe) return { rows: await this.primary.query<R>(sql, params), token, position: FRESHEST };
     const { rows, lsn } = await this.onPrimaryWithProbe<R>(sql, params);
     return { rows, token: { lsn: lsn > token.lsn ? lsn : token.lsn, pin: undefined }, position: FRESHEST };
   }
@@ -287,12 +281,7 @@ export class ReplicaRouter implements Database {
   }
 
   async commitPosition(): Promise<bigint> {
-    const client = await this.primary.connect();
-    try {
-      return await probeLsn(client);
-    } finally {
-      client.release();
-    }
+    return this.primary.connection(probeLsn);
   }
 
   /** A write on the primary, followed by its WAL position (step 1). */
@@ -305,38 +294,18 @@ export class ReplicaRouter implements Database {
 
   /** A transaction on the primary; with `probe`, the WAL position after its commit. */
   async primaryTx<T>(fn: (tx: TxDb) => Promise<T>, probe: boolean): Promise<{ result: T; lsn: bigint }> {
-    const client = await this.primary.connect();
-    const tx: TxDb = {
-      query: async <R extends Row = Row>(sql: string, params: readonly unknown[] = []) => {
-        this.count.primary.inc();
-        return (await client.query<R>(prepared(sql, params))).rows;
-      },
-    };
-    try {
-      await client.query('begin');
-      const result = await fn(tx);
-      await client.query('commit');
-      return { result, lsn: probe ? await probeLsn(client) : 0n };
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    const { result, after } = await this.primary.transaction(fn, probe ? probeLsn : async () => 0n);
+    return { result, lsn: after };
   }
 
   private async onPrimaryWithProbe<R extends Row>(
     sql: string,
     params: readonly unknown[],
   ): Promise<{ rows: R[]; lsn: bigint }> {
-    const client = await this.primary.connect();
-    try {
-      this.count.primary.inc();
-      const rows = (await client.query<R>(prepared(sql, params))).rows;
-      return { rows, lsn: await probeLsn(client) };
-    } finally {
-      client.release();
-    }
+    return this.primary.connection(async (c) => {
+      const rows = await c.query<R>(sql, params);
+      return { rows, lsn: await probeLsn(c) };
+    });
   }
 
   /**
@@ -423,8 +392,8 @@ class RequestDb implements Db {
   }
 }
 
-async function probeLsn(client: pg.PoolClient): Promise<bigint> {
-  const row = (await client.query<{ lsn: string }>({ name: 'l_probe', text: PROBE_SQL })).rows[0];
+async function probeLsn(c: PgConnection): Promise<bigint> {
+  const row = (await c.internal<{ lsn: string }>(PROBE))[0];
   const lsn = parseLsn(row?.lsn);
   if (lsn === undefined) throw new Error(`unexpected WAL position ${String(row?.lsn)}`);
   return lsn;

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { CacheTier } from '../cache/cache.ts';
+import type { CacheTier } from '../cache/cache-tier.ts';
 import type { HotSeries } from '../metrics/metrics.ts';
 import type { Queue } from '../queue/queue.ts';
 import { SECURITY_HEADERS } from '../security/security-headers.ts';

@@ -31,6 +31,12 @@ export interface Metrics {
   /** 1 while the Redis connection for a role (`state`: sessions and rate limits) is ready. */
   redisUp: Gauge<'role'>;
   rateLimitFallbacks: Counter;
+  /**
+   * Errors handled without failing a request, by component (cache, db, replica-monitor):
+   * best-effort steps and background work whose failure is retried or replaced by a
+   * fallback. Counted so that none is dropped unseen.
+   */
+  backgroundErrors: Counter<'component'>;
 }
 
 const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -198,6 +204,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     rateLimitFallbacks: new Counter({
       name: 'ladder_rate_limit_fallbacks_total',
       help: 'Rate-limit hits counted in this process only, because the shared store was unavailable.',
+      registers,
+    }),
+    backgroundErrors: new Counter({
+      name: 'ladder_background_errors_total',
+      help: 'Errors handled without failing a request (background work, best-effort steps; retried or replaced by a fallback), by component.',
+      labelNames: ['component'],
       registers,
     }),
   };

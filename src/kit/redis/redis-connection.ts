@@ -137,7 +137,9 @@ export function createRedisConnection(opts: RedisConnectionOptions): RedisConnec
     target,
     connect: () => {
       if (closing || client.status !== 'wait') return;
-      client.connect().catch(() => undefined); // failures arrive as 'error' events; retries go on
+      // A failure also arrives as an 'error' event; either way markDown logs it once per
+      // outage, and the client's retries go on.
+      client.connect().catch((err: unknown) => markDown(err instanceof Error ? err : new Error(String(err))));
     },
     isUp: () => up,
     waitReady: (timeoutMs) =>
@@ -159,7 +161,12 @@ export function createRedisConnection(opts: RedisConnectionOptions): RedisConnec
       if (up) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
-          client.quit().catch(() => undefined),
+          client.quit().catch((err: unknown) =>
+            opts.log?.info(
+              { redis: target, role: opts.role, error: err instanceof Error ? err.message : String(err) },
+              'Redis QUIT failed at close; closing the socket',
+            ),
+          ),
           new Promise((r) => (timer = setTimeout(r, d.quitTimeoutMs))),
         ]);
         clearTimeout(timer);

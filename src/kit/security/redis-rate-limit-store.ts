@@ -1,7 +1,7 @@
 // Rate limits in Redis (rung 7): one fixed-window counter per key shared by every web
 // server, so a limit of N means N across the whole tier, not N per server. One round trip
 // per hit: the script rate-limit-hit.lua counts, starts the window and reads its PTTL
-// atomically.
+// atomically (run through the kit's script loader, redis/script-loader.ts).
 //
 // When Redis is unavailable (down, stopped, timing out), a hit is counted in this process
 // instead (a MemoryRateLimitStore), and the fallback is counted in a metric; the Redis
@@ -15,19 +15,14 @@
 //   session, so it would be an unlimited account-creation endpoint.
 // Per-process limits keep both bounded (at worst N per web server instead of N overall)
 // while letting every request that can succeed succeed.
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { RedisStoreError } from '../redis/redis-store-error.ts';
+import { bindScript, loadLuaScript, type RunScript } from '../redis/script-loader.ts';
 import { MemoryRateLimitStore, type RateLimitStore } from './rate-limiter.ts';
-
-/** The two commands this store uses: a small interface, not the whole client. */
-export type RateLimitRedis = Pick<Redis, 'evalsha' | 'eval'>;
 
 export const RATE_LIMIT_KEY_PREFIX = 'ladder:rl:';
 
-const SCRIPT = readFileSync(new URL('./rate-limit-hit.lua', import.meta.url), 'utf8');
-const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex');
+const HIT = loadLuaScript(new URL('./rate-limit-hit-1.lua', import.meta.url));
 
 export interface RedisRateLimitStoreOptions {
   prefix?: string;
@@ -41,11 +36,10 @@ export class RedisRateLimitStore implements RateLimitStore {
   private readonly prefix: string;
   private readonly fallback: RateLimitStore;
   private readonly onFallback: ((err: RedisStoreError) => void) | undefined;
+  private readonly run: RunScript;
 
-  constructor(
-    private readonly redis: RateLimitRedis,
-    opts: RedisRateLimitStoreOptions = {},
-  ) {
+  constructor(redis: Redis, opts: RedisRateLimitStoreOptions = {}) {
+    this.run = bindScript(redis, HIT);
     this.prefix = opts.prefix ?? RATE_LIMIT_KEY_PREFIX;
     this.fallback = opts.fallback ?? new MemoryRateLimitStore(10_000);
     this.onFallback = opts.onFallback;
@@ -54,27 +48,17 @@ export class RedisRateLimitStore implements RateLimitStore {
   async hit(key: string, windowMs: number): Promise<{ count: number; resetMs: number }> {
     const window = Math.max(1, Math.round(windowMs));
     try {
-      return parseReply(await this.run(this.prefix + key, window), window);
+      return parseReply(await this.run([this.prefix + key], [window]), window);
     } catch (err) {
       this.onFallback?.(err instanceof RedisStoreError ? err : new RedisStoreError('rate-limit hit', err));
       return this.fallback.hit(key, windowMs);
-    }
-  }
-
-  private async run(key: string, windowMs: number): Promise<unknown> {
-    try {
-      return await this.redis.evalsha(SCRIPT_SHA, 1, key, windowMs);
-    } catch (err) {
-      // Redis forgets scripts on restart; send it once in full, and it is cached again.
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return await this.redis.eval(SCRIPT, 1, key, windowMs);
     }
   }
 }
 
 function parseReply(reply: unknown, windowMs: number): { count: number; resetMs: number } {
   if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') {
-    throw new RedisStoreError('rate-limit hit', new Error('unexpected reply from rate-limit-hit.lua'));
+    throw new RedisStoreError('rate-limit hit', new Error('unexpected reply from rate-limit-hit-1.lua'));
   }
   return { count: reply[0], resetMs: Math.min(Math.max(0, reply[1]), windowMs) };
 }

@@ -4,8 +4,7 @@
 // describe it in the report (what ran, capped or not, the launcher's notes, health-check flaps).
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { CACHE_DEFAULTS } from '../../kit/cache/cache.ts';
-import { BUMP_GENERATION } from '../../kit/cache/cache-scripts.ts';
+import { bumpCacheGeneration } from '../../kit/cache/cache-scripts.ts';
 import { benchCode, benchUrl, seedLinks } from '../dataset/bench-links.ts';
 import type { BenchOptions } from '../options/bench-options.ts';
 import type { TopologyReport } from '../report/bench-report.ts';
@@ -88,7 +87,7 @@ async function dropCache(topology: BenchTopology): Promise<void> {
   if (!node) return;
   const redis = new Redis(node.url, { maxRetriesPerRequest: 1 });
   try {
-    await redis.eval(BUMP_GENERATION, 0, CACHE_DEFAULTS.prefix, `${CACHE_DEFAULTS.prefix}invalidate`);
+    await bumpCacheGeneration(redis);
   } finally {
     redis.disconnect();
   }

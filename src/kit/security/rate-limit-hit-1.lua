@@ -1,13 +1,11 @@
 --[[
   Counts one hit in a fixed rate-limit window (RedisRateLimitStore.hit).
 
-  Input:
-    KEYS[1]  the window's counter, ladder:rl:<limit name>:<caller>
-    ARGV[1]  the window length in milliseconds (a positive integer)
+  KEYS[1]  the window's counter, ladder:rl:<limit name>:<caller>
+  ARGV[1]  the window length in milliseconds (a positive integer)
 
-  Output:
-    { count, resetMs }  hits in the current window including this one, and milliseconds
-                        until the window ends (the counter's PTTL).
+  Returns { count, resetMs }: hits in the current window including this one, and milliseconds
+  until the window ends (the counter's PTTL).
 
   The first hit of a window creates the counter and starts its expiry; later hits only
   count. A counter found without an expiry (left by anything else) is given one, so that
