@@ -69,10 +69,16 @@ async function start(argv: string[]): Promise<number> {
   if (topology.rung !== 1) throw new ConfigError('rung', '`ladder start` runs rung 1', 'use `ladder up --rung N` for higher rungs');
   const { startRung1 } = await import('../launcher/rung1.ts');
   say(topology.database.kind === 'embedded' ? 'starting the embedded Postgres…' : 'connecting to DATABASE_URL…');
-  const rung = await startRung1(topology, {}, (m) => say(m));
+  const rung = await startRung1(topology, (m) => say(m));
   say(`Links is serving at ${rung.url}`);
   process.stdout.write(`${rung.url}\n`);
-  await untilSignal(() => rung.stop(), say);
+  const crashed = await Promise.race([untilSignal(() => rung.stop(), say).then(() => undefined), rung.webExited]);
+  if (crashed) {
+    // The web server died by itself: nothing is left to serve, so Postgres stops too.
+    say(`the web server exited (${crashed.code ?? crashed.signal}); stopping`);
+    await rung.stop();
+    return 1;
+  }
   say('stopped');
   return 0;
 }
@@ -83,16 +89,25 @@ async function migrateCmd(): Promise<number> {
     databaseUrl: process.env.DATABASE_URL || undefined,
     stateDir: process.env.LADDER_STATE_DIR || undefined,
   });
-  const { startDatabase } = await import('../launcher/rung1.ts');
-  const { acquireLock } = await import('../launcher/state-dir.ts');
-  const release = topology.database.kind === 'embedded' ? acquireLock(`${topology.stateDir}/rung1`, 'Ladder rung 1') : () => undefined;
-  try {
-    const db = await startDatabase(topology, (m) => say(m));
-    await db.postgres?.stop();
-    say('migrations are up to date');
-  } finally {
-    release();
+  if (topology.database.kind === 'external') {
+    // The one place that runs the app's migrations in-process: the launcher runs this
+    // command (with DATABASE_URL) instead of importing the app.
+    const { migrate } = await import('../kit/db/migrator.ts');
+    const { MIGRATIONS_DIR } = await import('../app/links-app.ts');
+    await migrate(topology.database.url!, MIGRATIONS_DIR, (m) => say(m));
+  } else {
+    // The embedded Postgres of rung 1: started, migrated (by this command, with its URL), stopped.
+    const { startDatabase } = await import('../launcher/rung1.ts');
+    const { acquireLock } = await import('../launcher/state-dir.ts');
+    const release = acquireLock(`${topology.stateDir}/rung1`, 'Ladder rung 1');
+    try {
+      const db = await startDatabase(topology, (m) => say(m));
+      await db.stop();
+    } finally {
+      release();
+    }
   }
+  say('migrations are up to date');
   return 0;
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { MIGRATIONS_DIR } from '../app/links-app.ts';
 import { migrate } from '../kit/db/migrator.ts';
-import { embeddedBinDir, PostgresServer, systemBinDir } from '../kit/db/postgres-server.ts';
+import { embeddedBinDir, PostgresServer, systemBinDir } from '../launcher/postgres-server.ts';
 import { freePort } from '../launcher/state-dir.ts';
 import { seedLinks } from './bench-links.ts';
 import type { BenchSession } from './bench-session.ts';
