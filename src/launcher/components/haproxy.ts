@@ -4,10 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULTS } from '../../kit/config.ts';
-import { LadderError } from '../../kit/errors.ts';
 import { stopChild } from '../../kit/process/stop-process.ts';
-import { SECURITY_HEADERS } from '../../kit/security/security-headers.ts';
 import { requireBinary } from '../binaries.ts';
 import { exitReason, httpOk, spawnLogged, waitUntil } from '../child.ts';
 import { ROLES, type Balancer, type Component } from '../component.ts';
@@ -19,20 +16,12 @@ import {
   haproxySocketPath,
   serverStates,
   type HaproxyBackend,
-  type TooLargeAnswer,
 } from '../haproxy.ts';
 
 /** HAProxy server slots, and so the most web servers `ladder scale` can run behind it. */
 export const MAX_WEB = 16;
 
 const READY_TIMEOUT_MS = 30_000;
-
-/** The web servers' answer to a body over their limit, which HAProxy gives in their place. */
-export const TOO_LARGE: TooLargeAnswer = {
-  limitBytes: DEFAULTS.bodyLimitBytes,
-  body: JSON.stringify(new LadderError('PAYLOAD_TOO_LARGE').toBody()),
-  headers: SECURITY_HEADERS,
-};
 
 export interface HaproxyComponentOptions {
   /** Its folder: configuration and, when the path is short enough, the runtime API socket. */
@@ -80,7 +69,6 @@ export class HaproxyComponent implements Component, Balancer {
         slots: MAX_WEB,
         balance: this.opts.balance,
         sticky: this.opts.sticky,
-        tooLarge: TOO_LARGE,
       }),
     );
     return spawnLogged(bin, ['-db', '-f', this.cfgFile], { logFile: this.logFile });
