@@ -60,7 +60,7 @@ function envPort(): number | undefined {
 async function start(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { rung: { type: 'string' } }, strict: true });
   const topology = buildTopology({
-    rung: values.rung === undefined ? 1 : Number(values.rung),
+    rung: num(values.rung, 'rung') ?? 1,
     port: envPort(),
     host: process.env.HOST,
     databaseUrl: process.env.DATABASE_URL || undefined,
@@ -175,22 +175,30 @@ export async function main(argv: string[]): Promise<number> {
         return status(stateDir(), values.json ?? false);
       }
       case 'down': {
+        parseArgs({ args: rest, options: {}, strict: true });
         const { down } = await import('../launcher/up-commands.ts');
         return await down(stateDir(), say);
       }
       case 'chaos': {
+        if (rest.length > 2) throw new ConfigError('chaos', `one action and one node, not ${rest.length} arguments`, 'use ladder chaos kill|stop|cont|term NODE');
         const { chaos } = await import('../launcher/up-commands.ts');
         return chaos(stateDir(), rest[0], rest[1], say);
       }
       case 'logs': {
         const { values, positionals } = parseArgs({ args: rest, options: { lines: { type: 'string' } }, allowPositionals: true, strict: true });
         const { logs } = await import('../launcher/up-commands.ts');
-        return logs(stateDir(), positionals[0], num(values.lines, 'lines') ?? 200, say);
+        const lines = num(values.lines, 'lines') ?? 200;
+        if (!Number.isInteger(lines) || lines < 1 || lines > 100_000) {
+          throw new ConfigError('lines', `"${lines}" lines`, 'use a whole number from 1 to 100000');
+        }
+        if (positionals.length > 1) throw new ConfigError('logs', `one node at a time, not ${positionals.length}`, 'use ladder logs NODE [--lines N]');
+        return logs(stateDir(), positionals[0], lines, say);
       }
       case 'scale': {
         const { values } = parseArgs({ args: rest, options: { web: { type: 'string' } }, strict: true });
         const web = num(values.web, 'web');
         if (web === undefined) throw new ConfigError('web', 'is required', 'use ladder scale --web K');
+        // The range is checked against the running topology (with or without a balancer) in scale().
         const { scale } = await import('../launcher/up-commands.ts');
         return await scale(stateDir(), web, say);
       }

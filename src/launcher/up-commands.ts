@@ -8,7 +8,7 @@ import path from 'node:path';
 import { isAlive } from '../kit/process/pid.ts';
 import { descendants } from '../kit/process/process-tree.ts';
 import { stopPid } from '../kit/process/stop-process.ts';
-import { buildTopology, type TopologyInput } from '../topology/topology.ts';
+import { buildTopology, checkWebCount, type TopologyInput } from '../topology/topology.ts';
 import { requireBinary } from './binaries.ts';
 import { ROLES, startOrder } from './component.ts';
 import { LADDER_BIN } from './ladder-bin.ts';
@@ -250,11 +250,14 @@ export function logs(stateDir: string, nodeName: string | undefined, lines: numb
 
 /** Asks the supervisor to run K web servers; returns once they are ready. */
 export async function scale(stateDir: string, count: number, say: Say): Promise<number> {
+  checkWebCount(count, false); // a count no topology can run is refused before anything is looked up
   const supervisor = lockHolder(upDir(stateDir));
   if (supervisor === undefined) {
     say('nothing is running');
     return 1;
   }
+  // Refused here, at once, rather than by the supervisor after the wait below.
+  checkWebCount(count, (readUpState(stateDir)?.nodes ?? []).some((n) => n.role === 'haproxy'));
   writeFileSync(path.join(upDir(stateDir), 'scale.json'), JSON.stringify({ web: count }));
   process.kill(supervisor, 'SIGUSR2');
   const deadline = Date.now() + 90_000;

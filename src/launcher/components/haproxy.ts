@@ -5,6 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stopChild } from '../../kit/process/stop-process.ts';
+import { MAX_WEB_BALANCED } from '../../topology/topology.ts';
 import { requireBinary } from '../binaries.ts';
 import { exitReason, httpOk, spawnLogged, waitUntil } from '../child.ts';
 import { ROLES, type Balancer, type Component } from '../component.ts';
@@ -19,7 +20,7 @@ import {
 } from '../haproxy.ts';
 
 /** HAProxy server slots, and so the most web servers `ladder scale` can run behind it. */
-export const MAX_WEB = 16;
+export const MAX_WEB = MAX_WEB_BALANCED;
 
 const READY_TIMEOUT_MS = 30_000;
 
