@@ -73,16 +73,19 @@ defaults
 
 frontend links
   bind ${o.bindHost}:${o.bindPort}
-  # The balancer says who the client is and how it connected: it sets X-Forwarded-For and
-  # X-Forwarded-Proto itself (replacing, never appending to, what a client sent) and drops
-  # the client's X-Forwarded-Host and Forwarded. Web servers trust these headers from the
-  # balancer's address only, so a client can neither pick its rate-limit bucket nor the
-  # host of its short URLs, nor turn on HSTS (docs/operations.md).
+  # The balancer says who the client is: it sets X-Forwarded-For itself (replacing, never
+  # appending to, what a client sent) and drops the client's X-Forwarded-Proto,
+  # X-Forwarded-Host and Forwarded. Web servers trust these headers from the balancer's
+  # address only, so a client can neither pick its rate-limit bucket nor the host of its
+  # short URLs, nor turn on HSTS (docs/operations.md). The scheme is http, which is what a
+  # web server assumes without the header; it is dropped rather than set to http because
+  # the redirect fast path steps aside for any request that carries it (server.ts).
+  # Terminating TLS here would set it to https.
   http-request del-header forwarded
   http-request del-header x-forwarded-host
   http-request del-header x-forwarded-port
+  http-request del-header x-forwarded-proto
   http-request set-header x-forwarded-for %[src]
-  http-request set-header x-forwarded-proto http
   default_backend web
 
 backend web
