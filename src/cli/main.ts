@@ -67,7 +67,7 @@ function envPort(): number | undefined {
 async function start(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { rung: { type: 'string' } }, strict: true });
   const topology = buildTopology({
-    rung: values.rung === undefined ? 1 : Number(values.rung),
+    rung: num(values.rung, 'rung') ?? 1,
     port: envPort(),
     host: process.env.HOST,
     databaseUrl: process.env.DATABASE_URL || undefined,
@@ -76,10 +76,16 @@ async function start(argv: string[]): Promise<number> {
   if (topology.rung !== 1) throw new ConfigError('rung', '`ladder start` runs rung 1', 'use `ladder up --rung N` for higher rungs');
   const { startRung1 } = await import('../launcher/rung1.ts');
   say(topology.database.kind === 'embedded' ? 'starting the embedded Postgres…' : 'connecting to DATABASE_URL…');
-  const rung = await startRung1(topology, {}, (m) => say(m));
+  const rung = await startRung1(topology, (m) => say(m));
   say(`Links is serving at ${rung.url}`);
   process.stdout.write(`${rung.url}\n`);
-  await untilSignal(() => rung.stop(), say);
+  const crashed = await Promise.race([untilSignal(() => rung.stop(), say).then(() => undefined), rung.webExited]);
+  if (crashed) {
+    // The web server died by itself: nothing is left to serve, so Postgres stops too.
+    say(`the web server exited (${crashed.code ?? crashed.signal}); stopping`);
+    await rung.stop();
+    return 1;
+  }
   say('stopped');
   return 0;
 }
@@ -90,16 +96,25 @@ async function migrateCmd(): Promise<number> {
     databaseUrl: process.env.DATABASE_URL || undefined,
     stateDir: process.env.LADDER_STATE_DIR || undefined,
   });
-  const { startDatabase } = await import('../launcher/rung1.ts');
-  const { acquireLock } = await import('../launcher/state-dir.ts');
-  const release = topology.database.kind === 'embedded' ? acquireLock(`${topology.stateDir}/rung1`, 'Ladder rung 1') : () => undefined;
-  try {
-    const db = await startDatabase(topology, (m) => say(m));
-    await db.postgres?.stop();
-    say('migrations are up to date');
-  } finally {
-    release();
+  if (topology.database.kind === 'external') {
+    // The one place that runs the app's migrations in-process: the launcher runs this
+    // command (with DATABASE_URL) instead of importing the app.
+    const { migrate } = await import('../kit/db/migrator.ts');
+    const { MIGRATIONS_DIR } = await import('../app/links-app.ts');
+    await migrate(topology.database.url!, MIGRATIONS_DIR, (m) => say(m));
+  } else {
+    // The embedded Postgres of rung 1: started, migrated (by this command, with its URL), stopped.
+    const { startDatabase } = await import('../launcher/rung1.ts');
+    const { acquireLock } = await import('../launcher/state-dir.ts');
+    const release = acquireLock(`${topology.stateDir}/rung1`, 'Ladder rung 1');
+    try {
+      const db = await startDatabase(topology, (m) => say(m));
+      await db.stop();
+    } finally {
+      release();
+    }
   }
+  say('migrations are up to date');
   return 0;
 }
 
@@ -167,22 +182,30 @@ export async function main(argv: string[]): Promise<number> {
         return status(stateDir(), values.json ?? false);
       }
       case 'down': {
+        parseArgs({ args: rest, options: {}, strict: true });
         const { down } = await import('../launcher/up-commands.ts');
         return await down(stateDir(), say);
       }
       case 'chaos': {
+        if (rest.length > 2) throw new ConfigError('chaos', `one action and one node, not ${rest.length} arguments`, 'use ladder chaos kill|stop|cont|term NODE');
         const { chaos } = await import('../launcher/up-commands.ts');
         return chaos(stateDir(), rest[0], rest[1], say);
       }
       case 'logs': {
         const { values, positionals } = parseArgs({ args: rest, options: { lines: { type: 'string' } }, allowPositionals: true, strict: true });
         const { logs } = await import('../launcher/up-commands.ts');
-        return logs(stateDir(), positionals[0], num(values.lines, 'lines') ?? 200, say);
+        const lines = num(values.lines, 'lines') ?? 200;
+        if (!Number.isInteger(lines) || lines < 1 || lines > 100_000) {
+          throw new ConfigError('lines', `"${lines}" lines`, 'use a whole number from 1 to 100000');
+        }
+        if (positionals.length > 1) throw new ConfigError('logs', `one node at a time, not ${positionals.length}`, 'use ladder logs NODE [--lines N]');
+        return logs(stateDir(), positionals[0], lines, say);
       }
       case 'scale': {
         const { values } = parseArgs({ args: rest, options: { web: { type: 'string' } }, strict: true });
         const web = num(values.web, 'web');
         if (web === undefined) throw new ConfigError('web', 'is required', 'use ladder scale --web K');
+        // The range is checked against the running topology (with or without a balancer) in scale().
         const { scale } = await import('../launcher/up-commands.ts');
         return await scale(stateDir(), web, say);
       }

@@ -3,7 +3,7 @@
 // caller is told, and the process runs uncapped.
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { descendants } from './process-tree.ts';
+import { descendants } from '../kit/process/process-tree.ts';
 
 const ROOT = '/sys/fs/cgroup/cpu';
 const PERIOD_US = 100_000;

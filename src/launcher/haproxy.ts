@@ -29,6 +29,12 @@ export interface HaproxyConfigOptions {
  * Timeouts: HAProxy closes idle client keep-alive after 10 s and never keeps a server
  * connection idle longer than the web servers' 65 s keep-alive timeout, so a request is
  * never sent on a connection the server is closing.
+ *
+ * An oversized body is answered by the web server (413, PAYLOAD_TOO_LARGE), not by a rule
+ * here: HAProxy 2.6 does not drain the rest of a request it answers itself, so a client
+ * still uploading is reset before it reads the answer (measured: 49 of 50 answers lost
+ * with a client that writes the whole 3 MiB body). A web server that reads and discards
+ * the body before answering leaves neither itself nor HAProxy a reason to reset.
  */
 export function haproxyConfig(o: HaproxyConfigOptions): string {
   const lines: string[] = [];
@@ -67,7 +73,19 @@ defaults
 
 frontend links
   bind ${o.bindHost}:${o.bindPort}
-  option forwardfor
+  # The balancer says who the client is: it sets X-Forwarded-For itself (replacing, never
+  # appending to, what a client sent) and drops the client's X-Forwarded-Proto,
+  # X-Forwarded-Host and Forwarded. Web servers trust these headers from the balancer's
+  # address only, so a client can neither pick its rate-limit bucket nor the host of its
+  # short URLs, nor turn on HSTS (docs/operations.md). The scheme is http, which is what a
+  # web server assumes without the header; it is dropped rather than set to http because
+  # the redirect fast path steps aside for any request that carries it (server.ts).
+  # Terminating TLS here would set it to https.
+  http-request del-header forwarded
+  http-request del-header x-forwarded-host
+  http-request del-header x-forwarded-port
+  http-request del-header x-forwarded-proto
+  http-request set-header x-forwarded-for %[src]
   default_backend web
 
 backend web

@@ -1,10 +1,7 @@
-// A redis-server the launcher owns: its own loopback port and folder, nothing persisted
-// (the data it holds, sessions and rate-limit counts, may be lost with it).
-import type { ChildProcess } from 'node:child_process';
+// redis-server's command line and a PING probe, shared by the launcher's Redis component
+// (components/redis.ts), the cache bench and the tests: its own loopback port and folder,
+// nothing persisted (the data it holds, sessions and rate-limit counts, may be lost with it).
 import net from 'node:net';
-import path from 'node:path';
-import { requireBinary } from './binaries.ts';
-import { spawnLogged, stopChild, waitUntil } from './child.ts';
 
 export interface RedisServerOptions {
   dir: string;
@@ -41,42 +38,6 @@ export function redisServerArgs(o: RedisServerOptions): string[] {
     ...(o.maxMemoryMb !== undefined ? ['--maxmemory', `${o.maxMemoryMb}mb`] : []),
     ...(o.evict ? ['--maxmemory-policy', 'volatile-lru'] : []),
   ];
-}
-
-export class RedisServer {
-  private child: ChildProcess | undefined;
-
-  constructor(private readonly opts: RedisServerOptions) {}
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.opts.port}`;
-  }
-
-  async start(): Promise<ChildProcess> {
-    const bin = requireBinary('redis-server');
-    const child = spawnLogged(bin, redisServerArgs(this.opts), {
-      logFile: path.join(this.opts.dir, 'redis.log'),
-    });
-    this.child = child;
-    await waitUntil(
-      () => ping(this.opts.port),
-      15_000,
-      'redis-server',
-      () =>
-        child.exitCode !== null
-          ? `exited (${child.exitCode}); see ${path.join(this.opts.dir, 'redis.log')}`
-          : undefined,
-    );
-    return child;
-  }
-
-  async stop(): Promise<void> {
-    if (this.child) await stopChild(this.child, 'SIGTERM', 5000);
-  }
 }
 
 /** PING over a raw connection: true on +PONG. */

@@ -1,7 +1,7 @@
 // Entry of the background supervisor process (`ladder __supervise`, started by `ladder up`).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildTopology, type TopologyInput } from '../topology/topology.ts';
+import { buildTopology, checkWebCount, type TopologyInput } from '../topology/topology.ts';
 import { Supervisor, type Progress } from './supervisor.ts';
 import { upDir } from './up-state.ts';
 
@@ -23,7 +23,7 @@ export async function runSupervisor(): Promise<number> {
   process.on('SIGUSR2', () => {
     try {
       const { web } = JSON.parse(readFileSync(path.join(upDir(topology.stateDir), 'scale.json'), 'utf8')) as { web: number };
-      if (!Number.isInteger(web) || web < 1 || web > 64) throw new Error(`bad web count ${web}`);
+      checkWebCount(web, topology.features.loadBalancer);
       supervisor.scale(web).catch((err: unknown) => report({ type: 'note', message: `scale failed: ${(err as Error).message}` }));
     } catch (err) {
       report({ type: 'note', message: `scale request unreadable: ${(err as Error).message}` });

@@ -5,18 +5,17 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { systemBinDir } from '../kit/db/postgres-server.ts';
 import { isAlive } from '../kit/process/pid.ts';
-import { buildTopology, type TopologyInput } from '../topology/topology.ts';
+import { descendants } from '../kit/process/process-tree.ts';
+import { stopPid } from '../kit/process/stop-process.ts';
+import { buildTopology, checkWebCount, type TopologyInput } from '../topology/topology.ts';
 import { requireBinary } from './binaries.ts';
-import { stopPid } from './child.ts';
-import { descendants } from './process-tree.ts';
+import { ROLES, startOrder } from './component.ts';
+import { LADDER_BIN } from './ladder-bin.ts';
+import { systemBinDir } from './postgres-server.ts';
 import { lockHolder } from './state-dir.ts';
 import type { Progress } from './supervisor.ts';
 import { logFile, readUpState, upDir, writeUpState, type NodeState, type UpState } from './up-state.ts';
-
-const LADDER_BIN = fileURLToPath(new URL('../../bin/ladder.mjs', import.meta.url));
 const UP_TIMEOUT_MS = 180_000;
 
 type Say = (msg: string) => void;
@@ -37,17 +36,17 @@ function looksLike(node: NodeState, pid: number): boolean {
   } catch {
     return false;
   }
-  const marker = { web: '__web', postgres: 'postgres', 'postgres-replica': 'postgres', redis: 'redis-server', haproxy: 'haproxy' }[node.role];
-  return cmd.includes(marker);
+  const role = ROLES[node.role] as (typeof ROLES)[keyof typeof ROLES] | undefined; // a state file from another version may name other roles
+  return role !== undefined && cmd.includes(role.command);
 }
 
 /** Stops what an earlier run left running (its supervisor died), by PID, checked first. */
 async function cleanupStale(stateDir: string, state: UpState, say: Say): Promise<void> {
   const live = state.nodes.filter((n) => n.pid !== null && isAlive(n.pid) && looksLike(n, n.pid));
   if (live.length > 0) say(`stopping ${live.length} process(es) left by an earlier run whose supervisor died: ${live.map((n) => n.name).join(', ')}`);
-  const order = ['haproxy', 'web', 'redis', 'postgres-replica', 'postgres'];
+  const order = startOrder().reverse();
   live.sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role));
-  for (const n of live) await stopPid(n.pid!, n.role.startsWith('postgres') ? 'SIGINT' : 'SIGTERM', 15_000);
+  for (const n of live) await stopPid(n.pid!, { signal: ROLES[n.role].stopSignal, timeoutMs: ROLES[n.role].stopTimeoutMs });
   writeUpState(stateDir, { ...state, state: 'stopped', supervisorPid: null, nodes: state.nodes.map((n) => ({ ...n, pid: null, state: 'stopped' })) });
 }
 
@@ -121,7 +120,7 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   });
   if (!result.ok) {
     say(`could not start: ${result.message ?? 'unknown error'}`);
-    if (isAlive(child.pid!)) await stopPid(child.pid!, 'SIGTERM', 60_000); // it stops what it started
+    if (isAlive(child.pid!)) await stopPid(child.pid!, { timeoutMs: 60_000 }); // it stops what it started
     say(`supervisor log: ${supervisorLog}`);
     return 1;
   }
@@ -187,7 +186,7 @@ export async function down(stateDir: string, say: Say): Promise<number> {
   }
   if (supervisor !== undefined) {
     say(`stopping the topology (supervisor pid ${supervisor})…`);
-    await stopPid(supervisor, 'SIGTERM', 90_000);
+    await stopPid(supervisor, { timeoutMs: 90_000 });
   }
   // Whatever is still alive (a supervisor killed with -9 cannot stop its children) goes by PID.
   const after = readUpState(stateDir);
@@ -251,11 +250,14 @@ export function logs(stateDir: string, nodeName: string | undefined, lines: numb
 
 /** Asks the supervisor to run K web servers; returns once they are ready. */
 export async function scale(stateDir: string, count: number, say: Say): Promise<number> {
+  checkWebCount(count, false); // a count no topology can run is refused before anything is looked up
   const supervisor = lockHolder(upDir(stateDir));
   if (supervisor === undefined) {
     say('nothing is running');
     return 1;
   }
+  // Refused here, at once, rather than by the supervisor after the wait below.
+  checkWebCount(count, (readUpState(stateDir)?.nodes ?? []).some((n) => n.role === 'haproxy'));
   writeFileSync(path.join(upDir(stateDir), 'scale.json'), JSON.stringify({ web: count }));
   process.kill(supervisor, 'SIGUSR2');
   const deadline = Date.now() + 90_000;

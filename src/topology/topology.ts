@@ -65,6 +65,27 @@ export const RUNGS: readonly RungPreset[] = [
 
 export const MAX_RUNG = RUNGS.length;
 
+/** Web servers a topology may run: one process each, on one machine. */
+export const MAX_WEB = 64;
+/** Behind the balancer: HAProxy's pre-declared server slots (scaling adds servers into them without a reload). */
+export const MAX_WEB_BALANCED = 16;
+
+/**
+ * Checks a web server count (`--web K` of `up` and `scale`) and returns it, or throws a
+ * ConfigError naming the range and why.
+ */
+export function checkWebCount(web: number, loadBalancer: boolean): number {
+  const max = loadBalancer ? MAX_WEB_BALANCED : MAX_WEB;
+  const why = loadBalancer ? `HAProxy has ${MAX_WEB_BALANCED} server slots` : `each is a process on this machine`;
+  if (!Number.isInteger(web)) throw new ConfigError('web', `"${web}" is not a whole number of web servers`, `use 1 to ${max}`);
+  if (web < 1) throw new ConfigError('web', `"${web}" web servers would serve nothing`, `use 1 to ${max} (\`ladder down\` stops a topology)`);
+  if (web > max) throw new ConfigError('web', `"${web}" web servers is more than ${max}`, `use 1 to ${max} (${why})`);
+  return web;
+}
+
+/** A host to bind: an IPv4 or IPv6 address or a host name (what HAProxy and the web servers accept). */
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]{2,45})$/;
+
 /** Replicas a topology with the replicas feature starts unless told (--replicas R). */
 export const DEFAULT_REPLICAS = 2;
 export const MAX_REPLICAS = 8;
@@ -118,14 +139,15 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
       `use a rung that is built (${built}); see docs/rungs.md for what each adds and when`,
     );
   }
-  const web = input.web ?? (rung >= 2 ? 2 : 1);
-  if (!Number.isInteger(web) || web < 1 || web > 64) throw new ConfigError('web', `"${web}" web servers`, 'use 1 to 64');
+  const { features, skipped } = builtFeaturesOf(rung);
+  const web = checkWebCount(input.web ?? (rung >= 2 ? 2 : 1), features.loadBalancer);
   if (rung < 2 && web !== 1) throw new ConfigError('web', `rung ${rung} runs one web server`, 'use --rung 2 or more for several, or drop --web');
+  const host = input.host ?? '127.0.0.1';
+  if (host.length > 253 || !HOST.test(host)) throw new ConfigError('host', `"${host.slice(0, 100)}" is not a host`, 'use an address such as 127.0.0.1 or ::1, or a host name');
   const port = input.port ?? 3000;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('port', `"${port}" is not a port`, 'use 0 to 65535 (0 picks a free one)');
   const cpu = input.cpu;
-  if (cpu !== undefined && !(cpu > 0 && cpu <= 64)) throw new ConfigError('cpu', `"${cpu}" cores`, 'use a positive number such as 0.5');
-  const { features, skipped } = builtFeaturesOf(rung);
+  if (cpu !== undefined && !(cpu >= 0.01 && cpu <= 64)) throw new ConfigError('cpu', `"${cpu}" cores`, 'use a number of cores from 0.01 to 64, such as 0.5');
   const replicas = input.replicas ?? (features.replicas ? DEFAULT_REPLICAS : 0);
   if (!Number.isInteger(replicas) || replicas < 0 || replicas > MAX_REPLICAS) {
     throw new ConfigError('replicas', `"${replicas}" replicas`, `use 0 to ${MAX_REPLICAS}`);
@@ -143,7 +165,7 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
     throw new ConfigError('replica-delay', 'there are no replicas to delay', 'add --replicas R (rung 4 and up start 2 unless told otherwise)');
   }
   const dbCpu = input.dbCpu;
-  if (dbCpu !== undefined && !(dbCpu > 0 && dbCpu <= 64)) throw new ConfigError('db-cpu', `"${dbCpu}" cores`, 'use a positive number such as 0.25');
+  if (dbCpu !== undefined && !(dbCpu >= 0.01 && dbCpu <= 64)) throw new ConfigError('db-cpu', `"${dbCpu}" cores`, 'use a number of cores from 0.01 to 64, such as 0.25');
   if (dbCpu !== undefined && rung < 2) throw new ConfigError('db-cpu', 'rung 1 runs in the foreground without caps', 'use `ladder up --rung 2` or more');
   if (input.databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(input.databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'is not a postgres:// URL', 'use postgres://user:password@host:port/database');
@@ -155,7 +177,7 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   }
   return Object.freeze({
     rung,
-    web: { count: web, host: input.host ?? '127.0.0.1', port, cpu },
+    web: { count: web, host, port, cpu },
     database: {
       kind: input.databaseUrl ? 'external' : 'embedded',
       url: input.databaseUrl,

@@ -4,11 +4,12 @@
 // case counts failed requests; the target is zero.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
-import { Client, signedUpClient } from '../support/app.ts';
+import { Client, signedUpClient, uniqueEmail } from '../support/app.ts';
 import { LADDER_BIN } from '../support/process.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'up-'));
@@ -78,6 +79,39 @@ function steadyLoad(entry: string, code: string, user: Client, { redirects = 6, 
       return result;
     },
   };
+}
+
+/** A 3 MiB JSON body (the web servers' limit is 16 KiB). */
+const OVERSIZED = Buffer.from(JSON.stringify({ url: `https://example.com/${'a'.repeat(3 * 1024 * 1024)}` }));
+
+/**
+ * POSTs the oversized body to /api/links on a fresh connection with a Content-Length, as
+ * curl does; resolves with the status and body, or with the socket error (a reset).
+ */
+function postOversized(base: string): Promise<{ status: number; body: string } | { error: string }> {
+  return new Promise((resolve) => {
+    const req = http.request(`${base}/api/links`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': String(OVERSIZED.length) },
+    });
+    let settled = false;
+    const done = (r: { status: number; body: string } | { error: string }) => {
+      if (!settled) resolve(r);
+      settled = true;
+    };
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+      res.on('error', (err) => done({ error: err.message }));
+    });
+    // A write error after the answer arrived (the server closed its side) is not a failure;
+    // one before it, or a reset that loses the answer, is.
+    req.on('error', (err) => setTimeout(() => done({ error: (err as NodeJS.ErrnoException).code ?? err.message }), 200));
+    req.end(OVERSIZED);
+  });
 }
 
 let entry: string;
@@ -188,5 +222,34 @@ describe('ladder up --rung 7 --web 3', () => {
     const r = await load.stop();
     expect(r.failed).toEqual([]);
     expect(r.ok).toBeGreaterThan(100);
+  }, 60_000);
+
+  it('a body over the limit gets 413 with the JSON error, 50 times of 50, through HAProxy and direct', async () => {
+    for (const base of [entry, node('web1').url]) {
+      const outcomes: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        const r = await postOversized(base);
+        if ('error' in r) outcomes.push(`reset: ${r.error}`);
+        else if (r.status !== 413 || (JSON.parse(r.body) as { error?: { code?: string } }).error?.code !== 'PAYLOAD_TOO_LARGE') outcomes.push(`${r.status} ${r.body.slice(0, 100)}`);
+      }
+      expect(outcomes, base).toEqual([]);
+    }
+  }, 120_000);
+
+  it('the balancer sets X-Forwarded-* itself: a client cannot choose the host, the scheme or its rate-limit bucket', async () => {
+    const spoof = { 'x-forwarded-host': 'evil.example', forwarded: 'for=203.0.113.9;host=evil.example;proto=https', 'x-forwarded-proto': 'https' };
+    const link = await user.post('/api/links', { url: 'https://example.com/forwarded' }, spoof);
+    expect(link.status).toBe(201);
+    expect(link.json.shortUrl).toBe(`${entry}/${link.json.code}`);
+    expect(link.headers.get('strict-transport-security')).toBeNull();
+    // Login attempts from one client, each claiming another address: the limit (30 a minute
+    // per address) still applies, since HAProxy replaces X-Forwarded-For with the real one.
+    const anon = new Client(entry);
+    const statuses: number[] = [];
+    for (let i = 0; i < 35; i++) {
+      const r = await anon.post('/api/login', { email: uniqueEmail(), password: 'wrong password here' }, { 'x-forwarded-for': `203.0.113.${i + 1}` });
+      statuses.push(r.status);
+    }
+    expect(statuses).toContain(429);
   }, 60_000);
 });

@@ -3,7 +3,7 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { PostgresServer } from '../../src/kit/db/postgres-server.ts';
+import { PostgresServer } from '../../src/launcher/postgres-server.ts';
 import { ensureDir, freePort } from '../../src/launcher/state-dir.ts';
 
 declare module 'vitest' {

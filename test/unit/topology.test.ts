@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/kit/errors.ts';
-import { buildTopology, featuresOf, RUNGS } from '../../src/topology/topology.ts';
+import { buildTopology, checkWebCount, featuresOf, RUNGS } from '../../src/topology/topology.ts';
 
 describe('topology', () => {
   it('rung 1 is built and has no extra features', () => {
@@ -63,5 +63,25 @@ describe('topology', () => {
   it('switches to an external database with DATABASE_URL', () => {
     const t = buildTopology({ rung: 1, databaseUrl: 'postgres://u:p@127.0.0.1:5555/db' });
     expect(t.database.kind).toBe('external');
+  });
+
+  it('refuses a web server count out of range at once, naming the range and why', () => {
+    expect(() => buildTopology({ rung: 3, web: 0 })).toThrow(/^web: "0" web servers would serve nothing\. Fix: use 1 to 16/);
+    expect(() => buildTopology({ rung: 3, web: 17 })).toThrow(/^web: .*more than 16.*HAProxy has 16 server slots/);
+    expect(() => buildTopology({ rung: 2, web: 65 })).toThrow(/^web: .*more than 64/);
+    expect(buildTopology({ rung: 2, web: 20 }).web.count).toBe(20); // no balancer: no slots to fit in
+    expect(() => buildTopology({ rung: 3, web: 2.5 })).toThrow(/^web: "2.5" is not a whole number/);
+    expect(checkWebCount(16, true)).toBe(16);
+    expect(() => checkWebCount(99, true)).toThrow(ConfigError);
+    expect(() => checkWebCount(0, false)).toThrow(/use 1 to 64/);
+  });
+
+  it('refuses a host that is not an address or a host name, and a CPU cap below what a cgroup can give', () => {
+    expect(() => buildTopology({ rung: 3, host: 'a b' })).toThrow(/^host: /);
+    expect(() => buildTopology({ rung: 3, host: '127.0.0.1:80\nbind evil' })).toThrow(/^host: /);
+    expect(buildTopology({ rung: 3, host: '::1' }).web.host).toBe('::1');
+    expect(buildTopology({ rung: 3, host: 'localhost' }).web.host).toBe('localhost');
+    expect(() => buildTopology({ rung: 3, cpu: 0.001 })).toThrow(/^cpu: .*from 0\.01 to 64/);
+    expect(() => buildTopology({ rung: 3, cpu: 65 })).toThrow(/^cpu: /);
   });
 });

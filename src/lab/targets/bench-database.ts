@@ -3,7 +3,7 @@
 // and a freshly seeded `bench` database (schema by `ladder migrate`, links by plain SQL).
 import path from 'node:path';
 import pg from 'pg';
-import { embeddedBinDir, PostgresServer, systemBinDir } from '../../kit/db/postgres-server.ts';
+import { embeddedBinDir, PostgresServer, systemBinDir } from '../../launcher/postgres-server.ts';
 import { freePort } from '../../launcher/state-dir.ts';
 import { seedLinks } from '../dataset/bench-links.ts';
 import type { BenchSession } from '../machine/bench-session.ts';

@@ -58,7 +58,7 @@ export interface LaunchOptions {
 const UP_TIMEOUT_MS = 240_000;
 const DOWN_TIMEOUT_MS = 120_000;
 
-/** Superuser of the launcher's Postgres (SUPERUSER in src/kit/db/postgres-server.ts). */
+/** Superuser of the launcher's Postgres (SUPERUSER in src/launcher/postgres-server.ts). */
 const PG_USER = 'postgres';
 
 /**

@@ -12,7 +12,8 @@ import { appendFileSync, cpSync, existsSync, mkdirSync, chownSync, readFileSync,
 import { arch, platform, userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { isAlive } from '../process/pid.ts';
+import { isAlive } from '../kit/process/pid.ts';
+import { stopChild, stopPid } from '../kit/process/stop-process.ts';
 
 export interface PostgresServerOptions {
   /** Where the cluster lives (created with initdb when empty). */
@@ -27,6 +28,12 @@ export interface PostgresServerOptions {
   log?: (line: string) => void;
   /** Make this server a hot standby of another one, cloned with pg_basebackup on first start. */
   replicaOf?: ReplicaSource;
+  /**
+   * Run the server in a process group of its own. `ladder start` sets it: a Ctrl-C in the
+   * terminal then reaches only ladder, which stops the web server (flushing its clicks into
+   * this database) before it stops Postgres, instead of Postgres shutting down at once.
+   */
+  detached?: boolean;
 }
 
 /** The primary a replica streams from, and how. */
@@ -271,8 +278,7 @@ export class PostgresServer {
     const cmdline = safeRead(`/proc/${pid}/cmdline`).split('\0');
     if (!cmdline[0]?.endsWith('postgres') || !cmdline.includes(this.dataDir)) return;
     this.opts.log?.(`stopping Postgres left running from an earlier run (pid ${pid})`);
-    process.kill(pid, 'SIGINT');
-    await waitForExit(pid, 15_000);
+    await stopPid(pid, { signal: 'SIGINT', timeoutMs: 15_000 });
   }
 
   async start(): Promise<void> {
@@ -296,6 +302,7 @@ export class PostgresServer {
       ...this.spawnOpts(),
       stdio: ['ignore', logFd, logFd],
       env: { ...process.env, LC_ALL: 'C' },
+      detached: this.opts.detached ?? false,
     });
     closeSync(logFd);
     this.child = child;
@@ -360,12 +367,8 @@ export class PostgresServer {
   /** Fast shutdown (SIGINT), then SIGKILL after the timeout. */
   async stop(timeoutMs = 10_000): Promise<void> {
     const child = this.child;
-    if (!child?.pid || child.exitCode !== null) return;
-    const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGINT');
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    await done;
-    clearTimeout(timer);
+    if (!child) return;
+    await stopChild(child, { signal: 'SIGINT', timeoutMs });
     this.child = undefined;
   }
 }
@@ -406,17 +409,6 @@ function run(
       resolve({ code, output });
     });
   });
-}
-
-async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) {
-      process.kill(pid, 'SIGKILL');
-      return;
-    }
-    await sleep(100);
-  }
 }
 
 function safeRead(file: string): string {

@@ -1,0 +1,93 @@
+// A component: one real program the launcher runs (Postgres, a replica, Redis, HAProxy, a
+// web server; later Varnish, Prometheus, etcd, Patroni, PgBouncer, workers). The supervisor
+// knows only this interface; each program's details live in its module under components/.
+//
+// Adding a program: a role in NodeRole (up-state.ts) and in ROLES below, a module under
+// components/ that implements Component, and a line in plan.ts that creates it for the
+// topologies that run it.
+import type { ChildProcess } from 'node:child_process';
+import type { NodeRole } from './up-state.ts';
+
+export interface Component {
+  /** The node's name in `ladder status`, `chaos` and `logs` (postgres, replica1, web2, ...). */
+  readonly name: string;
+  readonly role: NodeRole;
+  readonly port: number;
+  /** Where it serves, as `ladder status` shows it. */
+  readonly url: string;
+  /** Where its output goes (`ladder logs NAME`). */
+  readonly logFile: string;
+  /** Cores it is capped at, when it is (shown by `ladder status`). */
+  readonly cpu?: number;
+  /** Starts the program (preparing its data first when needed: initdb, a clone) and returns its process. */
+  start(): Promise<ChildProcess>;
+  /** Resolves once the started program serves; throws when it will not (it exited, or the deadline passed). */
+  waitReady(child: ChildProcess): Promise<void>;
+  /** Stops it: its graceful signal, then SIGKILL after its timeout. */
+  stop(child: ChildProcess): Promise<void>;
+}
+
+/**
+ * A component that spreads requests over the web servers (HAProxy). Scaling tells it
+ * about servers added and removed at runtime, without a reload.
+ */
+export interface Balancer {
+  addServer(web: Component): Promise<void>;
+  /** Stops new traffic to a server; its open requests finish. */
+  drainServer(web: Component): Promise<void>;
+  removeServer(web: Component): Promise<void>;
+}
+
+export function isBalancer(c: Component): c is Component & Balancer {
+  return typeof (c as Partial<Balancer>).addServer === 'function';
+}
+
+export interface RoleInfo {
+  /** Roles that must be ready before this one starts, and that stop only after it. */
+  after: readonly NodeRole[];
+  /** Found in the command line of a live process of this role: how `ladder down` checks a pid from the state file is still ours. */
+  command: string;
+  /** The graceful signal, also used for a process left behind by a supervisor that died. */
+  stopSignal: NodeJS.Signals;
+  stopTimeoutMs: number;
+}
+
+/** Every role, its dependencies and how its process is recognised and stopped. */
+export const ROLES: Readonly<Record<NodeRole, RoleInfo>> = {
+  postgres: { after: [], command: 'postgres', stopSignal: 'SIGINT', stopTimeoutMs: 15_000 },
+  'postgres-replica': { after: ['postgres'], command: 'postgres', stopSignal: 'SIGINT', stopTimeoutMs: 15_000 },
+  redis: { after: [], command: 'redis-server', stopSignal: 'SIGTERM', stopTimeoutMs: 5_000 },
+  web: { after: ['postgres', 'postgres-replica', 'redis'], command: '__web', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
+  // SIGUSR1: HAProxy's soft stop, which finishes open requests.
+  haproxy: { after: ['web'], command: 'haproxy', stopSignal: 'SIGUSR1', stopTimeoutMs: 10_000 },
+};
+
+/**
+ * Roles in start order: each after every role it depends on. Stopping goes in the reverse
+ * order (the balancer first, the database last).
+ */
+export function startOrder(roles: readonly NodeRole[] = Object.keys(ROLES) as NodeRole[]): NodeRole[] {
+  const out: NodeRole[] = [];
+  const visit = (r: NodeRole, path: NodeRole[]) => {
+    if (out.includes(r)) return;
+    if (path.includes(r)) throw new Error(`roles depend on each other in a cycle: ${[...path, r].join(' -> ')}`);
+    for (const dep of ROLES[r].after) visit(dep, [...path, r]);
+    out.push(r);
+  };
+  for (const r of roles) visit(r, []);
+  return out.filter((r) => roles.includes(r));
+}
+
+/** What every component gets from the supervisor that runs it. */
+export interface ComponentContext {
+  /** The topology's state folder (.ladder). */
+  stateDir: string;
+  /** The running topology's folder (<stateDir>/up): each component keeps its data in a folder under it. */
+  dir: string;
+  /** Prefix of the cgroups this topology creates, unique per state folder. */
+  groupPrefix: string;
+  /** Whether --cpu / --db-cpu can be applied (the cgroup cpu controller is writable). */
+  cpuCapped: boolean;
+  /** A note for the user (`ladder up` prints it, `ladder status --json` keeps it). */
+  note(message: string): void;
+}

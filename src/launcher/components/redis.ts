@@ -1,0 +1,42 @@
+// A redis-server as a component: sessions and rate limits shared by the web servers
+// (`redis`, rung 7), or the cache tier's own Redis (`cache`, rung 5: bounded, evicting).
+import type { ChildProcess } from 'node:child_process';
+import { requireBinary } from '../binaries.ts';
+import { exitReason, spawnLogged, waitUntil } from '../child.ts';
+import { ROLES, type Component } from '../component.ts';
+import { stopChild } from '../../kit/process/stop-process.ts';
+import { ping, redisServerArgs, type RedisServerOptions } from '../redis-server.ts';
+
+export interface RedisComponentOptions extends RedisServerOptions {
+  name: string;
+  logFile: string;
+}
+
+const READY_TIMEOUT_MS = 15_000;
+
+export class RedisComponent implements Component {
+  readonly name: string;
+  readonly role = 'redis' as const;
+  readonly port: number;
+  readonly url: string;
+  readonly logFile: string;
+
+  constructor(private readonly opts: RedisComponentOptions) {
+    this.name = opts.name;
+    this.port = opts.port;
+    this.url = `redis://127.0.0.1:${opts.port}`;
+    this.logFile = opts.logFile;
+  }
+
+  async start(): Promise<ChildProcess> {
+    return spawnLogged(requireBinary('redis-server'), redisServerArgs(this.opts), { logFile: this.logFile });
+  }
+
+  async waitReady(child: ChildProcess): Promise<void> {
+    await waitUntil(() => ping(this.port), READY_TIMEOUT_MS, this.name, () => exitReason(child, this.logFile));
+  }
+
+  async stop(child: ChildProcess): Promise<void> {
+    await stopChild(child, { signal: ROLES.redis.stopSignal, timeoutMs: ROLES.redis.stopTimeoutMs });
+  }
+}

@@ -1,0 +1,72 @@
+// One web server of a topology as a component: `ladder __web` with its settings in the
+// environment (DATABASE_URL, PORT, LADDER_SECRET, REDIS_URL, ...), ready once /readyz
+// answers 200. The launcher starts it by command and imports none of the app.
+import type { ChildProcess } from 'node:child_process';
+import { stopChild } from '../../kit/process/stop-process.ts';
+import { capCpu, removeGroup } from '../cgroup-cpu.ts';
+import { exitReason, httpOk, spawnLogged, waitUntil } from '../child.ts';
+import { ROLES, type Component, type ComponentContext } from '../component.ts';
+import { LADDER_BIN } from '../ladder-bin.ts';
+
+/** The command line of a web server: what `ladder start` runs in the foreground too. */
+export const WEB_COMMAND: readonly string[] = [process.execPath, LADDER_BIN, '__web'];
+
+const READY_TIMEOUT_MS = 60_000;
+
+export interface WebComponentOptions {
+  name: string;
+  port: number;
+  logFile: string;
+  /** Its settings, on top of the launcher's own environment; undefined removes a variable. */
+  env: Record<string, string | undefined>;
+  cpu?: number;
+}
+
+export class WebComponent implements Component {
+  readonly name: string;
+  readonly role = 'web' as const;
+  readonly port: number;
+  readonly url: string;
+  readonly logFile: string;
+  readonly cpu: number | undefined;
+  private readonly group: string;
+
+  constructor(
+    private readonly ctx: Pick<ComponentContext, 'groupPrefix' | 'note'>,
+    private readonly opts: WebComponentOptions,
+  ) {
+    this.name = opts.name;
+    this.port = opts.port;
+    this.url = `http://127.0.0.1:${opts.port}`;
+    this.logFile = opts.logFile;
+    this.cpu = opts.cpu;
+    this.group = `${ctx.groupPrefix}-${opts.name}`;
+  }
+
+  async start(): Promise<ChildProcess> {
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(this.port), HOST: '127.0.0.1', LADDER_NODE: this.name };
+    for (const [k, v] of Object.entries(this.opts.env)) {
+      if (v === undefined) delete env[k];
+      else env[k] = v;
+    }
+    const [command, ...args] = WEB_COMMAND;
+    const child = spawnLogged(command!, args, { logFile: this.logFile, env });
+    if (this.cpu !== undefined && child.pid) {
+      try {
+        capCpu(this.group, child.pid, this.cpu);
+      } catch (err) {
+        this.ctx.note(`could not cap ${this.name} at ${this.cpu} core: ${(err as Error).message}`);
+      }
+    }
+    return child;
+  }
+
+  async waitReady(child: ChildProcess): Promise<void> {
+    await waitUntil(() => httpOk(`${this.url}/readyz`), READY_TIMEOUT_MS, this.name, () => exitReason(child, this.logFile));
+  }
+
+  async stop(child: ChildProcess): Promise<void> {
+    await stopChild(child, { signal: ROLES.web.stopSignal, timeoutMs: ROLES.web.stopTimeoutMs });
+    removeGroup(this.group);
+  }
+}

@@ -1,0 +1,127 @@
+// Which components a topology runs, and how they are wired to each other (the web servers'
+// DATABASE_URL, replica URLs, Redis URLs; the balancer's servers). The one place that turns
+// a topology into programs: a later rung adds its component here.
+import path from 'node:path';
+import type { Topology } from '../topology/topology.ts';
+import type { Component, ComponentContext } from './component.ts';
+import { HaproxyComponent, httpUrl } from './components/haproxy.ts';
+import { PostgresComponent, REPLICATION_SETTINGS } from './components/postgres.ts';
+import { RedisComponent } from './components/redis.ts';
+import { ReplicaComponent } from './components/replica.ts';
+import { WebComponent } from './components/web.ts';
+import { systemBinDir } from './postgres-server.ts';
+import { CACHE_REDIS } from './redis-server.ts';
+import { ensureDir, freePort, loadSecret } from './state-dir.ts';
+import { logFile } from './up-state.ts';
+
+/** Web servers behind HAProxy wait this long after SIGTERM before closing: two failed
+ * health checks at 500 ms, plus a margin, so the balancer has stopped sending them work. */
+export const DRAIN_DELAY_MS = 1500;
+
+/** The address HAProxy connects to the web servers from: the one hop they trust X-Forwarded-* from. */
+export const BALANCER_ADDRESS = '127.0.0.1';
+
+export interface Plan {
+  /** Every component, in no particular order (the supervisor orders them by role). */
+  components: Component[];
+  /** Where users connect: the balancer, else the first web server. */
+  entry: string;
+  /** A new web server wired like the others (`ladder scale`). */
+  newWeb(name: string): Promise<Component>;
+}
+
+export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext): Promise<Plan> {
+  const components: Component[] = [];
+  const dir = (name: string) => ensureDir(path.join(ctx.dir, name));
+  const dbCpu = ctx.cpuCapped ? t.database.cpu : undefined;
+  const webCpu = ctx.cpuCapped ? t.web.cpu : undefined;
+
+  // Replicas need pg_basebackup, which the embedded engine does not ship: with replicas the
+  // machine's PostgreSQL 15 runs every database node (same major, same data folder format).
+  const withReplicas = t.database.replicas > 0;
+  const postgres = new PostgresComponent(ctx, {
+    dataDir: path.join(dir('postgres'), 'pgdata'),
+    port: await freePort(),
+    logFile: logFile(t.stateDir, 'postgres'),
+    ...(withReplicas ? { binDir: systemBinDir(), settings: REPLICATION_SETTINGS } : {}),
+    ...(dbCpu !== undefined ? { cpu: dbCpu } : {}),
+  });
+  components.push(postgres);
+
+  const replicas: ReplicaComponent[] = [];
+  for (let i = 1; i <= t.database.replicas; i++) {
+    const name = `replica${i}`;
+    replicas.push(
+      new ReplicaComponent(ctx, {
+        name,
+        port: await freePort(),
+        dataDir: path.join(dir(name), 'pgdata'),
+        logFile: logFile(t.stateDir, name),
+        primary: postgres,
+        ...(t.database.replicaDelayMs > 0 ? { applyDelayMs: t.database.replicaDelayMs } : {}),
+        ...(dbCpu !== undefined ? { cpu: dbCpu } : {}),
+      }),
+    );
+  }
+  components.push(...replicas);
+
+  // Sessions and rate limits shared by every web server (rung 7).
+  const redis = t.features.sharedSessions
+    ? new RedisComponent({ name: 'redis', port: await freePort(), dir: dir('redis'), logFile: logFile(t.stateDir, 'redis') })
+    : undefined;
+  // The cache tier's own Redis (rung 5): evicts by LRU; sessions never share it.
+  const cache = t.features.cache
+    ? new RedisComponent({ name: 'cache', port: await freePort(), dir: dir('cache'), logFile: logFile(t.stateDir, 'cache'), ...CACHE_REDIS })
+    : undefined;
+  for (const c of [redis, cache]) if (c) components.push(c);
+
+  const balancerPort = t.features.loadBalancer ? (t.web.port === 0 ? await freePort() : t.web.port) : undefined;
+  const balancerUrl = balancerPort !== undefined ? httpUrl(t.web.host, balancerPort) : undefined;
+  // Short URLs name the entry the users reach, whatever Host a client sends. An unspecified
+  // bind address (0.0.0.0) names no host a user can reach, so there the web servers keep
+  // deriving it from the request.
+  const publicUrl = balancerUrl !== undefined && !/^(0\.0\.0\.0|::|\[::\])$/.test(t.web.host) ? balancerUrl : undefined;
+  if (balancerUrl !== undefined && publicUrl === undefined) {
+    ctx.note(`HAProxy listens on ${t.web.host}, which is no address to link to: set PUBLIC_URL for the web servers' short URLs`);
+  }
+
+  const secret = loadSecret(t.stateDir);
+  const webEnv: Record<string, string | undefined> = {
+    DATABASE_URL: postgres.databaseUrl,
+    LADDER_SECRET: secret,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    REDIS_URL: redis?.url,
+    CACHE_REDIS_URL: cache?.url,
+    DATABASE_REPLICA_URLS: replicas.length > 0 ? replicas.map((r) => r.databaseUrl).join(',') : undefined,
+    // Behind the balancer: trust X-Forwarded-* from its address only (it sets them itself,
+    // see haproxy.ts), and drain before closing so it can take a stopping server out first.
+    TRUST_PROXY: balancerUrl !== undefined ? BALANCER_ADDRESS : undefined,
+    DRAIN_DELAY_MS: balancerUrl !== undefined ? String(DRAIN_DELAY_MS) : undefined,
+    PUBLIC_URL: publicUrl ?? process.env.PUBLIC_URL,
+  };
+  const newWeb = async (name: string): Promise<Component> =>
+    new WebComponent(ctx, {
+      name,
+      port: await freePort(),
+      logFile: logFile(t.stateDir, name),
+      env: webEnv,
+      ...(webCpu !== undefined ? { cpu: webCpu } : {}),
+    });
+  const webs = await Promise.all(Array.from({ length: t.web.count }, (_, i) => newWeb(`web${i + 1}`)));
+  components.push(...webs);
+
+  if (balancerPort !== undefined) {
+    components.push(
+      new HaproxyComponent({
+        dir: dir('haproxy'),
+        host: t.web.host,
+        port: balancerPort,
+        logFile: logFile(t.stateDir, 'haproxy'),
+        webs,
+        balance: t.balance,
+        sticky: !t.features.sharedSessions,
+      }),
+    );
+  }
+  return { components, entry: balancerUrl ?? webs[0]!.url, newWeb };
+}
