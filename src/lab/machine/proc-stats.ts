@@ -1,6 +1,7 @@
 // What /proc says about a process: CPU time used and resident memory. The report uses the
 // CPU figures to tell who was the bottleneck (app, Postgres, or the driver itself).
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { descendants } from '../../kit/process/process-tree.ts';
 
 /** Linux reports CPU times in clock ticks; USER_HZ is 100 on every architecture we run on. */
 const TICKS_PER_SECOND = 100;
@@ -31,27 +32,8 @@ export function cpuSeconds(pid: number): number {
   return readStat(pid)?.own ?? 0;
 }
 
-/** Pids of every live descendant of `pid`. */
-export function descendants(pid: number): number[] {
-  const parentOf = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const s = readStat(Number(entry));
-    if (s) parentOf.set(Number(entry), s.ppid);
-  }
-  const found: number[] = [];
-  const frontier = [pid];
-  while (frontier.length > 0) {
-    const p = frontier.pop()!;
-    for (const [child, parent] of parentOf) {
-      if (parent === p) {
-        found.push(child);
-        frontier.push(child);
-      }
-    }
-  }
-  return found;
-}
+/** Pids of every live descendant of `pid` (one helper for the whole project). */
+export { descendants };
 
 /**
  * CPU seconds used by a process tree (a postmaster and its backends): the live processes'

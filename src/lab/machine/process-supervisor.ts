@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { stopChild } from '../../kit/process/stop-process.ts';
 
 export interface ManagedProcess {
   name: string;
@@ -14,6 +15,8 @@ export interface ManagedProcess {
   exited: Promise<string>;
   /** Set once exited. */
   exitStatus: string | undefined;
+  /** Why it could not be started (no such binary, ...), if that is how it ended. */
+  spawnError?: string;
 }
 
 export interface SpawnOptions {
@@ -49,13 +52,16 @@ export class ProcessSupervisor {
       exitStatus: undefined,
       exited: new Promise((resolve) => {
         child.once('exit', (code, signal) => {
-          proc.exitStatus = signal ? `killed by ${signal}` : `exit ${code}`;
+          proc.exitStatus = proc.spawnError ? `could not start: ${proc.spawnError}` : signal ? `killed by ${signal}` : `exit ${code}`;
           resolve(proc.exitStatus);
         });
       }),
     };
-    // A failed spawn (no such binary) emits 'error' and then 'exit'; without a listener it would throw.
-    child.on('error', () => undefined);
+    // A failed spawn (no such binary) emits 'error' and then 'exit'; without a listener it
+    // would throw. The exit is what the run reports (with the log), so the error is noted there.
+    child.on('error', (err) => {
+      proc.spawnError = err.message;
+    });
     this.running.push(proc);
     return proc;
   }
@@ -63,10 +69,8 @@ export class ProcessSupervisor {
   /** Graceful stop: SIGTERM, SIGKILL after the timeout. */
   async stop(proc: ManagedProcess, timeoutMs = STOP_TIMEOUT_MS): Promise<void> {
     if (proc.exitStatus === undefined) {
-      proc.child.kill('SIGTERM');
-      const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs);
+      await stopChild(proc.child, { timeoutMs });
       await proc.exited;
-      clearTimeout(timer);
     }
     const i = this.running.indexOf(proc);
     if (i >= 0) this.running.splice(i, 1);
