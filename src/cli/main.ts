@@ -1,6 +1,6 @@
 // The `ladder` command. `--json` output is for scripts and stays stable.
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../kit/errors.ts';
+import { ConfigError, failureCode } from '../kit/errors.ts';
 import { untilSignal } from '../kit/process/signals.ts';
 import { buildTopology, RUNGS } from '../topology/topology.ts';
 
@@ -35,7 +35,8 @@ function say(msg: string): void {
 }
 
 function fail(err: unknown): number {
-  if (err instanceof ConfigError) say(err.message);
+  const code = failureCode(err);
+  if (code && err instanceof Error) say(`${code}: ${err.message}`);
   else if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') say(`the port is already in use (${err.message}). Set PORT to a free port.`);
@@ -99,9 +100,8 @@ async function migrateCmd(): Promise<number> {
   if (topology.database.kind === 'external') {
     // The one place that runs the app's migrations in-process: the launcher runs this
     // command (with DATABASE_URL) instead of importing the app.
-    const { migrate } = await import('../kit/db/migrator.ts');
-    const { MIGRATIONS_DIR } = await import('../app/links-app.ts');
-    await migrate(topology.database.url!, MIGRATIONS_DIR, (m) => say(m));
+    const { migrateDatabase } = await import('../server/migrate.ts');
+    await migrateDatabase(topology.database.url!, (m) => say(m));
   } else {
     // The embedded Postgres of rung 1: started, migrated (by this command, with its URL), stopped.
     const { startDatabase } = await import('../launcher/rung1.ts');

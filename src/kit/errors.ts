@@ -47,14 +47,40 @@ export class LadderError extends Error {
   }
 }
 
-/** Configuration and topology errors: they name the field and the fix. */
-export class ConfigError extends Error {
+/**
+ * The catalogue of failures outside HTTP: settings, the launcher, the lab. Each has a stable
+ * code that scripts may match (the CLI prints `ladder: CODE: message` and exits 1); the
+ * message says what happened and how to fix it.
+ */
+export const FailureCodes = {
+  CONFIG_INVALID: 'A setting or flag is invalid.',
+  BINARY_MISSING: 'A program this rung needs is not installed.',
+  STATE_LOCKED: 'Another ladder process is using this state folder.',
+  COMPONENT_FAILED: 'A component did not start or did not become ready.',
+  MIGRATION_FAILED: 'The database migrations could not be applied.',
+  BENCH_FAILED: 'A benchmark could not run.',
+} as const satisfies Record<string, string>;
+
+export type FailureCode = keyof typeof FailureCodes;
+
+/** A failure outside HTTP, with its catalogue code; keeps the underlying cause. */
+export class LadderFailure extends Error {
   constructor(
-    readonly field: string,
-    problem: string,
-    readonly fix: string,
+    readonly code: FailureCode,
+    message?: string,
+    opts: { cause?: unknown } = {},
   ) {
-    super(`${field}: ${problem}. Fix: ${fix}`);
-    this.name = 'ConfigError';
+    super(message ?? FailureCodes[code], { cause: opts.cause });
+    this.name = 'LadderFailure';
   }
 }
+
+/** The catalogue code of a failure, if it has one (a LadderFailure or a ConfigError). */
+export function failureCode(err: unknown): FailureCode | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && Object.hasOwn(FailureCodes, code) ? (code as FailureCode) : undefined;
+}
+
+// Configuration and topology errors name the field and the fix. The class lives with the
+// topology (which imports nothing of ours) so both it and the kit's settings can throw it.
+export { ConfigError } from '../topology/config-error.ts';

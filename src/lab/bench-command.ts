@@ -4,7 +4,7 @@
 // the flags each reads come from the registry (scenarios/registry.ts).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../kit/errors.ts';
+import { ConfigError, LadderFailure, failureCode } from '../kit/errors.ts';
 import { withBenchSession } from './machine/bench-session.ts';
 import { BENCH_DEFAULTS, parseBenchOptions, QUICK, SCENARIO_FLAGS, type BenchOptions, type ScenarioFlag } from './options/bench-options.ts';
 import { writeReport, type BenchReport } from './report/bench-report.ts';
@@ -81,9 +81,16 @@ export async function runBench(
   const s = findScenario(scenario);
   if (!s) throw new ConfigError('scenario', `"${scenario}" is not a scenario`, `use one of: ${SCENARIOS.map((x) => x.name).join(', ')}`);
   const log = opts.log ?? ((m: string) => process.stderr.write(`ladder bench: ${m}\n`));
-  const report = await withBenchSession({ dir: opts.stateDir ?? path.join(ROOT, '.ladder', 'bench'), log }, (session) =>
-    s.run(new ScenarioContext(s, session, options)),
-  );
+  let report: BenchReport;
+  try {
+    report = await withBenchSession({ dir: opts.stateDir ?? path.join(ROOT, '.ladder', 'bench'), log }, (session) =>
+      s.run(new ScenarioContext(s, session, options)),
+    );
+  } catch (cause) {
+    // A failure that already has its catalogue code (a flag, a missing binary) keeps it.
+    if (failureCode(cause)) throw cause;
+    throw new LadderFailure('BENCH_FAILED', `${scenario}: ${(cause as Error).message ?? String(cause)}`, { cause });
+  }
   const file = writeReport(report, opts.resultsDir ?? path.join(ROOT, 'bench', 'results'));
   return { report, file };
 }

@@ -2,6 +2,7 @@
 // Debian package that provides it.
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
+import { LadderFailure } from '../kit/errors.ts';
 
 const DIRS = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', '/sbin', '/bin'].filter(Boolean);
 
@@ -30,7 +31,7 @@ export function requireBinary(name: string): string {
   const found = findBinary(name);
   if (!found) {
     const pkg = PACKAGES[name] ?? name;
-    throw new Error(`${name} is not installed. Install it with: apt-get install -y ${pkg}`);
+    throw new LadderFailure('BINARY_MISSING', `${name} is not installed. Install it with: apt-get install -y ${pkg}`);
   }
   return found;
 }

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
+import { LadderFailure } from '../kit/errors.ts';
 
 export function spawnLogged(
   command: string,
@@ -23,9 +24,9 @@ export async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const why = failed?.();
-    if (why) throw new Error(`${what}: ${why}`);
+    if (why) throw new LadderFailure('COMPONENT_FAILED', `${what}: ${why}`);
     if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not ready within ${Math.round(timeoutMs / 1000)} s`);
+    if (Date.now() > deadline) throw new LadderFailure('COMPONENT_FAILED', `${what}: not ready within ${Math.round(timeoutMs / 1000)} s`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -2,6 +2,7 @@
 // so the launcher starts a database without importing the app that owns the migrations.
 import { spawn } from 'node:child_process';
 import { LADDER_BIN } from './ladder-bin.ts';
+import { LadderFailure } from '../kit/errors.ts';
 
 /** The lines `ladder migrate` writes for each migration it applies (without the `ladder: ` prefix). */
 const APPLIED = /^ladder: (applied migration \S+)$/;
@@ -32,12 +33,12 @@ export function runMigrations(databaseUrl: string, log: (line: string) => void =
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('error', (err) => {
       clearTimeout(timer);
-      reject(new Error(`could not run \`ladder migrate\`: ${err.message}`, { cause: err }));
+      reject(new LadderFailure('MIGRATION_FAILED', `could not run \`ladder migrate\`: ${err.message}`, { cause: err }));
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve();
-      else reject(new Error(`\`ladder migrate\` failed (${code ?? signal}): ${output.trim().slice(-2000)}`));
+      else reject(new LadderFailure('MIGRATION_FAILED', `\`ladder migrate\` failed (${code ?? signal}): ${output.trim().slice(-2000)}`));
     });
   });
 }

@@ -14,6 +14,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { isAlive } from '../kit/process/pid.ts';
 import { stopChild, stopPid } from '../kit/process/stop-process.ts';
+import { LadderFailure } from '../kit/errors.ts';
 
 export interface PostgresServerOptions {
   /** Where the cluster lives (created with initdb when empty). */
@@ -79,7 +80,7 @@ export function embeddedBinDir(): string {
 export function systemBinDir(major = 15): string {
   const dir = `/usr/lib/postgresql/${major}/bin`;
   if (!existsSync(path.join(dir, 'postgres'))) {
-    throw new Error(`PostgreSQL ${major} binaries not found in ${dir}. Install them: apt-get install -y postgresql`);
+    throw new LadderFailure('BINARY_MISSING', `PostgreSQL ${major} binaries not found in ${dir}. Install them: apt-get install -y postgresql`);
   }
   return dir;
 }
@@ -231,7 +232,7 @@ export class PostgresServer {
         ],
         { ...this.spawnOpts(), encoding: 'utf8' },
       );
-      if (res.status !== 0) throw new Error(`initdb failed (exit ${res.status}): ${res.stderr || res.stdout}`);
+      if (res.status !== 0) throw new LadderFailure('COMPONENT_FAILED', `initdb failed (exit ${res.status}): ${res.stderr || res.stdout}`);
     } finally {
       rmSync(pwFile, { force: true });
     }
@@ -244,7 +245,7 @@ export class PostgresServer {
    */
   private async cloneFromPrimary(src: ReplicaSource): Promise<void> {
     const bin = path.join(this.binDir, 'pg_basebackup');
-    if (!existsSync(bin)) throw new Error(`pg_basebackup not found in ${this.binDir}. Install it: apt-get install -y postgresql`);
+    if (!existsSync(bin)) throw new LadderFailure('BINARY_MISSING', `pg_basebackup not found in ${this.binDir}. Install it: apt-get install -y postgresql`);
     rmSync(this.dataDir, { recursive: true, force: true });
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     if (this.runAs) chownSync(this.dataDir, this.runAs.uid, this.runAs.gid);
@@ -257,7 +258,7 @@ export class PostgresServer {
     });
     if (res.code !== 0) {
       rmSync(this.dataDir, { recursive: true, force: true });
-      throw new Error(`pg_basebackup from ${src.host}:${src.port} failed (exit ${res.code}): ${res.output.trim().slice(-2000)}`);
+      throw new LadderFailure('COMPONENT_FAILED', `pg_basebackup from ${src.host}:${src.port} failed (exit ${res.code}): ${res.output.trim().slice(-2000)}`);
     }
     if (src.applyDelayMs) {
       // In the cluster's own settings file rather than on the command line, which would win
@@ -314,12 +315,12 @@ export class PostgresServer {
     const deadline = Date.now() + 60_000;
     for (;;) {
       if (exited) {
-        throw new Error(`Postgres did not start (${exited}); see ${this.logFile}:\n${tail(this.logFile)}`);
+        throw new LadderFailure('COMPONENT_FAILED', `Postgres did not start (${exited}); see ${this.logFile}:\n${tail(this.logFile)}`);
       }
       if (await this.ping()) return;
       if (Date.now() > deadline) {
         await this.stop();
-        throw new Error(`Postgres did not accept connections within 60 s; see ${this.logFile}`);
+        throw new LadderFailure('COMPONENT_FAILED', `Postgres did not accept connections within 60 s; see ${this.logFile}`);
       }
       await sleep(100);
     }

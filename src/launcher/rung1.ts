@@ -20,6 +20,7 @@ import { PostgresComponent } from './components/postgres.ts';
 import { WEB_COMMAND } from './components/web.ts';
 import { runMigrations } from './migrations.ts';
 import { acquireLock, ensureDir, freePort, loadSecret } from './state-dir.ts';
+import { LadderFailure } from '../kit/errors.ts';
 
 export interface Rung1 {
   url: string;
@@ -62,7 +63,7 @@ export async function startDatabase(topology: Topology, log: (msg: string) => vo
   try {
     const child = await postgres.start();
     await postgres.waitReady();
-    if (hasExited(child)) throw new Error(`Postgres exited while starting; see ${postgres.logFile}`);
+    if (hasExited(child)) throw new LadderFailure('COMPONENT_FAILED', `Postgres exited while starting; see ${postgres.logFile}`);
     return { url: postgres.databaseUrl, postgres, stop };
   } catch (err) {
     await stop();
@@ -103,7 +104,7 @@ function startWeb(env: NodeJS.ProcessEnv): { child: ChildProcess; url: Promise<s
   const child = spawn(command!, args, { env, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
   const url = new Promise<string>((resolve, reject) => {
     let partial = '';
-    const timer = setTimeout(() => reject(new Error(`the web server did not start within ${WEB_START_TIMEOUT_MS / 1000} s`)), WEB_START_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new LadderFailure('COMPONENT_FAILED', `the web server did not start within ${WEB_START_TIMEOUT_MS / 1000} s`)), WEB_START_TIMEOUT_MS);
     child.stderr.on('data', (d: Buffer) => {
       const lines = (partial + d.toString()).split('\n');
       partial = lines.pop() ?? '';
@@ -121,7 +122,7 @@ function startWeb(env: NodeJS.ProcessEnv): { child: ChildProcess; url: Promise<s
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       if (partial) process.stderr.write(`${partial}\n`);
-      reject(new Error(`the web server exited (${code ?? signal}) before serving`));
+      reject(new LadderFailure('COMPONENT_FAILED', `the web server exited (${code ?? signal}) before serving`));
     });
   });
   url.catch(() => undefined); // awaited by startRung1; this only keeps an early exit from being unhandled

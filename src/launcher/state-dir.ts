@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import net from 'node:net';
 import path from 'node:path';
 import { isAlive } from '../kit/process/pid.ts';
+import { LadderFailure } from '../kit/errors.ts';
 
 export function ensureDir(dir: string): string {
   mkdirSync(dir, { recursive: true });
@@ -34,7 +35,7 @@ export function acquireLock(dir: string, what: string): () => void {
   const file = path.join(ensureDir(dir), 'owner.pid');
   const holder = lockHolder(dir);
   if (holder !== undefined) {
-    throw new Error(`${what} is already running from this folder (pid ${holder}). Stop it first (Ctrl-C in its terminal, or kill ${holder}).`);
+    throw new LadderFailure('STATE_LOCKED', `${what} is already running from this folder (pid ${holder}). Stop it first (Ctrl-C in its terminal, or kill ${holder}).`);
   }
   writeFileSync(file, String(process.pid));
   return () => {

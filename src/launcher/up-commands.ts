@@ -16,6 +16,7 @@ import { systemBinDir } from './postgres-server.ts';
 import { lockHolder } from './state-dir.ts';
 import type { Progress } from './supervisor.ts';
 import { logFile, readUpState, upDir, writeUpState, type NodeState, type UpState } from './up-state.ts';
+import { LadderFailure } from '../kit/errors.ts';
 const UP_TIMEOUT_MS = 180_000;
 
 type Say = (msg: string) => void;
@@ -66,7 +67,7 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   if (topology.database.replicas > 0) {
     // Replicas need the machine's PostgreSQL 15 (pg_basebackup); the error names the package.
     const bin = systemBinDir();
-    if (!existsSync(path.join(bin, 'pg_basebackup'))) throw new Error(`pg_basebackup is not installed in ${bin}. Install it with: apt-get install -y postgresql`);
+    if (!existsSync(path.join(bin, 'pg_basebackup'))) throw new LadderFailure('BINARY_MISSING', `pg_basebackup is not installed in ${bin}. Install it with: apt-get install -y postgresql`);
   }
   const dir = upDir(topology.stateDir);
   const holder = lockHolder(dir);

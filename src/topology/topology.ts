@@ -1,7 +1,7 @@
 // The typed topology: what runs, how many, where. Rungs are cumulative presets; every
 // feature can also be switched on by itself. Validated once, with messages that name the
 // field and the fix, then frozen.
-import { ConfigError } from '../kit/errors.ts';
+import { ConfigError } from './config-error.ts';
 
 export interface Features {
   loadBalancer: boolean; // rung 3
