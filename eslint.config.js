@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.ladder/', 'bench/results/', 'src/app/static/'] },
+  { ignores: ['node_modules/', 'dist/', '.ladder/', 'bench/results/', 'src/app/static/'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -1,16 +1,14 @@
-// How to start one of our TypeScript entry files as its own node process. There is no
-// build step, so the child loads tsx the way bin/ladder.mjs does; the loader is named by
-// absolute URL so the child may run from any folder.
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+// How to start one of our entry files as its own node process: always the compiled file in
+// dist/, run by plain node, whether the caller itself runs from dist/ (ladder) or from the
+// TypeScript sources (vitest). src/lab/ and dist/lab/ sit at the same depth, so one relative
+// path reaches dist/lab/ from both. `ladder` (bin/ladder.mjs) keeps dist/ fresh.
+import { fileURLToPath } from 'node:url';
 
-const require = createRequire(import.meta.url);
-
-/** Command and arguments that run `entry` (a path relative to src/lab/) under node. */
+/** Command and arguments that run `entry` (a path relative to src/lab/, e.g. './x.ts') under node. */
 export function nodeEntry(entry: string): { command: string; args: string[] } {
-  const loader = pathToFileURL(require.resolve('tsx')).href;
-  const file = fileURLToPath(new URL(entry, import.meta.url));
-  return { command: process.execPath, args: ['--import', loader, file] };
+  const compiled = entry.replace(/\.ts$/, '.js');
+  const file = fileURLToPath(new URL(`../../dist/lab/${compiled}`, import.meta.url));
+  return { command: process.execPath, args: [file] };
 }
 
 /** bin/ladder.mjs, the same entry `npm start` uses. */
