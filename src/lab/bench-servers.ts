@@ -38,7 +38,7 @@ const HOST = '127.0.0.1';
  */
 function serverEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) if (process.env[name] !== undefined) env[name] = process.env[name];
+  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'LADDER_BUILD_CHECKED']) if (process.env[name] !== undefined) env[name] = process.env[name];
   return { ...env, ...vars };
 }
 

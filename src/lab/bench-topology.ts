@@ -68,7 +68,7 @@ const PG_USER = 'postgres';
  */
 function topologyEnv(stateDir: string, extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) if (process.env[name] !== undefined) env[name] = process.env[name];
+  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'LADDER_BUILD_CHECKED']) if (process.env[name] !== undefined) env[name] = process.env[name];
   return { ...env, LADDER_STATE_DIR: stateDir, LOG_LEVEL: 'warn', ...extra };
 }
 

@@ -9,7 +9,7 @@
 // Each checkout must be installed (npm install); the default is this one. One Postgres (the
 // embedded engine, in a temp folder) serves every run, migrated by the first checkout's
 // `ladder migrate`. Figures: docs/performance.md, "Compiled build: startup and memory".
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -22,6 +22,9 @@ const HERE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECRET = 'startup-measure-secret-0123456789abcdef';
 const REQUESTS = 100;
 const READY_TIMEOUT_MS = 60_000;
+
+/** The web process being measured, for the signal handler to stop. */
+let current: ChildProcess | undefined;
 
 interface Sample {
   readyMs: number;
@@ -67,6 +70,7 @@ async function measureOnce(root: string, databaseUrl: string): Promise<Sample> {
   };
   const started = performance.now();
   const child = spawn(process.execPath, [path.join(root, 'bin/ladder.mjs'), '__web'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  current = child;
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -94,6 +98,7 @@ async function measureOnce(root: string, databaseUrl: string): Promise<Sample> {
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
+    current = undefined;
   }
 }
 
@@ -116,6 +121,24 @@ async function main(argv: string[]): Promise<number> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ladder-startup-'));
   chmodSync(dir, 0o755); // reachable by the unprivileged user Postgres runs as under root
   const server = new PostgresServer({ dataDir: path.join(dir, 'pgdata'), port: await freePort(), settings: { fsync: 'off' } });
+  const cleanup = async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // Ctrl-C or a kill mid-run: no web process or Postgres left behind.
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`${signal}: stopping\n`);
+    current?.kill('SIGKILL');
+    cleanup().then(
+      () => process.exit(1),
+      (err: unknown) => {
+        process.stderr.write(`stopping Postgres failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     await server.start();
     const admin = new pg.Client({ connectionString: server.url('postgres') });
@@ -150,8 +173,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } finally {
-    await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
 }
 
