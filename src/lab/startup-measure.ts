@@ -28,7 +28,20 @@ let current: ChildProcess | undefined;
 
 interface Sample {
   readyMs: number;
+  /** CPU time (user + system) the process had used when /healthz first answered: unlike the
+   *  wall time, barely moved by other load on the machine. */
+  cpuMs: number;
   rssMiB: number;
+}
+
+/** Kernel clock ticks per second, the unit of /proc/PID/stat's times (100 on Linux). */
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+function cpuMs(pid: number): number {
+  // Fields after the command name (which may hold spaces, hence the last ')'): utime is the 12th, stime the 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }
 
 function freePort(): Promise<number> {
@@ -78,11 +91,15 @@ async function measureOnce(root: string, databaseUrl: string): Promise<Sample> {
   void exited.then(() => (exitedEarly = true));
   try {
     let readyMs: number | undefined;
+    let cpu = 0;
     while (readyMs === undefined) {
       if (exitedEarly) throw new Error(`the web process of ${root} exited before /healthz answered:\n${stderr}`);
       if (performance.now() - started > READY_TIMEOUT_MS) throw new Error(`no /healthz from ${root} within ${READY_TIMEOUT_MS} ms:\n${stderr}`);
       try {
-        if ((await get(`${base}/healthz`)) === 200) readyMs = performance.now() - started;
+        if ((await get(`${base}/healthz`)) === 200) {
+          readyMs = performance.now() - started;
+          cpu = cpuMs(child.pid!);
+        }
       } catch (err) {
         // Refused: not listening yet, so poll again after a short pause; anything else is real.
         if ((err as { cause?: { code?: string } }).cause?.code !== 'ECONNREFUSED') throw err;
@@ -92,7 +109,7 @@ async function measureOnce(root: string, databaseUrl: string): Promise<Sample> {
     // The requests a fresh server sees first: pages, API, redirects (a miss), health.
     const paths = ['/', '/healthz', '/api/me', '/nosuchcode'];
     for (let i = 0; i < REQUESTS; i++) await get(`${base}${paths[i % paths.length]}`);
-    return { readyMs, rssMiB: rssMiB(child.pid!) };
+    return { readyMs, cpuMs: cpu, rssMiB: rssMiB(child.pid!) };
   } finally {
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -158,17 +175,19 @@ async function main(argv: string[]): Promise<number> {
       for (const root of roots) {
         const s = await measureOnce(root, databaseUrl);
         samples.get(root)!.push(s);
-        process.stderr.write(`run ${i + 1}/${runs} ${root}: ${s.readyMs.toFixed(0)} ms, ${s.rssMiB.toFixed(1)} MiB\n`);
+        process.stderr.write(`run ${i + 1}/${runs} ${root}: ${s.readyMs.toFixed(0)} ms (CPU ${s.cpuMs.toFixed(0)} ms), ${s.rssMiB.toFixed(1)} MiB\n`);
       }
     }
     const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
     process.stdout.write(`web process (ladder __web), ${runs} runs each, load average at the end ${load}\n`);
     for (const [root, ss] of samples) {
-      const ready = ss.map((s) => s.readyMs);
-      const rss = ss.map((s) => s.rssMiB);
+      const line = (label: string, xs: number[], unit: string, digits: number) =>
+        `  ${label}: median ${median(xs).toFixed(digits)} ${unit} (min ${Math.min(...xs).toFixed(digits)}, max ${Math.max(...xs).toFixed(digits)})\n`;
       process.stdout.write(
-        `${root}\n  first /healthz: median ${median(ready).toFixed(0)} ms (min ${Math.min(...ready).toFixed(0)}, max ${Math.max(...ready).toFixed(0)})\n` +
-          `  RSS after ${REQUESTS} requests: median ${median(rss).toFixed(1)} MiB (min ${Math.min(...rss).toFixed(1)}, max ${Math.max(...rss).toFixed(1)})\n`,
+        `${root}\n` +
+          line('first /healthz', ss.map((s) => s.readyMs), 'ms', 0) +
+          line('CPU time to it', ss.map((s) => s.cpuMs), 'ms', 0) +
+          line(`RSS after ${REQUESTS} requests`, ss.map((s) => s.rssMiB), 'MiB', 1),
       );
     }
     return 0;
