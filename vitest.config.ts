@@ -9,7 +9,9 @@
 // A new integration file goes to heavy unless it is as light as those listed here.
 import { defineConfig } from 'vitest/config';
 
-const LIGHT = ['api', 'bad-input', 'cli', 'links-api', 'ops', 'security'].map((n) => `test/integration/${n}.test.ts`);
+const LIGHT = ['api', 'bad-input', 'cli', 'links-api', 'ops', 'security'].map(
+  (n) => `test/integration/${n}.test.ts`,
+);
 const GLOBAL_SETUP = ['test/support/global-setup.ts']; // fresh dist/ and the shared Postgres
 
 export default defineConfig({
@@ -18,10 +20,19 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 } } },
       {
         extends: true,
-        test: { name: 'light', include: LIGHT, globalSetup: GLOBAL_SETUP, maxWorkers: 2, sequence: { groupOrder: 1 } },
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'light',
+          include: LIGHT,
+          globalSetup: GLOBAL_SETUP,
+          maxWorkers: 2,
+          sequence: { groupOrder: 1 },
+        },
       },
       {
         extends: true,

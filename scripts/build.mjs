@@ -74,7 +74,10 @@ export function findTsc() {
  */
 export function build({ log = (m) => process.stderr.write(`${m}\n`) } = {}) {
   const tsc = findTsc();
-  if (!tsc) throw new Error('typescript is not installed, so src/ cannot be compiled: run `npm install` (with dev dependencies), then `npm run build`');
+  if (!tsc)
+    throw new Error(
+      'typescript is not installed, so src/ cannot be compiled: run `npm install` (with dev dependencies), then `npm run build`',
+    );
   mkdirSync(DIST, { recursive: true });
   const release = acquireLock();
   try {
@@ -83,7 +86,10 @@ export function build({ log = (m) => process.stderr.write(`${m}\n`) } = {}) {
     const newest = newestInput().mtimeMs;
     const started = Date.now();
     // tsc writes its diagnostics to stdout; they go to our stderr with the rest.
-    const r = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+    const r = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json')], {
+      cwd: ROOT,
+      stdio: ['ignore', 2, 2],
+    });
     if (r.error) throw r.error;
     copyAssets();
     removeOrphans(DIST);
@@ -109,7 +115,11 @@ function newestInput() {
     const file = path.join(ROOT, f);
     if (existsSync(file)) consider(file, statSync(file).mtimeMs);
   }
-  walk(SRC, (file, stat) => consider(file, stat.mtimeMs), (dir, stat) => consider(dir, stat.mtimeMs));
+  walk(
+    SRC,
+    (file, stat) => consider(file, stat.mtimeMs),
+    (dir, stat) => consider(dir, stat.mtimeMs),
+  );
   return newest;
 }
 
@@ -178,7 +188,10 @@ function acquireLock() {
       rmSync(LOCK, { force: true }); // left by a build that was killed
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`another build (pid ${holder}) has held ${LOCK} for over ${LOCK_WAIT_MS / 60_000} minutes`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `another build (pid ${holder}) has held ${LOCK} for over ${LOCK_WAIT_MS / 60_000} minutes`,
+      );
     if (!said) process.stderr.write(`ladder: waiting for the build running in pid ${holder}\n`);
     said = true;
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
@@ -205,13 +218,20 @@ export function ensureFreshBuild() {
   if (reason === undefined) return;
   if (!findTsc()) {
     if (existsSync(path.join(DIST, 'cli', 'main.js'))) {
-      process.stderr.write(`ladder: ${reason}, but typescript is not installed; running the existing build\n`);
+      process.stderr.write(
+        `ladder: ${reason}, but typescript is not installed; running the existing build\n`,
+      );
       return;
     }
-    throw new Error('ladder: dist/ has not been built and typescript is not installed: run `npm install` (with dev dependencies), then `npm run build`');
+    throw new Error(
+      'ladder: dist/ has not been built and typescript is not installed: run `npm install` (with dev dependencies), then `npm run build`',
+    );
   }
   process.stderr.write(`ladder: building dist/ (${reason})\n`);
-  if (!build()) throw new Error('ladder: the build failed (the tsc errors are above); fix them or run `npm run build` to see them again');
+  if (!build())
+    throw new Error(
+      'ladder: the build failed (the tsc errors are above); fix them or run `npm run build` to see them again',
+    );
 }
 
 function cli(args) {
@@ -221,7 +241,9 @@ function cli(args) {
     return reason === undefined ? 0 : 1;
   }
   if (args.includes('--prepare') && !findTsc()) {
-    process.stderr.write('ladder: typescript is not installed (a production install?), so dist/ was not built; `npm run build` builds it\n');
+    process.stderr.write(
+      'ladder: typescript is not installed (a production install?), so dist/ was not built; `npm run build` builds it\n',
+    );
     return 0;
   }
   if (staleReason() === undefined) {

@@ -12,15 +12,29 @@ import path from 'node:path';
 
 /** What the tests need: a program (on PATH or at a fixed path), the package that ships it, why. */
 const NEEDS = [
-  { pkg: 'chromium', programs: ['chromium'], why: 'the browser tests (playwright-core drives /usr/bin/chromium)' },
+  {
+    pkg: 'chromium',
+    programs: ['chromium'],
+    why: 'the browser tests (playwright-core drives /usr/bin/chromium)',
+  },
   { pkg: 'util-linux', programs: ['taskset', 'chrt'], why: 'the bench tests pin processes to CPUs' },
   { pkg: 'haproxy', programs: ['haproxy'], why: 'the load balancer from rung 3' },
   { pkg: 'redis-server', programs: ['redis-server'], why: 'sessions, rate limits and the cache from rung 7' },
-  { pkg: 'postgresql-15', programs: ['/usr/lib/postgresql/15/bin/pg_basebackup'], why: 'replicas from rung 4, the engine comparison' },
+  {
+    pkg: 'postgresql-15',
+    programs: ['/usr/lib/postgresql/15/bin/pg_basebackup'],
+    why: 'replicas from rung 4, the engine comparison',
+  },
 ];
 
 // /usr/sbin is where Debian puts haproxy, and it is not on every user's PATH.
-const DIRS = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/bin'].filter(Boolean);
+const DIRS = [
+  ...(process.env.PATH ?? '').split(path.delimiter),
+  '/usr/sbin',
+  '/usr/bin',
+  '/sbin',
+  '/bin',
+].filter(Boolean);
 
 function executable(file) {
   try {
@@ -41,7 +55,10 @@ function missingPackages() {
 
 function run(command, args) {
   process.stderr.write(`system-packages: ${command} ${args.join(' ')}\n`);
-  const r = spawnSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const r = spawnSync(command, args, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   if (r.error) throw r.error;
   return r.status === 0;
 }
@@ -64,12 +81,16 @@ function main(args) {
   }
   process.stderr.write(`system-packages: installing what the tests need:\n${list}\n`);
   if (!run('apt-get', ['update']) || !run('apt-get', install.split(' ').slice(1))) {
-    process.stderr.write(`system-packages: apt-get failed (output above); the command was:\n\n  apt-get update && ${install}\n`);
+    process.stderr.write(
+      `system-packages: apt-get failed (output above); the command was:\n\n  apt-get update && ${install}\n`,
+    );
     return 1;
   }
   const still = missingPackages();
   if (still.length > 0) {
-    process.stderr.write(`system-packages: still missing after apt-get: ${still.map((n) => n.programs.join(', ')).join('; ')}\n`);
+    process.stderr.write(
+      `system-packages: still missing after apt-get: ${still.map((n) => n.programs.join(', ')).join('; ')}\n`,
+    );
     return 1;
   }
   return 0;

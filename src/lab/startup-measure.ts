@@ -82,7 +82,10 @@ async function measureOnce(root: string, databaseUrl: string): Promise<Sample> {
     LADDER_BUILD_CHECKED: '1', // as a process the launcher starts: no stale-build check
   };
   const started = performance.now();
-  const child = spawn(process.execPath, [path.join(root, 'bin/ladder.mjs'), '__web'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(root, 'bin/ladder.mjs'), '__web'], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   current = child;
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -93,8 +96,10 @@ async function measureOnce(root: string, databaseUrl: string): Promise<Sample> {
     let readyMs: number | undefined;
     let cpu = 0;
     while (readyMs === undefined) {
-      if (exitedEarly) throw new Error(`the web process of ${root} exited before /healthz answered:\n${stderr}`);
-      if (performance.now() - started > READY_TIMEOUT_MS) throw new Error(`no /healthz from ${root} within ${READY_TIMEOUT_MS} ms:\n${stderr}`);
+      if (exitedEarly)
+        throw new Error(`the web process of ${root} exited before /healthz answered:\n${stderr}`);
+      if (performance.now() - started > READY_TIMEOUT_MS)
+        throw new Error(`no /healthz from ${root} within ${READY_TIMEOUT_MS} ms:\n${stderr}`);
       try {
         if ((await get(`${base}/healthz`)) === 200) {
           readyMs = performance.now() - started;
@@ -137,7 +142,11 @@ async function main(argv: string[]): Promise<number> {
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ladder-startup-'));
   chmodSync(dir, 0o755); // reachable by the unprivileged user Postgres runs as under root
-  const server = new PostgresServer({ dataDir: path.join(dir, 'pgdata'), port: await freePort(), settings: { fsync: 'off' } });
+  const server = new PostgresServer({
+    dataDir: path.join(dir, 'pgdata'),
+    port: await freePort(),
+    settings: { fsync: 'off' },
+  });
   const cleanup = async () => {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -175,19 +184,39 @@ async function main(argv: string[]): Promise<number> {
       for (const root of roots) {
         const s = await measureOnce(root, databaseUrl);
         samples.get(root)!.push(s);
-        process.stderr.write(`run ${i + 1}/${runs} ${root}: ${s.readyMs.toFixed(0)} ms (CPU ${s.cpuMs.toFixed(0)} ms), ${s.rssMiB.toFixed(1)} MiB\n`);
+        process.stderr.write(
+          `run ${i + 1}/${runs} ${root}: ${s.readyMs.toFixed(0)} ms (CPU ${s.cpuMs.toFixed(0)} ms), ${s.rssMiB.toFixed(1)} MiB\n`,
+        );
       }
     }
-    const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+    const load = os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ');
     process.stdout.write(`web process (ladder __web), ${runs} runs each, load average at the end ${load}\n`);
     for (const [root, ss] of samples) {
       const line = (label: string, xs: number[], unit: string, digits: number) =>
         `  ${label}: median ${median(xs).toFixed(digits)} ${unit} (min ${Math.min(...xs).toFixed(digits)}, max ${Math.max(...xs).toFixed(digits)})\n`;
       process.stdout.write(
         `${root}\n` +
-          line('first /healthz', ss.map((s) => s.readyMs), 'ms', 0) +
-          line('CPU time to it', ss.map((s) => s.cpuMs), 'ms', 0) +
-          line(`RSS after ${REQUESTS} requests`, ss.map((s) => s.rssMiB), 'MiB', 1),
+          line(
+            'first /healthz',
+            ss.map((s) => s.readyMs),
+            'ms',
+            0,
+          ) +
+          line(
+            'CPU time to it',
+            ss.map((s) => s.cpuMs),
+            'ms',
+            0,
+          ) +
+          line(
+            `RSS after ${REQUESTS} requests`,
+            ss.map((s) => s.rssMiB),
+            'MiB',
+            1,
+          ),
       );
     }
     return 0;

@@ -35,7 +35,11 @@ async function startPostgres(): Promise<{ server: PostgresServer; dir: string }>
   }
   const dir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'pg-'));
   chmodSync(dir, 0o755); // reachable by the unprivileged user Postgres runs as under root
-  const server = new PostgresServer({ dataDir: path.join(dir, 'pgdata'), port: await freePort(), settings: { fsync: 'off' } });
+  const server = new PostgresServer({
+    dataDir: path.join(dir, 'pgdata'),
+    port: await freePort(),
+    settings: { fsync: 'off' },
+  });
   try {
     await server.start();
   } catch (err) {
