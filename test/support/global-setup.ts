@@ -33,6 +33,10 @@ async function startPostgres(): Promise<{ server: PostgresServer; dir: string }>
     process.stderr.write(`global setup: building dist/ (${stale})\n`);
     if (!build()) throw new Error('global setup: the build failed (the tsc errors are above)');
   }
+  // One run tests one build: the test workers (forked after this) and every `ladder` they
+  // spawn inherit this, so an edit of src/ during the run cannot start a rebuild under a
+  // test that is timing a topology.
+  process.env.LADDER_BUILD_CHECKED = '1';
   const dir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'pg-'));
   chmodSync(dir, 0o755); // reachable by the unprivileged user Postgres runs as under root
   const server = new PostgresServer({
