@@ -183,18 +183,32 @@ function acquireLock() {
     } catch (err) {
       if (err.code !== 'EEXIST') throw err;
     }
-    const holder = Number(readFileSync(LOCK, 'utf8').trim());
-    if (!holder || !alive(holder)) {
-      rmSync(LOCK, { force: true }); // left by a build that was killed
+    const holder = lockHolder();
+    if (holder === undefined) continue; // released meanwhile: try again
+    // A dead holder's lock is stale; so is one still without a pid after 10 s (its holder
+    // died between creating it and writing the pid).
+    if (holder.pid ? !alive(holder.pid) : holder.ageMs > 10_000) {
+      rmSync(LOCK, { force: true });
       continue;
     }
     if (Date.now() > deadline)
       throw new Error(
-        `another build (pid ${holder}) has held ${LOCK} for over ${LOCK_WAIT_MS / 60_000} minutes`,
+        `another build (pid ${holder.pid}) has held ${LOCK} for over ${LOCK_WAIT_MS / 60_000} minutes`,
       );
-    if (!said) process.stderr.write(`ladder: waiting for the build running in pid ${holder}\n`);
+    if (!said) process.stderr.write(`ladder: waiting for the build running in pid ${holder.pid}\n`);
     said = true;
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+  }
+}
+
+/** The lock's pid (0 while being written) and age, or undefined when there is no lock. */
+function lockHolder() {
+  try {
+    const ageMs = Date.now() - statSync(LOCK).mtimeMs;
+    return { pid: Number(readFileSync(LOCK, 'utf8').trim()) || 0, ageMs };
+  } catch (err) {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
   }
 }
 
