@@ -46,7 +46,7 @@ const LOCK_WAIT_MS = 5 * 60_000;
 
 /** Why a build is needed, or undefined when dist/ is fresh. Throws when there is no src/. */
 export function staleReason() {
-  if (!existsSync(STAMP)) return 'dist/ has not been built';
+  if (!existsSync(STAMP)) return existsSync(LOCK) ? 'a build is running' : 'dist/ has not been built';
   const built = Number(readFileSync(STAMP, 'utf8').trim());
   const newest = newestInput();
   if (!(newest.mtimeMs <= built)) return `${path.relative(ROOT, newest.file)} is newer than dist/`;
