@@ -3,7 +3,8 @@
 // cannot change what is measured. Every child then runs on its defaults plus what we set.
 
 /** Variables passed through from our environment. */
-const BASICS = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ'] as const;
+// LADDER_BUILD_CHECKED: the build was checked once for this run; children skip the check.
+const BASICS = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'LADDER_BUILD_CHECKED'] as const;
 
 export function cleanEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};

@@ -4,7 +4,7 @@
 // writes into a buffer larger than the caches evict them; that loop alone is measured
 // too and subtracted.
 //
-//   npx tsx src/lab/micro/click-count.ts [links=100000] [evict MiB=4]
+//   npm run build && node dist/lab/micro/click-count.js [links=100000] [evict MiB=4]
 //
 // Compared: counting a click under a key built per click (`${linkId}|${day}`, how the
 // queue merged clicks before) against the queue as it is (grouped by day, keyed by the

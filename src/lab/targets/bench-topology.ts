@@ -15,6 +15,7 @@ import { pin, pinTree, type PinningPlan } from '../machine/cpu-pinning.ts';
 import type { CpuSample, MeasureTarget } from '../measure/measurement.ts';
 import { LADDER_BIN } from '../machine/node-entry.ts';
 import { cpuSeconds, treeCpuSeconds } from '../machine/proc-stats.ts';
+import { cleanEnv } from '../machine/clean-env.ts';
 
 /** One node as `ladder status --json` lists it. */
 export interface TopologyNode {
@@ -67,9 +68,7 @@ const PG_USER = 'postgres';
  * what is measured (the web servers inherit the supervisor's environment).
  */
 function topologyEnv(stateDir: string, extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) if (process.env[name] !== undefined) env[name] = process.env[name];
-  return { ...env, LADDER_STATE_DIR: stateDir, LOG_LEVEL: 'warn', ...extra };
+  return cleanEnv({ LADDER_STATE_DIR: stateDir, LOG_LEVEL: 'warn', ...extra });
 }
 
 /** CFS periods and throttled periods of the cgroup v1 cpu group a process is in. */
