@@ -15,6 +15,7 @@ import { RequestSession, type SessionSettings } from '../session/request-session
 import type { SessionStore } from '../session/session-store.ts';
 import { NoCache, type CacheTier, type RequestCache } from '../cache/cache.ts';
 import { ConsistencyCookie } from './consistency-cookie.ts';
+import { fastifyTrustProxy } from './trust-proxy.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -118,7 +119,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
     logController: new LogController({ disableRequestLogging: !config.logRequests }),
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
     // Longer than any balancer's idle timeout (HAProxy's is set lower), so an idle
     // keep-alive connection is always closed by the balancer first, never mid-request.
     keepAliveTimeout: 65_000,
