@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LadderError } from '../errors.ts';
-import { parseCookies, serializeCookie, sign, unsign } from '../http/cookies.ts';
+import { decodeCookieValue, parseCookies, serializeCookie, sign, unsign } from '../http/cookies.ts';
 import type { SessionData, SessionStore } from './session-store.ts';
 
 export const SESSION_COOKIE = 'ladder_sid';
@@ -35,7 +35,8 @@ export class RequestSession {
     if (this.loaded) return this.data;
     this.loaded = true;
     const raw = parseCookies(this.req.headers.cookie).get(SESSION_COOKIE);
-    const id = raw ? unsign(decodeURIComponent(raw), this.settings.secret) : undefined;
+    const decoded = raw === undefined ? undefined : decodeCookieValue(raw);
+    const id = decoded ? unsign(decoded, this.settings.secret) : undefined;
     if (!id || !/^[A-Za-z0-9_-]{32,64}$/.test(id)) return undefined;
     const data = await this.store(() => this.settings.store.get(id));
     if (!data) return undefined;
