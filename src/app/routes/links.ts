@@ -23,11 +23,15 @@ export function shortUrl(req: FastifyRequest, code: string): string {
   return `${protocol}://${host}/${code}`;
 }
 
-/** Hosts under which this service is reached: a link may not point at them. */
+/**
+ * Hosts under which this service is reached: a link may not point at them (loopback and
+ * localhost names are refused whatever these are: domain/urls.ts).
+ */
 export function selfHosts(req: FastifyRequest): string[] {
   const { publicUrl } = req.server.kit.config;
-  const port = req.socket.localPort;
-  const hosts = [req.host, `127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
+  const hosts = [req.origin().host];
+  if (req.headers.host) hosts.push(req.headers.host);
+  if (req.socket.localAddress) hosts.push(req.socket.localAddress.includes(':') ? `[${req.socket.localAddress}]` : req.socket.localAddress);
   if (publicUrl) hosts.push(new URL(publicUrl).host);
   return hosts;
 }
