@@ -16,6 +16,7 @@ import type { SessionStore } from '../session/session-store.ts';
 import { NoCache, type CacheTier, type RequestCache } from '../cache/cache.ts';
 import { ConsistencyCookie } from './consistency-cookie.ts';
 import { fastifyTrustProxy } from './trust-proxy.ts';
+import { isJsonContentType } from './content-type.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -198,8 +199,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   };
 
   // JSON bodies only, parsed by us so that bad JSON is a 400 BAD_JSON from the catalogue.
+  // One parser for every type, so that content-type.ts alone decides what is JSON (415
+  // otherwise); an unrouted request's body is ignored, and it gets its 404.
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser(/^application\/([a-z.+-]*\+)?json$/i, { parseAs: 'string' }, (_req, body, done) => {
+  fastify.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
+    if (req.is404) return done(null, undefined);
+    if (!isJsonContentType(req.headers['content-type'])) return done(new LadderError('UNSUPPORTED_MEDIA_TYPE'), undefined);
     const text = body as string;
     if (text.trim() === '') return done(null, undefined);
     try {
