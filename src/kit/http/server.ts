@@ -17,6 +17,7 @@ import { NoCache, type CacheTier, type RequestCache } from '../cache/cache.ts';
 import { ConsistencyCookie } from './consistency-cookie.ts';
 import { fastifyTrustProxy } from './trust-proxy.ts';
 import { isJsonContentType } from './content-type.ts';
+import { mapError } from './error-mapping.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -87,16 +88,6 @@ export interface FastPath {
 }
 
 const SECURITY_FLAT: string[] = Object.entries(SECURITY_HEADERS).flat();
-
-/** Fastify's own error codes, mapped onto the catalogue. */
-const FASTIFY_CODES: Record<string, LadderError['code']> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_JSON',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_JSON',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_JSON',
-  FST_ERR_VALIDATION: 'VALIDATION_FAILED',
-};
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const { config, database, metrics, queue } = deps;
@@ -261,14 +252,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   fastify.setErrorHandler(async (err: Error & { code?: string; statusCode?: number }, req, reply) => {
-    let e: LadderError;
-    if (err instanceof LadderError) e = err;
-    else if (err.code && FASTIFY_CODES[err.code]) e = new LadderError(FASTIFY_CODES[err.code]!, undefined, { cause: err });
-    else if (err.statusCode === 503 && kit.draining) e = new LadderError('SERVICE_UNAVAILABLE', 'Server is shutting down.');
-    else {
-      req.log.error({ err }, 'unhandled error');
-      e = new LadderError('INTERNAL', undefined, { cause: err });
-    }
+    const clientGone = req.raw.aborted || req.socket.destroyed;
+    const { error: e, log } = mapError(err, { unrouted: req.is404, draining: kit.draining, clientGone });
+    if (log === 'error') req.log.error({ err }, 'unhandled error');
+    else if (log === 'info') req.log.info({ reason: err.message, code: err.code }, 'client closed the request before it was read');
     // A dependency outage answers every affected request with 503; the dependency's own
     // client logs the outage once, so these are debug lines, not a flood of warnings.
     if (e.status >= 500 && e.code !== 'INTERNAL') req.log.debug({ code: e.code }, e.message);
