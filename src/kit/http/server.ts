@@ -18,6 +18,7 @@ import { ConsistencyCookie } from './consistency-cookie.ts';
 import { fastifyTrustProxy } from './trust-proxy.ts';
 import { isJsonContentType } from './content-type.ts';
 import { mapError } from './error-mapping.ts';
+import { isValidHostHeader, publicOrigin, requestOrigin } from './host-header.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -218,12 +219,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       });
     }
   });
+  const fixedOrigin = publicOrigin(config.publicUrl);
   fastify.decorateRequest('origin', function (this: FastifyRequest) {
-    if (config.publicUrl) {
-      const u = new URL(config.publicUrl);
-      return { protocol: u.protocol.replace(':', ''), host: u.host };
-    }
-    return { protocol: this.protocol, host: this.host };
+    return requestOrigin(fixedOrigin, this.protocol, this.headers.host, { address: this.socket.localAddress, port: this.socket.localPort });
   });
 
   // Hooks run on every request, the redirect included, so they are plain callbacks (no
@@ -235,6 +233,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // While draining, responses close their connection, so keep-alive clients move on (to
     // another server, behind a balancer) instead of holding this one open.
     if (kit.draining) reply.header('connection', 'close');
+    if (req.headers.host !== undefined && !isValidHostHeader(req.headers.host)) return done(new LadderError('VALIDATION_FAILED', 'The Host header is not a valid host[:port].'));
     if (isCrossSite(req.method, req.headers)) return done(new LadderError('FORBIDDEN_ORIGIN'));
     req.session = new RequestSession(req, reply, sessionSettings);
     // The caller's consistency token rides in a cookie (and the session); only a database
