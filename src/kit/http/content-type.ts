@@ -19,6 +19,7 @@ export function isJsonContentType(header: string | undefined): boolean {
   if (!media || media[1]!.toLowerCase() !== 'application' || media[2]!.toLowerCase() !== 'json') return false;
   let charset: string | undefined;
   for (const raw of params) {
+    if (raw.trim() === '') continue; // RFC 9110 §5.6.6 allows empty parameters ("a/b;")
     const p = PARAMETER.exec(raw.trim());
     if (!p) return false;
     if (p[1]!.toLowerCase() !== 'charset') continue;
