@@ -4,6 +4,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ServerConfig } from '../config.ts';
 import type { Database, Db } from '../db/database.ts';
 import { LadderError } from '../errors.ts';
@@ -19,6 +20,7 @@ import { fastifyTrustProxy } from './trust-proxy.ts';
 import { isJsonContentType } from './content-type.ts';
 import { mapError } from './error-mapping.ts';
 import { isValidHostHeader, publicOrigin, requestOrigin } from './host-header.ts';
+import { refuseConnect } from './refuse-connect.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -132,6 +134,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
   });
 
+  fastify.server.on('connect', (_req: IncomingMessage, socket: Duplex) => refuseConnect(socket, fastify.log));
   const kit: Kit = { config, database, metrics, queue, draining: false };
   fastify.decorate('kit', kit);
   if (fast) {
