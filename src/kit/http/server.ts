@@ -12,7 +12,7 @@ import type { HotSeries, Metrics } from '../metrics/metrics.ts';
 import type { InProcessQueue, Queue } from '../queue/queue.ts';
 import type { RateLimitStore } from '../security/rate-limiter.ts';
 import { HTML_HEADERS, SECURITY_HEADERS, isCrossSite } from '../security/security-headers.ts';
-import { RequestSession, type SessionSettings } from '../session/request-session.ts';
+import { RequestSession, SESSION_CACHE_CONTROL, type SessionSettings } from '../session/request-session.ts';
 import type { SessionStore } from '../session/session-store.ts';
 import { NoCache, type CacheTier, type RequestCache } from '../cache/cache.ts';
 import { ConsistencyCookie } from './consistency-cookie.ts';
@@ -261,6 +261,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // A dependency outage answers every affected request with 503; the dependency's own
     // client logs the outage once, so these are debug lines, not a flood of warnings.
     if (e.status >= 500 && e.code !== 'INTERNAL') req.log.debug({ code: e.code }, e.message);
+    // An error answers one caller at one moment (a refusal may depend on their session
+    // before the route read it: a taken email, a rate limit), so no cache may keep it.
+    reply.header('cache-control', SESSION_CACHE_CONTROL);
     return reply.status(e.status).headers(e.headers).send(e.toBody());
   });
 
