@@ -21,6 +21,7 @@ import { isJsonContentType } from './content-type.ts';
 import { mapError } from './error-mapping.ts';
 import { isValidHostHeader, publicOrigin, requestOrigin } from './host-header.ts';
 import { refuseConnect } from './refuse-connect.ts';
+import { answerClientError } from './client-error.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -125,6 +126,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : nextRequestId();
     },
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
+    // Fastify binds it to the instance (its own default logs with this.log).
+    clientErrorHandler(this: FastifyInstance, err, socket) {
+      answerClientError(err, socket, this.log);
+    },
     // Errors the router raises before any hook (an over-long or malformed path): a path
     // that cannot name anything is a 404 in the catalogue's shape, never Fastify's own.
     frameworkErrors: (err, _req, reply: FastifyReply) => {
