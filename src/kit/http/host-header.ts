@@ -20,6 +20,15 @@ export function isValidHostHeader(value: string): boolean {
   return m[3] === undefined || (Number(m[3]) >= 1 && Number(m[3]) <= 65535);
 }
 
+/**
+ * Whether a request's Host header lets it through: a valid host[:port], or none at all on
+ * HTTP/1.0 (which has no Host). HTTP/1.1 without one is refused, as RFC 9112 §3.2 says; we
+ * answer that ourselves (Node's own answer is a bare 400 outside the catalogue's shape).
+ */
+export function acceptableHost(value: string | undefined, httpVersion: string): boolean {
+  return value === undefined ? httpVersion === '1.0' || httpVersion === '0.9' : isValidHostHeader(value);
+}
+
 /** `host:port` for a socket address, bracketing IPv6. */
 export function hostOf(address: string, port: number): string {
   return `${address.includes(':') ? `[${address}]` : address}:${port}`;

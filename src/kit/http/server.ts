@@ -19,7 +19,7 @@ import { ConsistencyCookie } from './consistency-cookie.ts';
 import { fastifyTrustProxy } from './trust-proxy.ts';
 import { isJsonContentType } from './content-type.ts';
 import { mapError } from './error-mapping.ts';
-import { isValidHostHeader, publicOrigin, requestOrigin } from './host-header.ts';
+import { acceptableHost, publicOrigin, requestOrigin } from './host-header.ts';
 import { refuseConnect } from './refuse-connect.ts';
 import { answerClientError } from './client-error.ts';
 
@@ -103,7 +103,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     ...(fast
       ? {
           serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-            http.createServer((req, res) => {
+            http.createServer({ requireHostHeader: false }, (req, res) => {
               if (!serveFast(req, res)) handler(req, res);
             }),
         }
@@ -115,6 +115,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
     logController: new LogController({ disableRequestLogging: !config.logRequests }),
     bodyLimit: config.bodyLimitBytes,
+    // A missing Host is refused by the onRequest hook, in the catalogue's shape (host-header.ts).
+    http: { requireHostHeader: false },
     trustProxy: fastifyTrustProxy(config.trustProxy),
     // Longer than any balancer's idle timeout (HAProxy's is set lower), so an idle
     // keep-alive connection is always closed by the balancer first, never mid-request.
@@ -241,7 +243,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // While draining, responses close their connection, so keep-alive clients move on (to
     // another server, behind a balancer) instead of holding this one open.
     if (kit.draining) reply.header('connection', 'close');
-    if (req.headers.host !== undefined && !isValidHostHeader(req.headers.host)) return done(new LadderError('VALIDATION_FAILED', 'The Host header is not a valid host[:port].'));
+    if (!acceptableHost(req.headers.host, req.raw.httpVersion)) return done(new LadderError('VALIDATION_FAILED', 'The Host header is missing or not a valid host[:port].'));
     if (isCrossSite(req.method, req.headers)) return done(new LadderError('FORBIDDEN_ORIGIN'));
     req.session = new RequestSession(req, reply, sessionSettings);
     // The caller's consistency token rides in a cookie (and the session); only a database
