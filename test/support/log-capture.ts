@@ -11,7 +11,7 @@ export interface LogLine {
 }
 
 export function captureLogs(log: FastifyBaseLogger): { lines: LogLine[]; errors(): LogLine[]; restore(): void } {
-  const stream = (log as unknown as Record<symbol, { write(s: string): boolean }>)[pino.symbols.streamSym]!;
+  const stream = (log as unknown as Record<symbol, { write: (s: string) => boolean }>)[pino.symbols.streamSym]!;
   const original = stream.write;
   const lines: LogLine[] = [];
   stream.write = (s: string) => {

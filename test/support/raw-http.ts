@@ -35,7 +35,7 @@ export function encodeRequest(r: RawRequest): Buffer {
 }
 
 /** Parses one complete response from the bytes read, or undefined if they are not one. */
-function parseResponse(data: Buffer): RawResponse | undefined {
+function parseResponse(data: Buffer, bodiless: boolean): RawResponse | undefined {
   const end = data.indexOf('\r\n\r\n');
   if (end < 0) return undefined;
   const [statusLine, ...headerLines] = data.subarray(0, end).toString('latin1').split('\r\n');
@@ -49,6 +49,9 @@ function parseResponse(data: Buffer): RawResponse | undefined {
     const value = line.slice(colon + 1).trim();
     headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
   }
+  const status = Number(m[1]);
+  // A response to HEAD, a 204 and a 304 have no body, whatever Content-Length says.
+  if (bodiless || status === 204 || status === 304 || (status >= 100 && status < 200)) return { status, headers, body: '' };
   let body = data.subarray(end + 4);
   if (headers['transfer-encoding']?.toLowerCase() === 'chunked') {
     const parts: Buffer[] = [];
@@ -66,12 +69,13 @@ function parseResponse(data: Buffer): RawResponse | undefined {
   } else if (headers['content-length'] !== undefined && body.length < Number(headers['content-length'])) {
     return undefined;
   }
-  return { status: Number(m[1]), headers, body: body.toString('utf8') };
+  return { status, headers, body: body.toString('utf8') };
 }
 
 /** Sends the request and reads to the end of the connection (Connection: close). */
 export function send(port: number, request: RawRequest | Buffer, timeoutMs = 10_000): Promise<RawResult> {
   const bytes = Buffer.isBuffer(request) ? request : encodeRequest(request);
+  const bodiless = !Buffer.isBuffer(request) && request.method.toUpperCase() === 'HEAD';
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const socket = net.connect({ host: '127.0.0.1', port });
@@ -81,7 +85,7 @@ export function send(port: number, request: RawRequest | Buffer, timeoutMs = 10_
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      const res = parseResponse(Buffer.concat(chunks));
+      const res = parseResponse(Buffer.concat(chunks), bodiless);
       resolve(res ? { ok: true, res } : { ok: false, reset: why ?? 'closed without a complete response' });
     };
     const timer = setTimeout(() => finish('timed out'), timeoutMs);
