@@ -1,12 +1,16 @@
 // A web process's settings: read once at start (option > environment > default), checked
 // with messages that name the field and the fix, then frozen.
+import { isIP } from 'node:net';
 import { ConfigError } from './errors.ts';
 import { parseRateLimits, type RateLimit } from './security/rate-limiter.ts';
 
 export interface ServerConfig {
   host: string;
   port: number;
-  /** Base of short URLs (https://sho.rt); default: from the request's Host. */
+  /**
+   * PUBLIC_URL: the base of short URLs (https://sho.rt), and a host links may not point at.
+   * The production setting: without it the request's Host header (checked) is used.
+   */
   publicUrl: string | undefined;
   /** Signs session cookies. Every web server of a topology shares it. */
   secret: string;
@@ -17,8 +21,15 @@ export interface ServerConfig {
   rateLimits: Record<'signup' | 'login' | 'createLink', RateLimit>;
   sessionIdleSeconds: number;
   sessionAbsoluteSeconds: number;
-  /** Trust X-Forwarded-* from a load balancer in front (rung 3 and up). */
-  trustProxy: boolean;
+  /**
+   * TRUST_PROXY: which peers' X-Forwarded-For and X-Forwarded-Proto are believed (passed to
+   * Fastify's trustProxy). `false`: none (rung 1, clients connect directly). A list of
+   * addresses and CIDRs: exactly those hops, which is what a topology sets for the balancer
+   * in front (`127.0.0.1`). `1` (compatibility): the one hop in front, whatever its address,
+   * so a client that reaches the server directly is believed too. X-Forwarded-Host is never
+   * used (src/kit/http/host-header.ts).
+   */
+  trustProxy: false | number | string[];
   /** After SIGTERM: report not-ready this long before closing, so a balancer can notice. */
   drainDelayMs: number;
   /** Bound on finishing in-flight requests after close. */
@@ -126,6 +137,27 @@ function checkRedisUrl(raw: string | undefined, name = 'REDIS_URL'): string | un
   return raw;
 }
 
+const TRUST_PROXY_FIX = 'set TRUST_PROXY to comma-separated addresses or CIDRs of the proxies in front (e.g. 127.0.0.1 or 10.0.0.0/8), 1 for "the one hop in front", or leave it unset';
+
+/** TRUST_PROXY: unset, empty or 0 (trust nobody), 1 (one hop), or addresses and CIDRs. */
+export function parseTrustProxy(raw: string | undefined): false | number | string[] {
+  if (raw === undefined || raw.trim() === '' || raw.trim() === '0') return false;
+  if (raw.trim() === '1') return 1;
+  const entries = raw.split(',').map((e) => e.trim());
+  if (entries.length > 32) throw new ConfigError('TRUST_PROXY', `${entries.length} entries`, TRUST_PROXY_FIX);
+  for (const entry of entries) {
+    const slash = entry.indexOf('/');
+    const address = slash < 0 ? entry : entry.slice(0, slash);
+    const version = isIP(address);
+    const bits = slash < 0 ? undefined : entry.slice(slash + 1);
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 6 ? 128 : 32));
+    if (version === 0 || !okBits) {
+      throw new ConfigError('TRUST_PROXY', `"${entry.slice(0, 60)}" is not an address or CIDR`, TRUST_PROXY_FIX);
+    }
+  }
+  return Object.freeze(entries) as string[];
+}
+
 /** DATABASE_REPLICA_URLS: comma-separated postgres:// URLs; passwords masked in errors. */
 function checkReplicaUrls(raw: string | undefined): string[] {
   if (raw === undefined || raw.trim() === '') return [];
@@ -205,7 +237,7 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
       parseRateLimits(env.LADDER_RATE_LIMITS, DEFAULTS.rateLimits)),
     sessionIdleSeconds: overrides.sessionIdleSeconds ?? DEFAULTS.sessionIdleSeconds,
     sessionAbsoluteSeconds: overrides.sessionAbsoluteSeconds ?? DEFAULTS.sessionAbsoluteSeconds,
-    trustProxy: overrides.trustProxy ?? env.TRUST_PROXY === '1',
+    trustProxy: overrides.trustProxy ?? parseTrustProxy(env.TRUST_PROXY),
     drainDelayMs: overrides.drainDelayMs ?? int(env, 'DRAIN_DELAY_MS', DEFAULTS.drainDelayMs, 0, 60_000),
     shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? int(env, 'SHUTDOWN_TIMEOUT_MS', DEFAULTS.shutdownTimeoutMs, 100, 120_000),
     clickFlushMs: overrides.clickFlushMs ?? int(env, 'CLICK_FLUSH_MS', DEFAULTS.clickFlushMs, 10, 60_000),

@@ -44,7 +44,7 @@ describe('security', () => {
   });
 
   it('sets a Secure cookie when the request came over HTTPS through a trusted proxy', async () => {
-    const tls = await startTestServer({ trustProxy: true });
+    const tls = await startTestServer({ trustProxy: ['127.0.0.1'] });
     try {
       const res = await new Client(tls.url).post(
         '/api/signup',

@@ -40,7 +40,10 @@ describe('target URLs', () => {
     expect(checkTargetUrl('https://Example.com/a?b=1#c', self)).toBe('https://example.com/a?b=1#c');
     expect(checkTargetUrl('http://example.com', self)).toBe('http://example.com/');
     expect(checkTargetUrl('https://bücher.example/', self)).toBe('https://xn--bcher-kva.example/');
-    expect(checkTargetUrl('http://127.0.0.1:4000/', self)).toBe('http://127.0.0.1:4000/');
+    expect(checkTargetUrl('http://10.1.2.3:4000/', self)).toBe('http://10.1.2.3:4000/');
+    expect(checkTargetUrl('http://localhost.example/', self)).toBe('http://localhost.example/');
+    expect(checkTargetUrl('http://[2001:db8::1]/', self)).toBe('http://[2001:db8::1]/');
+    expect(checkTargetUrl('http://[::ffff:10.0.0.1]/', self)).toBe('http://[::ffff:a00:1]/');
   });
   it('refuses other schemes, oversize, control characters, credentials, and itself', () => {
     for (const bad of [
@@ -58,6 +61,26 @@ describe('target URLs', () => {
       'http://SHO.RT:80/abc',
       'http://localhost:3000/x',
       'http://[::1]:3000/',
+      // Loopback and unspecified addresses in every spelling, any port (issue 18, defect 4).
+      'http://127.0.0.1:4000/',
+      'http://127.9.9.9/',
+      'http://0.0.0.0:3000/',
+      'http://0/',
+      'http://0x7f.1/',
+      'http://2130706433/',
+      'http://017700000001/',
+      'http://127.1:3000/',
+      'http://[::]/',
+      'http://[0:0:0:0:0:0:0:1]/',
+      'http://[::ffff:127.0.0.1]:3000/',
+      'http://[::ffff:0.0.0.0]/',
+      'http://[::127.0.0.1]/',
+      'http://[64:ff9b::127.0.0.1]/',
+      'http://a.localhost:3000/',
+      'http://LOCALHOST./',
+      'http://%6cocalhost/',
+      'http://localhost.localdomain/',
+      'https://SHO.RT.:8443/x',
       42,
       null,
     ]) {

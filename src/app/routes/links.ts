@@ -17,17 +17,22 @@ import {
 } from '../domain/links-repo.ts';
 import { checkTargetUrl } from '../domain/urls.ts';
 import { createLinkSchema, editLinkSchema, linkSchema, listLinksSchema } from './schemas.ts';
+import { decodeCursor, encodeCursor, type Cursor } from '../domain/cursor.ts';
 
 export function shortUrl(req: FastifyRequest, code: string): string {
   const { protocol, host } = req.origin();
   return `${protocol}://${host}/${code}`;
 }
 
-/** Hosts under which this service is reached: a link may not point at them. */
+/**
+ * Hosts under which this service is reached: a link may not point at them (loopback and
+ * localhost names are refused whatever these are: domain/urls.ts).
+ */
 export function selfHosts(req: FastifyRequest): string[] {
   const { publicUrl } = req.server.kit.config;
-  const port = req.socket.localPort;
-  const hosts = [req.host, `127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
+  const hosts = [req.origin().host];
+  if (req.headers.host) hosts.push(req.headers.host);
+  if (req.socket.localAddress) hosts.push(req.socket.localAddress.includes(':') ? `[${req.socket.localAddress}]` : req.socket.localAddress);
   if (publicUrl) hosts.push(new URL(publicUrl).host);
   return hosts;
 }
@@ -50,19 +55,6 @@ function codeParam(req: FastifyRequest<CodeRoute>): string {
   return code;
 }
 
-function encodeCursor(row: LinkRow): string {
-  return Buffer.from(`${row.created_at.toISOString()}|${row.id}`).toString('base64url');
-}
-
-export function decodeCursor(cursor: unknown): { createdAt: string; id: string } | undefined {
-  if (cursor === undefined || cursor === '') return undefined;
-  const bad = new LadderError('VALIDATION_FAILED', 'cursor is not valid.', { details: { field: 'cursor' } });
-  if (typeof cursor !== 'string' || cursor.length > 100 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad;
-  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!m || Number.isNaN(Date.parse(m[1]!))) throw bad;
-  return { createdAt: m[1]!, id: m[2]! };
-}
-
 function parseLimit(raw: unknown): number {
   if (raw === undefined || raw === '') return 20;
   const n = typeof raw === 'string' && /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
@@ -77,14 +69,14 @@ export async function listPage(
   req: FastifyRequest,
   userId: number,
   limit: number,
-  after: { createdAt: string; id: string } | undefined,
+  after: Cursor | undefined,
 ) {
   const rows = await listOwnLinks(req.db, userId, limit + 1, after);
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return {
     items: page.map((r) => ({ ...linkJson(req, r, false), clicks: Number(r.clicks ?? 0) })),
-    nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+    nextCursor: rows.length > limit && last ? encodeCursor(last.created_at, last.id) : null,
   };
 }
 

@@ -2,7 +2,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { findUserById } from '../domain/links-repo.ts';
 import { dashboardPage, homePage, loginPage, signupPage } from '../views/pages.ts';
-import { decodeCursor, listPage } from './links.ts';
+import { listPage } from './links.ts';
+import { decodeCursor } from '../domain/cursor.ts';
 import { HTML_HEADERS } from '../../kit/security/security-headers.ts';
 
 const DASHBOARD_PAGE = 50;
@@ -30,13 +31,8 @@ export async function pageRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: { cursor?: unknown } }>('/dashboard', async (req, reply) => {
     const user = await currentUser(req);
     if (!user) return reply.redirect('/login', 303);
-    // A bad cursor on a page is not worth an error page: show the newest links instead.
-    let after: { createdAt: string; id: string } | undefined;
-    try {
-      after = decodeCursor(req.query.cursor);
-    } catch {
-      after = undefined;
-    }
+    // Only a hand-edited URL carries a bad cursor (the page's own links carry good ones): 400.
+    const after = decodeCursor(req.query.cursor);
     const { items, nextCursor } = await listPage(req, user.id, DASHBOARD_PAGE, after);
     return html(reply, dashboardPage(user, items, nextCursor));
   });

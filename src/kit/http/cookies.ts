@@ -1,5 +1,7 @@
 // Cookie parsing and serialization, and HMAC signing of cookie values. Small on purpose:
-// only what sessions need, with bounded, whitelisted input.
+// only what sessions need, with bounded, whitelisted input. Every parser here returns
+// "nothing" for input it cannot use and never throws: a cookie is whatever a client sent,
+// and an unusable one is the same as none (never a 500).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 const MAX_HEADER = 8192;
@@ -16,6 +18,19 @@ export function parseCookies(header: string | undefined): Map<string, string> {
     out.set(name, value);
   }
   return out;
+}
+
+/**
+ * A cookie value with its percent-encoding undone, or undefined when it is not valid
+ * percent-encoding (`%`, `%zz`, a lone surrogate's bytes): decodeURIComponent would throw.
+ */
+export function decodeCookieValue(raw: string): string | undefined {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined; // a client's garbage: treated as no cookie, which the caller handles
+  }
 }
 
 export interface CookieOptions {

@@ -5,18 +5,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import fp from 'fastify-plugin';
-import { LadderError, type ErrorCode } from '../errors.ts';
+import type { Duplex } from 'node:stream';
+import { LadderError } from '../errors.ts';
 import { HTML_HEADERS } from '../security/security-headers.ts';
-
-/** Fastify's own error codes, mapped onto the catalogue. */
-const FASTIFY_CODES: Record<string, ErrorCode> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_JSON',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_JSON',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_JSON',
-  FST_ERR_VALIDATION: 'VALIDATION_FAILED',
-};
+import { SESSION_CACHE_CONTROL } from '../session/request-session.ts';
+import { mapError } from './error-mapping.ts';
+import { refuseConnect } from './refuse-connect.ts';
 
 /**
  * How much of a refused oversized body is read and discarded before the 413 is sent. A
@@ -61,15 +55,14 @@ export interface ErrorsOptions {
 
 export const errorsPlugin = fp<ErrorsOptions>(
   async (fastify: FastifyInstance, opts) => {
+    // CONNECT never reaches a route: without a listener Node closes the connection unanswered.
+    fastify.server.on('connect', (_req: IncomingMessage, socket: Duplex) => refuseConnect(socket, fastify.log));
+
     fastify.setErrorHandler(async (err: Error & { code?: string; statusCode?: number }, req, reply) => {
-      let e: LadderError;
-      if (err instanceof LadderError) e = err;
-      else if (err.code && FASTIFY_CODES[err.code]) e = new LadderError(FASTIFY_CODES[err.code]!, undefined, { cause: err });
-      else if (err.statusCode === 503 && fastify.kit.draining) e = new LadderError('SERVICE_UNAVAILABLE', 'Server is shutting down.');
-      else {
-        req.log.error({ err }, 'unhandled error');
-        e = new LadderError('INTERNAL', undefined, { cause: err });
-      }
+      const clientGone = req.raw.aborted || req.socket.destroyed;
+      const { error: e, log } = mapError(err, { unrouted: req.is404, draining: fastify.kit.draining, clientGone });
+      if (log === 'error') req.log.error({ err }, 'unhandled error');
+      else if (log === 'info') req.log.info({ reason: err.message, code: err.code }, 'client closed the request before it was read');
       // A dependency outage answers every affected request with 503; the dependency's own
       // client logs the outage once, so these are debug lines, not a flood of warnings.
       if (e.status >= 500 && e.code !== 'INTERNAL') req.log.debug({ code: e.code }, e.message);
@@ -77,6 +70,9 @@ export const errorsPlugin = fp<ErrorsOptions>(
         await drain(req.raw);
         reply.header('connection', 'close');
       }
+      // An error answers one caller at one moment (a refusal may depend on their session
+      // before the route read it: a taken email, a rate limit), so no cache may keep it.
+      reply.header('cache-control', SESSION_CACHE_CONTROL);
       return reply.status(e.status).headers(e.headers).send(e.toBody());
     });
 

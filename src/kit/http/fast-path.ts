@@ -40,7 +40,8 @@ export function fastPathServer(): FastPathServer {
   const server: FastPathServer = {
     serve: () => false,
     serverFactory: (handler) =>
-      http.createServer((req, res) => {
+      // Host is checked by the kit (ladder-csrf), answering in the catalogue's shape.
+      http.createServer({ requireHostHeader: false }, (req, res) => {
         if (!server.serve(req, res)) handler(req, res);
       }),
   };

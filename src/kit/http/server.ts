@@ -32,6 +32,9 @@ import { kitPlugin, type Kit } from './kit-plugin.ts';
 import { requestIdOf } from './request-id.ts';
 import { requestIdPlugin } from './request-id-plugin.ts';
 import { schemaError } from './schema-errors.ts';
+import { answerClientError } from './client-error.ts';
+import { publicOrigin, requestOrigin } from './host-header.ts';
+import { fastifyTrustProxy } from './trust-proxy.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -89,7 +92,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
     logController: new LogController({ disableRequestLogging: !config.logRequests }),
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // A missing Host is refused by ladder-csrf's hook, in the catalogue's shape (host-header.ts).
+    http: { requireHostHeader: false },
+    // Exactly the proxies TRUST_PROXY names (docs/security.md, "Behind a balancer").
+    trustProxy: fastifyTrustProxy(config.trustProxy),
     // Longer than any balancer's idle timeout (HAProxy's is set lower), so an idle
     // keep-alive connection is always closed by the balancer first, never mid-request.
     keepAliveTimeout: 65_000,
@@ -97,6 +103,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     genReqId: requestIdOf,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
+    // A request Node's parser refuses (unknown method, malformed line or header) gets the
+    // catalogue's 400, ended rather than destroyed, so it arrives instead of a reset.
+    clientErrorHandler(this: FastifyInstance, err, socket) {
+      answerClientError(err, socket, this.log);
+    },
     // Route schemas check shapes only; a body is never rewritten to fit one (no coercion,
     // no removal of unknown fields: those are refused, see docs/api.md).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
@@ -131,12 +142,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     await fastify.register(fastPathPlugin, { server: fast, fastPath });
   }
 
+  // PUBLIC_URL when set; else the (checked) Host header; never X-Forwarded-Host.
+  const fixedOrigin = publicOrigin(config.publicUrl);
   fastify.decorateRequest('origin', function (this: FastifyRequest) {
-    if (config.publicUrl) {
-      const u = new URL(config.publicUrl);
-      return { protocol: u.protocol.replace(':', ''), host: u.host };
-    }
-    return { protocol: this.protocol, host: this.host };
+    return requestOrigin(fixedOrigin, this.protocol, this.headers.host, { address: this.socket.localAddress, port: this.socket.localPort });
   });
 
   await fastify.register(async (scope) => deps.app(scope));

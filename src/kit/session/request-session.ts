@@ -1,10 +1,17 @@
 // `req.session`: the caller's session, loaded lazily so that routes which do not need it
 // (the redirect) never touch the store. The cookie holds a random id signed with the
 // server secret; the data lives server-side in a SessionStore.
+//
+// Two promises hold for every response: one that read or wrote the session says
+// `Cache-Control: private, no-store` (it depends on who asked, so no shared cache, CDN
+// edge included, may keep it), and the cookie's lifetime is the server's: when the idle
+// expiry slides (at most once a minute), the cookie is re-issued with the same value and
+// the remaining lifetime, min(idle, what is left of the absolute expiry), so a browser
+// neither drops an active session early nor keeps one the server has ended.
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LadderError } from '../errors.ts';
-import { parseCookies, serializeCookie, sign, unsign } from '../http/cookies.ts';
+import { decodeCookieValue, parseCookies, serializeCookie, sign, unsign } from '../http/cookies.ts';
 import type { SessionData, SessionStore } from './session-store.ts';
 
 export const SESSION_COOKIE = 'ladder_sid';
@@ -17,12 +24,19 @@ export interface SessionSettings {
   idleSeconds: number;
   /** Absolute expiry: no session lives longer, used or not. */
   absoluteSeconds: number;
+  /** The clock (ms since the epoch); tests inject one. */
+  now?: () => number;
 }
+
+/** What every response that depends on the session says to caches. */
+export const SESSION_CACHE_CONTROL = 'private, no-store';
 
 export class RequestSession {
   private loaded = false;
   private id: string | undefined;
   private data: SessionData | undefined;
+  /** The session Set-Cookie this response carries, if any (a later one replaces it). */
+  private written: string | undefined;
 
   constructor(
     private readonly req: FastifyRequest,
@@ -34,22 +48,28 @@ export class RequestSession {
   async get(): Promise<SessionData | undefined> {
     if (this.loaded) return this.data;
     this.loaded = true;
+    this.noStore();
     const raw = parseCookies(this.req.headers.cookie).get(SESSION_COOKIE);
-    const id = raw ? unsign(decodeURIComponent(raw), this.settings.secret) : undefined;
+    const decoded = raw === undefined ? undefined : decodeCookieValue(raw);
+    const id = decoded ? unsign(decoded, this.settings.secret) : undefined;
     if (!id || !/^[A-Za-z0-9_-]{32,64}$/.test(id)) return undefined;
     const data = await this.store(() => this.settings.store.get(id));
     if (!data) return undefined;
-    if (Date.now() - data.createdAt > this.settings.absoluteSeconds * 1000) {
+    const now = this.now();
+    if (this.lifetimeSeconds(data, now) <= 0) {
       await this.store(() => this.settings.store.destroy(id));
       return undefined;
     }
     this.id = id;
     this.data = data;
     // Sliding idle expiry: an active user's session is pushed back, at most once a minute
-    // (a store write per request would double the session store's load for nothing).
-    if (Date.now() - (data.touchedAt ?? data.createdAt) > TOUCH_EVERY_MS) {
-      data.touchedAt = Date.now();
-      await this.store(() => this.settings.store.set(id, data, this.settings.idleSeconds));
+    // (a store write per request would double the session store's load for nothing), and
+    // the cookie with it.
+    if (now - (data.touchedAt ?? data.createdAt) > TOUCH_EVERY_MS) {
+      data.touchedAt = now;
+      const ttl = this.lifetimeSeconds(data, now);
+      await this.store(() => this.settings.store.set(id, data, ttl));
+      this.setCookie(encodeURIComponent(sign(id, this.settings.secret)), ttl);
     }
     return data;
   }
@@ -85,18 +105,21 @@ export class RequestSession {
     await this.get();
     if (this.id) await this.store(() => this.settings.store.destroy(this.id!));
     const id = randomBytes(24).toString('base64url');
-    const data: SessionData = { userId, createdAt: Date.now() };
-    await this.store(() => this.settings.store.set(id, data, this.settings.idleSeconds));
+    const now = this.now();
+    const data: SessionData = { userId, createdAt: now };
+    const ttl = this.lifetimeSeconds(data, now);
+    await this.store(() => this.settings.store.set(id, data, ttl));
     this.id = id;
     this.data = data;
-    this.setCookie(encodeURIComponent(sign(id, this.settings.secret)), this.settings.idleSeconds);
+    this.setCookie(encodeURIComponent(sign(id, this.settings.secret)), ttl);
   }
 
   /** Saves changed session data (for example a new consistency token). */
   async save(): Promise<void> {
     if (this.id && this.data) {
       const { id, data } = this;
-      await this.store(() => this.settings.store.set(id, data, this.settings.idleSeconds));
+      const ttl = Math.max(1, this.lifetimeSeconds(data, this.now()));
+      await this.store(() => this.settings.store.set(id, data, ttl));
     }
   }
 
@@ -109,16 +132,43 @@ export class RequestSession {
     this.setCookie('', 0);
   }
 
+  /**
+   * Seconds the session has left: the idle expiry from its last touch, never past the
+   * absolute expiry from its creation. Zero or less: it is over.
+   */
+  private lifetimeSeconds(data: SessionData, now: number): number {
+    const { idleSeconds, absoluteSeconds } = this.settings;
+    const idleEnds = (data.touchedAt ?? data.createdAt) + idleSeconds * 1000;
+    const absoluteEnds = data.createdAt + absoluteSeconds * 1000;
+    return Math.floor((Math.min(idleEnds, absoluteEnds) - now) / 1000);
+  }
+
+  private now(): number {
+    return this.settings.now ? this.settings.now() : Date.now();
+  }
+
+  private noStore(): void {
+    this.reply.header('cache-control', SESSION_CACHE_CONTROL);
+  }
+
   private setCookie(value: string, maxAgeSeconds: number): void {
-    this.reply.header(
-      'set-cookie',
-      serializeCookie(SESSION_COOKIE, value, {
-        maxAgeSeconds,
-        httpOnly: true,
-        sameSite: 'Lax',
-        secure: this.req.protocol === 'https',
-      }),
-    );
+    this.noStore();
+    const cookie = serializeCookie(SESSION_COOKIE, value, {
+      maxAgeSeconds,
+      httpOnly: true,
+      sameSite: 'Lax',
+      secure: this.req.protocol === 'https',
+    });
+    if (this.written !== undefined) {
+      // A later session cookie in the same response (a slide, then a login) replaces the
+      // earlier one, keeping the others (the consistency token's).
+      const prev = this.reply.getHeader('set-cookie');
+      const others = (Array.isArray(prev) ? prev : prev === undefined ? [] : [String(prev)]).filter((c) => c !== this.written);
+      this.reply.removeHeader('set-cookie');
+      for (const c of others) this.reply.header('set-cookie', c);
+    }
+    this.reply.header('set-cookie', cookie);
+    this.written = cookie;
   }
 
   /** A store that fails (Redis down, rung 7) is a clear 503, not a hang or a 500. */
