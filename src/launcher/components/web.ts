@@ -6,10 +6,10 @@ import { stopChild } from '../../kit/process/stop-process.ts';
 import { capCpu, removeGroup } from '../cgroup-cpu.ts';
 import { exitReason, httpOk, spawnLogged, waitUntil } from '../child.ts';
 import { ROLES, type Component, type ComponentContext } from '../component.ts';
-import { LADDER_BIN } from '../ladder-bin.ts';
+import { WEB_ENTRY } from '../ladder-bin.ts';
 
 /** The command line of a web server: what `ladder start` runs in the foreground too. */
-export const WEB_COMMAND: readonly string[] = [process.execPath, LADDER_BIN, '__web'];
+export const WEB_COMMAND: readonly string[] = [process.execPath, WEB_ENTRY, '__web'];
 
 const READY_TIMEOUT_MS = 60_000;
 
