@@ -5,7 +5,7 @@
 // socket, so it reaches the client instead of a reset.
 import type { Duplex } from 'node:stream';
 import { LadderError } from '../errors.ts';
-import { SECURITY_HEADERS } from '../security/security-headers.ts';
+import { rawErrorResponse } from './raw-response.ts';
 
 const MESSAGES: Record<string, string> = {
   HPE_HEADER_OVERFLOW: 'The request headers are too large.',
@@ -28,14 +28,6 @@ export function answerClientError(
     socket.destroy();
     return;
   }
-  const body = JSON.stringify(new LadderError('VALIDATION_FAILED', MESSAGES[err.code ?? ''] ?? 'Malformed request.').toBody());
-  const headers = Object.entries({
-    ...SECURITY_HEADERS,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(body)),
-    'cache-control': 'no-store',
-    connection: 'close',
-  }).map(([name, value]) => `${name}: ${value}\r\n`);
-  socket.end(`HTTP/1.1 400 Bad Request\r\n${headers.join('')}\r\n${body}`);
+  socket.end(rawErrorResponse(new LadderError('VALIDATION_FAILED', MESSAGES[err.code ?? ''] ?? 'Malformed request.')));
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
