@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, uniqueEmail, type TestServer } from '../support/app.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** The other site links point at (a reserved .test name, RFC 6761). */
+const TARGET_HOST = 'target.example.test';
 const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -21,6 +23,9 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // Links may not point at loopback (the self-link rule, docs/api.md), so the target site
+  // has a name of its own, which only this browser resolves, to the target server.
+  `--host-resolver-rules=MAP ${TARGET_HOST} 127.0.0.1`,
 ];
 const SCREENSHOTS = process.env.LADDER_E2E_SCREENSHOTS;
 
@@ -48,7 +53,7 @@ async function startTargetServer(): Promise<TargetServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${TARGET_HOST}:${port}`,
     hits,
     close: () =>
       new Promise<void>((resolve) => {

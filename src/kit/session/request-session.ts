@@ -140,7 +140,9 @@ export class RequestSession {
     const { idleSeconds, absoluteSeconds } = this.settings;
     const idleEnds = (data.touchedAt ?? data.createdAt) + idleSeconds * 1000;
     const absoluteEnds = data.createdAt + absoluteSeconds * 1000;
-    return Math.floor((Math.min(idleEnds, absoluteEnds) - now) / 1000);
+    // Rounded up: a session with any time left keeps at least a second (a cookie or store TTL
+    // of 0 would end it at once; with a 1-s idle expiry, at its very start).
+    return Math.ceil((Math.min(idleEnds, absoluteEnds) - now) / 1000);
   }
 
   private now(): number {
