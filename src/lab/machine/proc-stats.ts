@@ -54,6 +54,21 @@ export interface MemoryUse {
   peakMb: number;
 }
 
+/**
+ * The process that serves requests for a server we started: `ladder start` answers from a
+ * child web process (`... __web`), a reference from its own process.
+ */
+export function servingPid(pid: number): number {
+  for (const d of descendants(pid)) {
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes('__web')) return d;
+    } catch {
+      // It exited between the listing and the read: not the one we are looking for.
+    }
+  }
+  return pid;
+}
+
 export function memoryUse(pid: number): MemoryUse | undefined {
   let status: string;
   try {

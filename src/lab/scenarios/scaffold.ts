@@ -9,7 +9,7 @@ import type { PinningPlan } from '../machine/cpu-pinning.ts';
 import { planPinning } from '../machine/cpu-pinning.ts';
 import type { BenchSession } from '../machine/bench-session.ts';
 import { machineInfo, type MachineInfo } from '../machine/machine-info.ts';
-import { memoryUse, type MemoryUse } from '../machine/proc-stats.ts';
+import { memoryUse, type MemoryUse, servingPid } from '../machine/proc-stats.ts';
 import { ZipfSampler } from '../driver/zipf.ts';
 import type { Measurement } from '../measure/measurement.ts';
 import { measurementNotes } from '../measure/phases.ts';
@@ -132,7 +132,7 @@ export class ScenarioContext {
 export function serverMemory(servers: ServerUnderTest[]): Record<string, MemoryUse> {
   const memory: Record<string, MemoryUse> = {};
   for (const s of servers) {
-    const m = memoryUse(s.proc.pid);
+    const m = memoryUse(servingPid(s.proc.pid));
     if (m) memory[s.name] = m;
   }
   return memory;

@@ -7,10 +7,10 @@ import { freePort } from '../../launcher/state-dir.ts';
 import { benchCode, benchUrl } from '../dataset/bench-links.ts';
 import type { BenchSession } from '../machine/bench-session.ts';
 import { cleanEnv } from '../machine/clean-env.ts';
-import { pin } from '../machine/cpu-pinning.ts';
+import { pinTree } from '../machine/cpu-pinning.ts';
 import type { CpuSample, MeasureTarget } from '../measure/measurement.ts';
 import { LADDER_BIN, nodeEntry } from '../machine/node-entry.ts';
-import { cpuSeconds, treeCpuSeconds } from '../machine/proc-stats.ts';
+import { treeCpuSeconds } from '../machine/proc-stats.ts';
 import type { ManagedProcess } from '../machine/process-supervisor.ts';
 
 export interface ServerUnderTest extends MeasureTarget {
@@ -26,8 +26,10 @@ export interface ServerUnderTest extends MeasureTarget {
 }
 
 /** CPU of the server's process and of the Postgres tree it queries. */
+// A server's whole process tree: `ladder start` serves from a child web process (the
+// launcher starts it by command), a reference from its own process.
 function cpuSampler(pid: number, databasePid: number | undefined): () => CpuSample {
-  return () => ({ server: cpuSeconds(pid), database: databasePid === undefined ? null : treeCpuSeconds(databasePid) });
+  return () => ({ server: treeCpuSeconds(pid), database: databasePid === undefined ? null : treeCpuSeconds(databasePid) });
 }
 
 const HOST = '127.0.0.1';
@@ -120,7 +122,7 @@ export async function startReference(
   return sut;
 }
 
-/** Waits for /healthz, pins the process, and checks that two seeded codes redirect right. */
+/** Waits for /healthz, pins the process and its children (the web server of `ladder start`), and checks that two seeded codes redirect right. */
 async function ready(session: BenchSession, sut: ServerUnderTest, opts: StartOptions, checkLocation: boolean): Promise<void> {
   const base = `http://${sut.host}:${sut.port}`;
   // PGlite seeds inside the server before it listens: allow for a large seed.
@@ -139,7 +141,7 @@ async function ready(session: BenchSession, sut: ServerUnderTest, opts: StartOpt
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  pin(sut.proc.pid, opts.cpus);
+  pinTree(sut.proc.pid, opts.cpus);
   for (const i of [0, opts.links - 1]) {
     const res = await fetch(`${base}/${benchCode(i)}`, { redirect: 'manual' });
     await res.arrayBuffer();
