@@ -327,6 +327,8 @@ export class PostgresServer {
   }
 
   private async ping(): Promise<boolean> {
+    // A readiness probe: while the server starts, refused connections are the expected
+    // answer (false, polled again); the caller reports the server's own log if it never comes up.
     const client = new pg.Client({ ...this.clientConfig(), connectionTimeoutMillis: 1000 });
     client.on('error', () => undefined);
     try {

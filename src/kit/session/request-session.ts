@@ -88,8 +88,9 @@ export class RequestSession {
     this.data.tokens = { ...this.data.tokens, [shard]: token };
     try {
       await this.save();
-    } catch {
-      /* the cookie still carries it */
+    } catch (err) {
+      // The cookie still carries it; the store's outage is logged once by its client.
+      this.req.log.debug({ err }, 'could not keep the consistency token in the session');
     }
   }
 

@@ -34,7 +34,9 @@ async function pglite(links: number): Promise<{ lookup: Lookup; close: () => Pro
 function pgPool(url: string, max: number): { lookup: Lookup; close: () => Promise<void> } {
   // The same pool settings as the app's PgDatabase (src/kit/db/pg-database.ts).
   const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000 });
-  pool.on('error', () => undefined);
+  // An idle connection the server dropped: the pool replaces it; said once per drop on stderr
+  // (the bench quotes a server's log when a run fails).
+  pool.on('error', (err) => process.stderr.write(`reference: idle database connection failed: ${err.message}\n`));
   // Named statements, batched per loop turn, as the app's PgDatabase and findTarget send
   // them: the reference is the best bare handler doing the same database work, so the
   // ratio measures what the framework and the app add, nothing else.
