@@ -11,6 +11,7 @@ export const ErrorCodes = {
   FORBIDDEN_ORIGIN: { status: 403, message: 'Cross-site request refused.' },
   NOT_FOUND: { status: 404, message: 'Not found.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed.' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request took too long to arrive.' },
   EMAIL_TAKEN: { status: 409, message: 'An account with this email already exists.' },
   CODE_TAKEN: { status: 409, message: 'This code is already taken.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },

@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { LadderError, type ErrorCode } from '../kit/errors.ts';
+import { SECURITY_HEADERS } from '../kit/security/security-headers.ts';
 
 export interface HaproxyBackend {
   name: string;
@@ -12,6 +14,8 @@ export interface HaproxyBackend {
 }
 
 export interface HaproxyConfigOptions {
+  /** Where haproxyErrorFiles() were written: HAProxy's own answers use them. */
+  errorFilesDir: string;
   bindHost: string;
   bindPort: number;
   adminSocket: string;
@@ -36,7 +40,55 @@ export interface HaproxyConfigOptions {
  * with a client that writes the whole 3 MiB body). A web server that reads and discards
  * the body before answering leaves neither itself nor HAProxy a reason to reset.
  */
+/**
+ * What HAProxy answers itself (a request too slow to arrive, no server left, a server that
+ * answered nothing), in the catalogue's shape instead of its HTML pages, so a client sees
+ * the same errors through the balancer as direct. Status -> catalogue code.
+ * One gap: HAProxy before 3.2 ignores `errorfile 400` for the requests its own parser
+ * refuses (a malformed request line or header, headers over its buffer): those get its
+ * built-in HTML 400 (haproxy/haproxy#3032, fixed in 3.2). Still a 400, never a 5xx or a reset.
+ */
+const BALANCER_ERRORS: Record<number, { code: ErrorCode; message: string }> = {
+  400: { code: 'VALIDATION_FAILED', message: 'Malformed request.' },
+  403: { code: 'FORBIDDEN_ORIGIN', message: 'Request refused.' },
+  404: { code: 'NOT_FOUND', message: 'Not found.' },
+  405: { code: 'METHOD_NOT_ALLOWED', message: 'Method not allowed.' },
+  408: { code: 'REQUEST_TIMEOUT', message: 'The request took too long to arrive.' },
+  413: { code: 'PAYLOAD_TOO_LARGE', message: 'The request is too large.' },
+  429: { code: 'RATE_LIMITED', message: 'Too many requests; retry later.' },
+  500: { code: 'INTERNAL', message: 'Internal error.' },
+  501: { code: 'INTERNAL', message: 'Not implemented.' },
+  502: { code: 'SERVICE_UNAVAILABLE', message: 'No web server answered; retry shortly.' },
+  503: { code: 'SERVICE_UNAVAILABLE', message: 'No web server is available; retry shortly.' },
+  504: { code: 'SERVICE_UNAVAILABLE', message: 'No web server answered in time; retry shortly.' },
+};
+
+const REASON: Record<number, string> = {
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
+  413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented',
+  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+/** The errorfiles, by status: whole HTTP responses, as HAProxy's `errorfile` wants them. */
+export function haproxyErrorFiles(): Map<number, string> {
+  const files = new Map<number, string>();
+  for (const [status, { code, message }] of Object.entries(BALANCER_ERRORS)) {
+    const body = JSON.stringify(new LadderError(code, message).toBody());
+    const headers = {
+      ...SECURITY_HEADERS,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      'cache-control': 'no-store',
+      connection: 'close',
+    };
+    const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    files.set(Number(status), `HTTP/1.1 ${status} ${REASON[Number(status)]}\r\n${head}\r\n${body}`);
+  }
+  return files;
+}
+
 export function haproxyConfig(o: HaproxyConfigOptions): string {
+  const errorfiles = [...haproxyErrorFiles().keys()].map((status) => `  errorfile ${status} ${path.join(o.errorFilesDir, `${status}.http`)}`).join('\n');
   const lines: string[] = [];
   for (let i = 1; i <= Math.max(o.slots, o.servers.length); i++) {
     const name = `web${i}`;
@@ -70,6 +122,8 @@ defaults
   retries 3
   option redispatch 1
   retry-on conn-failure empty-response response-timeout 503
+  # HAProxy's own answers in the catalogue's JSON shape (haproxyErrorFiles).
+${errorfiles}
 
 frontend links
   bind ${o.bindHost}:${o.bindPort}

@@ -2,7 +2,7 @@
 // balancer: scaling adds, drains and removes web servers through its runtime API, without
 // a reload. Its configuration is written afresh on every start from the servers it has now.
 import type { ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stopChild } from '../../kit/process/stop-process.ts';
 import { MAX_WEB_BALANCED } from '../../topology/topology.ts';
@@ -14,6 +14,7 @@ import {
   drainServer,
   enableServer,
   haproxyConfig,
+  haproxyErrorFiles,
   haproxySocketPath,
   serverStates,
   type HaproxyBackend,
@@ -60,9 +61,13 @@ export class HaproxyComponent implements Component, Balancer {
   async start(): Promise<ChildProcess> {
     const bin = requireBinary('haproxy');
     haproxySocketPath(this.opts.dir); // (re)makes its folder when it lives outside `dir`
+    const errorFilesDir = path.join(this.opts.dir, 'errors');
+    mkdirSync(errorFilesDir, { recursive: true });
+    for (const [status, response] of haproxyErrorFiles()) writeFileSync(path.join(errorFilesDir, `${status}.http`), response);
     writeFileSync(
       this.cfgFile,
       haproxyConfig({
+        errorFilesDir,
         bindHost: this.opts.host,
         bindPort: this.port,
         adminSocket: this.adminSocket,
