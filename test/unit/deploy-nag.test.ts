@@ -1,0 +1,51 @@
+// cdk-nag's AwsSolutions checks on every built rung's stack: synthesis fails on any finding
+// that is not acknowledged, and every acknowledgement carries its reason.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { aws_ec2 as ec2, Validations, type App } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { buildAwsApp } from '../../src/deploy/aws/synth-aws.ts';
+import type { LadderStack } from '../../src/deploy/aws/ladder-stack.ts';
+import { planOf } from '../../src/deploy/deploy-plan.ts';
+import { buildTopology, RUNGS } from '../../src/topology/topology.ts';
+
+const BUILT = RUNGS.filter((r) => r.built).map((r) => r.rung);
+
+function checkedApp(rung: number): { app: App; stack: LadderStack } {
+  const outDir = mkdtempSync(path.join(tmpdir(), 'ladder-nag-'));
+  const built = buildAwsApp(planOf(buildTopology({ rung })), { outDir });
+  Validations.of(built.app).addPlugins(new AwsSolutionsChecks(built.app));
+  return built;
+}
+
+function acknowledgements(root: IConstruct): { path: string; id: string; reason: string }[] {
+  return root.node.findAll().flatMap((c) =>
+    c.node.metadata
+      .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((m) => [m.data].flat() as { id: string; reason: string }[])
+      .map((a) => ({ path: c.node.path, id: a.id, reason: a.reason })),
+  );
+}
+
+describe('cdk-nag AwsSolutions', () => {
+  it.each(BUILT)('rung %i synthesizes with no unacknowledged finding', { timeout: 60_000 }, (rung) => {
+    const { app, stack } = checkedApp(rung);
+    expect(() => app.synth()).not.toThrow();
+    const acks = acknowledgements(stack);
+    expect(acks.length).toBeGreaterThan(0);
+    for (const a of acks) {
+      expect(a.id, a.path).toMatch(/^AwsSolutions-/);
+      expect(a.reason.length, `${a.path} ${a.id}`).toBeGreaterThan(30);
+    }
+  });
+
+  it('the checks are live: an unacknowledged finding fails synthesis', { timeout: 60_000 }, () => {
+    const { app, stack } = checkedApp(3);
+    const open = new ec2.SecurityGroup(stack, 'Open', { vpc: stack.network.vpc });
+    open.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(5432));
+    expect(() => app.synth()).toThrow(/Validation failed/);
+  });
+});
