@@ -222,6 +222,6 @@ describe('AWS stacks of the built rungs', () => {
     t.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       LoadBalancerAttributes: Match.arrayWith([{ Key: 'access_logs.s3.enabled', Value: 'true' }]),
     });
-    expect(String(webEnv(t).PUBLIC_URL)).toMatch(/https/);
+    expect(JSON.stringify(webEnv(t).PUBLIC_URL)).toMatch(/https:\/\//);
   });
 });

@@ -78,14 +78,21 @@ export class Monitoring extends Construct {
         new cw.GraphWidget({ title: 'p99 response time (s)', left: [p99], width: 12 }),
       );
     }
-    const lags = props.database.replicas.map((r, i) =>
-      r.metric('ReplicaLag', { period: PERIOD, statistic: 'Maximum', label: `replica${i + 1} lag (s)` }),
+    // No label on the alarm's metric: a label turns the alarm into a metric-math one.
+    const lags = props.database.replicas.map((r) =>
+      r.metric('ReplicaLag', { period: PERIOD, statistic: 'Maximum' }),
     );
     lags.forEach((lag, i) =>
       alarm(`Replica${i + 1}Lag`, lag, 30, `replica${i + 1} is more than 30 s behind the primary`),
     );
     if (lags.length > 0)
-      widgets.push(new cw.GraphWidget({ title: 'Replica lag (s)', left: lags, width: 12 }));
+      widgets.push(
+        new cw.GraphWidget({
+          title: 'Replica lag (s)',
+          left: lags.map((l, i) => l.with({ label: `replica${i + 1}` })),
+          width: 12,
+        }),
+      );
 
     new cw.Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName, widgets: [widgets] });
   }
