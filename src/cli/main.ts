@@ -286,6 +286,11 @@ export async function main(argv: string[]): Promise<number> {
         if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
         else {
           say(`rung ${result.rung} (${result.target}) synthesized into ${result.out} in ${result.ms} ms`);
+          const cost = result.monthlyUsd;
+          if (cost)
+            say(
+              `roughly $${cost.total.toFixed(0)}/month at the default sizes (${cost.region} on-demand prices of ${cost.pricesDate}, docs/deploy.md)`,
+            );
           for (const f of result.files) process.stdout.write(`${path.join(result.out, f)}\n`);
         }
         return 0;

@@ -9,7 +9,8 @@ import { planOf, type DeployPlan } from './deploy-plan.ts';
 
 export type Target = 'aws' | 'k8s';
 
-export interface SynthOptions extends TopologyInput {
+/** The flags of `ladder up` that apply to a deployment (--cpu is a size hint there). */
+export interface SynthOptions extends Pick<TopologyInput, 'rung' | 'web' | 'replicas' | 'cpu' | 'cache'> {
   target?: string | undefined;
   outDir: string;
   region?: string | undefined;
@@ -26,6 +27,8 @@ export interface SynthResult {
   out: string;
   files: string[];
   skipped: string[];
+  /** AWS: a rough monthly cost at the default sizes (docs/deploy.md). */
+  monthlyUsd?: { total: number; pricesDate: string; region: string };
   ms: number;
 }
 
@@ -79,14 +82,19 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
   const database = options.database ?? 'cnpg';
   if (database !== 'cnpg' && database !== 'external')
     throw new ConfigError('database', `"${database}"`, 'use --database cnpg or --database external');
-  const { target: _t, outDir, region, certificateArn, image, database: _d, ...topologyInput } = options;
-  const plan: DeployPlan = planOf(buildTopology(topologyInput));
+  const { outDir, region, certificateArn, image } = options;
+  const { rung, web, replicas, cpu, cache } = options;
+  const plan: DeployPlan = planOf(buildTopology({ rung, web, replicas, cpu, cache }));
   const out = path.resolve(outDir);
   prepareOut(out);
   let files: string[];
+  let monthlyUsd: SynthResult['monthlyUsd'];
   if (target === 'aws') {
     const { synthAws } = await import('./aws/synth-aws.ts');
+    const { estimateCost } = await import('./aws/cost.ts');
     files = synthAws(plan, { outDir: out, region, certificateArn });
+    const cost = estimateCost(plan);
+    monthlyUsd = { total: cost.total, pricesDate: cost.pricesDate, region: cost.region };
   } else {
     const { k8sManifests, validateManifests } = await import('./k8s/manifests.ts');
     const manifests = k8sManifests(plan, { image: image ?? 'ladder:latest', database });
@@ -95,5 +103,13 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
       writeFileSync(path.join(out, m.file), JSON.stringify(m.object, null, 2) + '\n');
     files = manifests.map((m) => m.file);
   }
-  return { rung: plan.rung, target, out, files, skipped: plan.skipped.slice(), ms: Date.now() - started };
+  return {
+    rung: plan.rung,
+    target,
+    out,
+    files,
+    skipped: plan.skipped.slice(),
+    ...(monthlyUsd ? { monthlyUsd } : {}),
+    ms: Date.now() - started,
+  };
 }

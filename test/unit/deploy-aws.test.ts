@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { estimateCost, loadPrices } from '../../src/deploy/aws/cost.ts';
 import { buildAwsApp } from '../../src/deploy/aws/synth-aws.ts';
 import { drainOf, planOf, webSizeOf } from '../../src/deploy/deploy-plan.ts';
 import { buildTopology, RUNGS, type TopologyInput } from '../../src/topology/topology.ts';
@@ -48,6 +49,27 @@ describe('deploy plan', () => {
     const d = drainOf();
     expect(d.deregistrationDelaySeconds * 1000).toBeGreaterThanOrEqual(d.drainDelayMs + d.shutdownTimeoutMs);
     expect(d.stopGraceSeconds).toBeGreaterThan(d.preStopSeconds + d.deregistrationDelaySeconds);
+  });
+});
+
+describe('cost estimate', () => {
+  it('adds up its lines, grows with the rungs, and names the date of its prices', () => {
+    const prices = loadPrices();
+    expect(prices.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    const totals = BUILT.map((rung) => {
+      const e = estimateCost(planOf(buildTopology({ rung })), prices);
+      const sum = Object.values(e.lines).reduce((a, b) => a + b, 0);
+      expect(Math.abs(sum - e.total)).toBeLessThan(0.01);
+      expect(e.pricesDate).toBe(prices.date);
+      return e;
+    });
+    for (let i = 1; i < totals.length; i++) expect(totals[i]!.total).toBeGreaterThan(totals[i - 1]!.total);
+    expect(totals[0]!.lines.balancer).toBe(0);
+    expect(totals[2]!.lines.balancer).toBeGreaterThan(0);
+    // One more replica costs one more instance.
+    const four = estimateCost(planOf(buildTopology({ rung: 4 })), prices);
+    const five = estimateCost(planOf(buildTopology({ rung: 4, replicas: 3 })), prices);
+    expect(five.lines.database! - four.lines.database!).toBeCloseTo(four.lines.database! / 3, 1);
   });
 });
 
