@@ -68,9 +68,7 @@ describe('ladder synth', () => {
         const dbs = ofType(rs, 'AWS::RDS::DBInstance');
         for (const db of dbs) {
           expect(db.Properties!.PubliclyAccessible).not.toBe(true);
-          // Replicas inherit encryption from the (encrypted) primary.
-          if (db.Properties!.SourceDBInstanceIdentifier === undefined)
-            expect(db.Properties!.StorageEncrypted).toBe(true);
+          expect(db.Properties!.StorageEncrypted).toBe(true);
         }
         for (const c of ofType(rs, 'AWS::ElastiCache::ReplicationGroup'))
           expect(c.Properties!.AtRestEncryptionEnabled).toBe(true);

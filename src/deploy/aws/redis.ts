@@ -63,17 +63,17 @@ export class Redis extends Construct {
     });
     Validations.of(this.group).acknowledge(
       {
-        id: 'AwsSolutions-AEC4',
+        id: 'AwsSolutions::AwsSolutions-AEC4',
         reason:
           'Multi-AZ failover is the high-availability step (rung 8); rungs 5-7 run one node, as `ladder up` does.',
       },
       {
-        id: 'AwsSolutions-AEC5',
+        id: 'AwsSolutions::AwsSolutions-AEC5',
         reason: 'The default port is kept: only the web tier security group may reach it.',
       },
     );
     Validations.of(this.authToken).acknowledge({
-      id: 'AwsSolutions-SMG4',
+      id: 'AwsSolutions::AwsSolutions-SMG4',
       reason:
         'ElastiCache reads the AUTH token at deploy time; rotating it needs the two-token rotation of ElastiCache, not automated yet.',
     });

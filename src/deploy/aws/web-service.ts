@@ -56,7 +56,7 @@ export class WebService extends Construct {
       generateSecretString: { passwordLength: 48, excludePunctuation: true },
     });
     Validations.of(appSecret).acknowledge({
-      id: 'AwsSolutions-SMG4',
+      id: 'AwsSolutions::AwsSolutions-SMG4',
       reason: 'Rotating the cookie secret logs every user out; it is rotated by hand, on purpose.',
     });
 
@@ -128,14 +128,14 @@ export class WebService extends Construct {
           lifecycleRules: [{ expiration: Duration.days(30) }],
         });
         Validations.of(accessLogs).acknowledge({
-          id: 'AwsSolutions-S1',
+          id: 'AwsSolutions::AwsSolutions-S1',
           reason:
             'This bucket only receives the balancer access logs; logging access to the log bucket itself would recurse.',
         });
         lb.logAccessLogs(accessLogs);
       } else {
         Validations.of(lb).acknowledge({
-          id: 'AwsSolutions-ELB2',
+          id: 'AwsSolutions::AwsSolutions-ELB2',
           reason:
             "An environment-agnostic stack cannot name the region's log delivery account: synthesize with --region R for access logs.",
         });
@@ -168,7 +168,7 @@ export class WebService extends Construct {
       },
     });
     Validations.of(task).acknowledge({
-      id: 'AwsSolutions-ECS2',
+      id: 'AwsSolutions::AwsSolutions-ECS2',
       reason:
         'Only non-secret settings (host names, ports, sizes) are plain environment; every secret comes from Secrets Manager.',
     });
@@ -215,7 +215,7 @@ export class WebService extends Construct {
         },
       });
       Validations.of(lb).acknowledge({
-        id: 'AwsSolutions-EC23',
+        id: 'AwsSolutions::AwsSolutions-EC23',
         reason: 'The balancer is the public entry of the site: it must accept connections from anywhere.',
       });
     } else {
@@ -225,7 +225,7 @@ export class WebService extends Construct {
         'Links, reached directly (no balancer below rung 3)',
       );
       Validations.of(this.securityGroup).acknowledge({
-        id: 'AwsSolutions-EC23',
+        id: 'AwsSolutions::AwsSolutions-EC23',
         reason: 'Below rung 3 there is no balancer: the web servers are the public entry, as locally.',
       });
     }
