@@ -24,7 +24,7 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder logs NODE [--lines N] a node's log
   ladder scale --web K         add or remove web servers at runtime (HAProxy runtime API)
   ladder synth --rung N [--target aws|k8s] [--out DIR] [--web K] [--replicas R] [--cpu C]
-           [--no-cache] [--region R] [--certificate-arn ARN] [--image IMG] [--database cnpg|external] [--json]
+           [--no-cache] [--region R] [--certificate-arn ARN] [--validate] [--image IMG] [--database cnpg|external] [--json]
                                the rung's deployable artefacts, offline: a CDK cloud assembly with
                                CloudFormation (aws, the default) or Kubernetes manifests (k8s);
                                see docs/deploy.md
@@ -260,6 +260,7 @@ export async function main(argv: string[]): Promise<number> {
             'certificate-arn': { type: 'string' },
             image: { type: 'string' },
             database: { type: 'string' },
+            validate: { type: 'boolean' },
             json: { type: 'boolean' },
           },
           strict: true,
@@ -280,6 +281,7 @@ export async function main(argv: string[]): Promise<number> {
           certificateArn: values['certificate-arn'],
           image: values.image,
           database: values.database,
+          validate: values.validate,
         });
         // The same note `ladder up` gives for a rung built above unbuilt ones.
         for (const s of result.skipped) say(`${s} is not built yet: this topology runs without it`);

@@ -15,6 +15,8 @@ export interface SynthOptions extends Pick<TopologyInput, 'rung' | 'web' | 'repl
   outDir: string;
   region?: string | undefined;
   certificateArn?: string | undefined;
+  /** AWS: also run CDK's CloudFormation template validation (slower). */
+  validate?: boolean | undefined;
   /** Kubernetes: the image to run (AWS takes it as the ImageUri stack parameter). */
   image?: string | undefined;
   /** Kubernetes: cnpg (default) or external. */
@@ -92,7 +94,7 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
   if (target === 'aws') {
     const { synthAws } = await import('./aws/synth-aws.ts');
     const { estimateCost } = await import('./aws/cost.ts');
-    files = synthAws(plan, { outDir: out, region, certificateArn });
+    files = synthAws(plan, { outDir: out, region, certificateArn, validate: options.validate });
     const cost = estimateCost(plan);
     monthlyUsd = { total: cost.total, pricesDate: cost.pricesDate, region: cost.region };
   } else {

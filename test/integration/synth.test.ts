@@ -94,6 +94,12 @@ describe('ladder synth', () => {
     expect(ladder('synth', '--rung', '4', '--out', b).code).toBe(0);
     const read = (d: string) => readFileSync(path.join(d, 'LadderRung4.template.json'), 'utf8');
     expect(read(a)).toBe(read(b));
+    // --validate adds CDK's CloudFormation validation and its report, not a different template.
+    const c = path.join(root, 'same-validated');
+    expect(ladder('synth', '--rung', '4', '--out', c, '--validate').code).toBe(0);
+    expect(existsSync(path.join(c, 'validation-report.json'))).toBe(true);
+    expect(existsSync(path.join(a, 'validation-report.json'))).toBe(false);
+    expect(read(c)).toBe(read(a));
   });
 
   it(

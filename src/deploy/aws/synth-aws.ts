@@ -9,6 +9,12 @@ export interface AwsOptions {
   outDir: string;
   region?: string | undefined;
   certificateArn?: string | undefined;
+  /**
+   * Run CDK's built-in CloudFormation template validation (cfn-lint rules) during synthesis,
+   * writing DIR/validation-report.json. It costs about 6 s a stack, so synth runs it on
+   * request (--validate); the cdk-nag tests always run it.
+   */
+  validate?: boolean | undefined;
 }
 
 export function stackName(rung: number): string {
@@ -17,7 +23,12 @@ export function stackName(rung: number): string {
 
 /** Builds the app and its stack (for synth and for the tests' assertions). */
 export function buildAwsApp(plan: DeployPlan, options: AwsOptions): { app: App; stack: LadderStack } {
-  const app = new App({ outdir: options.outDir, analyticsReporting: false, stackTraces: false });
+  const app = new App({
+    outdir: options.outDir,
+    analyticsReporting: false,
+    stackTraces: false,
+    builtinCloudFormationValidation: options.validate ?? false,
+  });
   const stack = new LadderStack(app, stackName(plan.rung), {
     plan,
     certificateArn: options.certificateArn,
