@@ -1,4 +1,5 @@
 // The `ladder` command. `--json` output is for scripts and stays stable.
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, failureCode } from '../kit/errors.ts';
 import { untilSignal } from '../kit/process/signals.ts';
@@ -22,6 +23,11 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder chaos kill|stop|cont|term NODE   fault injection on a node
   ladder logs NODE [--lines N] a node's log
   ladder scale --web K         add or remove web servers at runtime (HAProxy runtime API)
+  ladder synth --rung N [--target aws|k8s] [--out DIR] [--web K] [--replicas R] [--cpu C]
+           [--no-cache] [--region R] [--certificate-arn ARN] [--validate] [--image IMG] [--database cnpg|external] [--json]
+                               the rung's deployable artefacts, offline: a CDK cloud assembly with
+                               CloudFormation (aws, the default) or Kubernetes manifests (k8s);
+                               see docs/deploy.md
 `;
 
 /** The help, with the bench scenarios as the lab's registry lists them (loaded only for the help). */
@@ -53,7 +59,8 @@ function stateDir(): string {
 function num(raw: string | undefined, field: string): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigError(field, `"${raw}" is not a number`, `pass a number to --${field}`);
+  if (raw.trim() === '' || !Number.isFinite(n))
+    throw new ConfigError(field, `"${raw}" is not a number`, `pass a number to --${field}`);
   return n;
 }
 
@@ -61,7 +68,8 @@ function envPort(): number | undefined {
   const raw = process.env.PORT;
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError('PORT', `"${raw}" is not a port`, 'set PORT to 0..65535');
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ConfigError('PORT', `"${raw}" is not a port`, 'set PORT to 0..65535');
   return n;
 }
 
@@ -74,13 +82,19 @@ async function start(argv: string[]): Promise<number> {
     databaseUrl: process.env.DATABASE_URL || undefined,
     stateDir: process.env.LADDER_STATE_DIR || undefined,
   });
-  if (topology.rung !== 1) throw new ConfigError('rung', '`ladder start` runs rung 1', 'use `ladder up --rung N` for higher rungs');
+  if (topology.rung !== 1)
+    throw new ConfigError('rung', '`ladder start` runs rung 1', 'use `ladder up --rung N` for higher rungs');
   const { startRung1 } = await import('../launcher/rung1.ts');
-  say(topology.database.kind === 'embedded' ? 'starting the embedded Postgres…' : 'connecting to DATABASE_URL…');
+  say(
+    topology.database.kind === 'embedded' ? 'starting the embedded Postgres…' : 'connecting to DATABASE_URL…',
+  );
   const rung = await startRung1(topology, (m) => say(m));
   say(`Links is serving at ${rung.url}`);
   process.stdout.write(`${rung.url}\n`);
-  const crashed = await Promise.race([untilSignal(() => rung.stop(), say).then(() => undefined), rung.webExited]);
+  const crashed = await Promise.race([
+    untilSignal(() => rung.stop(), say).then(() => undefined),
+    rung.webExited,
+  ]);
   if (crashed) {
     // The web server died by itself: nothing is left to serve, so Postgres stops too.
     say(`the web server exited (${crashed.code ?? crashed.signal}); stopping`);
@@ -120,8 +134,15 @@ async function migrateCmd(): Promise<number> {
 
 function rungs(argv: string[]): number {
   const json = argv.includes('--json');
-  if (json) process.stdout.write(JSON.stringify(RUNGS.map(({ rung, title, built }) => ({ rung, title, built }))) + '\n');
-  else for (const r of RUNGS) process.stdout.write(`${String(r.rung).padStart(2)}  ${r.built ? 'built    ' : 'not built'}  ${r.title}\n`);
+  if (json)
+    process.stdout.write(
+      JSON.stringify(RUNGS.map(({ rung, title, built }) => ({ rung, title, built }))) + '\n',
+    );
+  else
+    for (const r of RUNGS)
+      process.stdout.write(
+        `${String(r.rung).padStart(2)}  ${r.built ? 'built    ' : 'not built'}  ${r.title}\n`,
+      );
   return 0;
 }
 
@@ -187,18 +208,33 @@ export async function main(argv: string[]): Promise<number> {
         return await down(stateDir(), say);
       }
       case 'chaos': {
-        if (rest.length > 2) throw new ConfigError('chaos', `one action and one node, not ${rest.length} arguments`, 'use ladder chaos kill|stop|cont|term NODE');
+        if (rest.length > 2)
+          throw new ConfigError(
+            'chaos',
+            `one action and one node, not ${rest.length} arguments`,
+            'use ladder chaos kill|stop|cont|term NODE',
+          );
         const { chaos } = await import('../launcher/up-commands.ts');
         return chaos(stateDir(), rest[0], rest[1], say);
       }
       case 'logs': {
-        const { values, positionals } = parseArgs({ args: rest, options: { lines: { type: 'string' } }, allowPositionals: true, strict: true });
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: { lines: { type: 'string' } },
+          allowPositionals: true,
+          strict: true,
+        });
         const { logs } = await import('../launcher/up-commands.ts');
         const lines = num(values.lines, 'lines') ?? 200;
         if (!Number.isInteger(lines) || lines < 1 || lines > 100_000) {
           throw new ConfigError('lines', `"${lines}" lines`, 'use a whole number from 1 to 100000');
         }
-        if (positionals.length > 1) throw new ConfigError('logs', `one node at a time, not ${positionals.length}`, 'use ladder logs NODE [--lines N]');
+        if (positionals.length > 1)
+          throw new ConfigError(
+            'logs',
+            `one node at a time, not ${positionals.length}`,
+            'use ladder logs NODE [--lines N]',
+          );
         return logs(stateDir(), positionals[0], lines, say);
       }
       case 'scale': {
@@ -208,6 +244,58 @@ export async function main(argv: string[]): Promise<number> {
         // The range is checked against the running topology (with or without a balancer) in scale().
         const { scale } = await import('../launcher/up-commands.ts');
         return await scale(stateDir(), web, say);
+      }
+      case 'synth': {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            rung: { type: 'string' },
+            target: { type: 'string' },
+            out: { type: 'string' },
+            web: { type: 'string' },
+            replicas: { type: 'string' },
+            cpu: { type: 'string' },
+            'no-cache': { type: 'boolean' },
+            region: { type: 'string' },
+            'certificate-arn': { type: 'string' },
+            image: { type: 'string' },
+            database: { type: 'string' },
+            validate: { type: 'boolean' },
+            json: { type: 'boolean' },
+          },
+          strict: true,
+        });
+        const rung = num(values.rung, 'rung');
+        if (rung === undefined) throw new ConfigError('rung', 'is required', 'use ladder synth --rung N');
+        const target = values.target ?? 'aws';
+        const { synth } = await import('../deploy/synth.ts');
+        const result = await synth({
+          rung,
+          web: num(values.web, 'web'),
+          replicas: num(values.replicas, 'replicas'),
+          cpu: num(values.cpu, 'cpu'),
+          ...(values['no-cache'] ? { cache: false } : {}),
+          target,
+          outDir: values.out ?? `synth.out/rung-${rung}-${target}`,
+          region: values.region,
+          certificateArn: values['certificate-arn'],
+          image: values.image,
+          database: values.database,
+          validate: values.validate,
+        });
+        // The same note `ladder up` gives for a rung built above unbuilt ones.
+        for (const s of result.skipped) say(`${s} is not built yet: this topology runs without it`);
+        if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
+        else {
+          say(`rung ${result.rung} (${result.target}) synthesized into ${result.out} in ${result.ms} ms`);
+          const cost = result.monthlyUsd;
+          if (cost)
+            say(
+              `roughly $${cost.total.toFixed(0)}/month at the default sizes (${cost.region} on-demand prices of ${cost.pricesDate}, docs/deploy.md)`,
+            );
+          for (const f of result.files) process.stdout.write(`${path.join(result.out, f)}\n`);
+        }
+        return 0;
       }
       case '__supervise': {
         const { runSupervisor } = await import('../launcher/supervisor-main.ts');

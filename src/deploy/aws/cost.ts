@@ -1,0 +1,67 @@
+// A rough monthly cost of a plan on AWS at the default sizes, from the dated price file
+// (prices.json, copied next to the compiled module by the build). Idle figures: no data
+// transfer, no NAT traffic, one LCU on the balancer, the web tier at its starting count.
+import { readFileSync } from 'node:fs';
+import { CACHE_NODE, DB_INSTANCE, type DeployPlan } from '../deploy-plan.ts';
+
+export interface Prices {
+  date: string;
+  region: string;
+  hoursPerMonth: number;
+  fargateVcpuHour: number;
+  fargateGbHour: number;
+  rdsInstanceHour: Record<string, number>;
+  rdsGp3GbMonth: number;
+  elasticacheNodeHour: Record<string, number>;
+  albHour: number;
+  albLcuHour: number;
+  natGatewayHour: number;
+  publicIpv4Hour: number;
+  alarmMonth: number;
+  dashboardMonth: number;
+  secretMonth: number;
+}
+
+export function loadPrices(): Prices {
+  return JSON.parse(readFileSync(new URL('./prices.json', import.meta.url), 'utf8')) as Prices;
+}
+
+export interface CostEstimate {
+  pricesDate: string;
+  region: string;
+  /** USD per month, by line, rounded to cents. */
+  lines: Record<string, number>;
+  total: number;
+}
+
+const cents = (n: number): number => Math.round(n * 100) / 100;
+
+export function estimateCost(plan: DeployPlan, p: Prices = loadPrices()): CostEstimate {
+  const h = p.hoursPerMonth;
+  const vcpu = plan.web.size.cpuUnits / 1024;
+  const gb = plan.web.size.memoryMiB / 1024;
+  const instances = 1 + plan.replicas;
+  const caches = (plan.cache ? 1 : 0) + (plan.sessions ? 1 : 0);
+  // Public addresses: each task's own below rung 3; the ALB's two (one per AZ) and the NAT's above.
+  const publicIps = plan.balancer ? 3 : plan.web.count;
+  // Alarms: CPU of web and database, and with a balancer 5xx rate and p99; one lag alarm per replica.
+  const alarms = 2 + (plan.balancer ? 2 : 0) + plan.replicas;
+  const lines: Record<string, number> = {
+    web: plan.web.count * (vcpu * p.fargateVcpuHour + gb * p.fargateGbHour) * h,
+    database:
+      instances * (p.rdsInstanceHour[DB_INSTANCE.name]! * h + DB_INSTANCE.storageGiB * p.rdsGp3GbMonth),
+    redis: caches * p.elasticacheNodeHour[CACHE_NODE]! * h,
+    balancer: plan.balancer ? (p.albHour + p.albLcuHour) * h : 0,
+    nat: plan.balancer ? p.natGatewayHour * h : 0,
+    publicIpv4: publicIps * p.publicIpv4Hour * h,
+    monitoring: alarms * p.alarmMonth + p.dashboardMonth,
+    secrets: (2 + caches) * p.secretMonth,
+  };
+  for (const k of Object.keys(lines)) lines[k] = cents(lines[k]!);
+  return {
+    pricesDate: p.date,
+    region: p.region,
+    lines,
+    total: cents(Object.values(lines).reduce((a, b) => a + b, 0)),
+  };
+}

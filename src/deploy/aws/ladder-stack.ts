@@ -1,0 +1,81 @@
+// One CloudFormation stack per rung: the constructs the plan asks for, wired the way
+// `ladder up` wires the local components. Environment-agnostic (no account, no lookups), so
+// it synthesizes offline; the image is a stack parameter, given at deploy time.
+import { CfnOutput, CfnParameter, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { DeployPlan } from '../deploy-plan.ts';
+import { Database } from './database.ts';
+import { Monitoring } from './monitoring.ts';
+import { Network } from './network.ts';
+import { Redis } from './redis.ts';
+import { WebService } from './web-service.ts';
+
+export interface LadderStackProps extends StackProps {
+  plan: DeployPlan;
+  certificateArn?: string | undefined;
+}
+
+export class LadderStack extends Stack {
+  readonly network: Network;
+  readonly database: Database;
+  readonly cache: Redis | undefined;
+  readonly sessions: Redis | undefined;
+  readonly web: WebService;
+  readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: LadderStackProps) {
+    const { plan } = props;
+    const without = plan.skipped.length > 0 ? `, without ${plan.skipped.join(', ')} (not built yet)` : '';
+    super(scope, id, { ...props, description: `Ladder rung ${plan.rung}: Links${without}` });
+    const image = new CfnParameter(this, 'ImageUri', {
+      type: 'String',
+      description:
+        'The Links image (built from the Dockerfile), e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/ladder:1',
+      minLength: 1,
+    });
+    this.network = new Network(this, 'Network', { privateWeb: plan.balancer });
+    const data = this.network.dataSubnets;
+    this.database = new Database(this, 'Database', {
+      vpc: this.network.vpc,
+      subnets: data,
+      replicas: plan.replicas,
+    });
+    this.cache = plan.cache
+      ? new Redis(this, 'Cache', {
+          vpc: this.network.vpc,
+          subnets: data,
+          description: 'Ladder cache tier',
+          evict: true,
+        })
+      : undefined;
+    this.sessions = plan.sessions
+      ? new Redis(this, 'Sessions', {
+          vpc: this.network.vpc,
+          subnets: data,
+          description: 'Ladder sessions',
+          evict: false,
+        })
+      : undefined;
+    this.web = new WebService(this, 'Web', {
+      vpc: this.network.vpc,
+      subnets: this.network.webSubnets,
+      plan,
+      image: image.valueAsString,
+      database: this.database,
+      cache: this.cache,
+      sessions: this.sessions,
+      certificateArn: props.certificateArn,
+      region: props.env?.region,
+    });
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      web: this.web,
+      database: this.database,
+      dashboardName: `${id}`,
+    });
+    if (this.web.loadBalancer)
+      new CfnOutput(this, 'EntryUrl', {
+        value: `http${props.certificateArn ? 's' : ''}://${this.web.loadBalancer.loadBalancerDnsName}`,
+      });
+    new CfnOutput(this, 'WebCluster', { value: this.web.service.cluster.clusterName });
+  }
+}

@@ -1,0 +1,245 @@
+// The web tier: the image on ECS Fargate, one task per web server of the topology. Rung 1
+// is one task; rung 2 and up scale on CPU (target tracking) from the topology's count; rung 3
+// and up put an ALB in front that checks /readyz and keeps a leaving task as long as the
+// app's drain takes. The app's settings are plain environment; its secrets (database
+// password, cookie secret, Redis AUTH tokens) come from Secrets Manager at task start.
+import {
+  aws_ec2 as ec2,
+  aws_ecs as ecs,
+  aws_elasticloadbalancingv2 as elbv2,
+  aws_logs as logs,
+  aws_s3 as s3,
+  aws_secretsmanager as sm,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  Validations,
+} from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { APP_PORT, type DeployPlan } from '../deploy-plan.ts';
+import { DB_NAME, DB_USER, type Database } from './database.ts';
+import type { Redis } from './redis.ts';
+
+export interface WebServiceProps {
+  vpc: ec2.Vpc;
+  subnets: ec2.SubnetSelection;
+  plan: DeployPlan;
+  image: string;
+  database: Database;
+  cache: Redis | undefined;
+  sessions: Redis | undefined;
+  /** An ACM certificate for HTTPS on the balancer; without one it listens on HTTP. */
+  certificateArn: string | undefined;
+  /** The stack's region when given (--region); access logs need it. */
+  region: string | undefined;
+}
+
+/** Where the image keeps the RDS CA bundle (Dockerfile). */
+const RDS_CA = '/etc/ssl/certs/rds-global-bundle.pem';
+
+export class WebService extends Construct {
+  readonly service: ecs.FargateService;
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly loadBalancer: elbv2.ApplicationLoadBalancer | undefined;
+  readonly targetGroup: elbv2.ApplicationTargetGroup | undefined;
+
+  constructor(scope: Construct, id: string, props: WebServiceProps) {
+    super(scope, id);
+    const { plan, vpc, database } = props;
+    const cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    this.securityGroup = new ec2.SecurityGroup(this, 'Sg', { vpc, description: 'Links web servers' });
+    const appSecret = new sm.Secret(this, 'CookieSecret', {
+      description: 'LADDER_SECRET: signs session cookies',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+    });
+    Validations.of(appSecret).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SMG4',
+      reason: 'Rotating the cookie secret logs every user out; it is rotated by hand, on purpose.',
+    });
+
+    const task = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu: plan.web.size.cpuUnits,
+      memoryLimitMiB: plan.web.size.memoryMiB,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    const primary = database.primary;
+    const environment: Record<string, string> = {
+      ...plan.env,
+      DB_HOST: primary.dbInstanceEndpointAddress,
+      DB_PORT: primary.dbInstanceEndpointPort,
+      DB_NAME,
+      DB_USER,
+      DB_SSL_ROOT_CERT: RDS_CA,
+    };
+    if (database.replicas.length > 0) {
+      environment.DB_REPLICA_HOSTS = Fn.join(
+        ',',
+        database.replicas.map((r) => `${r.dbInstanceEndpointAddress}:${r.dbInstanceEndpointPort}`),
+      );
+    }
+    const secrets: Record<string, ecs.Secret> = {
+      DB_PASSWORD: ecs.Secret.fromSecretsManager(primary.secret!, 'password'),
+      LADDER_SECRET: ecs.Secret.fromSecretsManager(appSecret),
+    };
+    if (props.cache) {
+      Object.assign(environment, {
+        CACHE_REDIS_HOST: props.cache.host,
+        CACHE_REDIS_PORT: props.cache.port,
+        CACHE_REDIS_TLS: '1',
+      });
+      secrets.CACHE_REDIS_AUTH = ecs.Secret.fromSecretsManager(props.cache.authToken);
+    }
+    if (props.sessions) {
+      Object.assign(environment, {
+        SESSION_REDIS_HOST: props.sessions.host,
+        SESSION_REDIS_PORT: props.sessions.port,
+        SESSION_REDIS_TLS: '1',
+      });
+      secrets.SESSION_REDIS_AUTH = ecs.Secret.fromSecretsManager(props.sessions.authToken);
+    }
+
+    let scheme = 'http';
+    if (plan.balancer) {
+      const lb = new elbv2.ApplicationLoadBalancer(this, 'Lb', {
+        vpc,
+        internetFacing: true,
+        vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+        dropInvalidHeaderFields: true,
+      });
+      // Access logs need the region's ELB log delivery account: only with --region.
+      if (props.region !== undefined) {
+        const accessLogs = new s3.Bucket(this, 'LbLogs', {
+          encryption: s3.BucketEncryption.S3_MANAGED,
+          enforceSSL: true,
+          blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+          removalPolicy: RemovalPolicy.DESTROY,
+          autoDeleteObjects: false,
+          lifecycleRules: [{ expiration: Duration.days(30) }],
+        });
+        Validations.of(accessLogs).acknowledge({
+          id: 'AwsSolutions::AwsSolutions-S1',
+          reason:
+            'This bucket only receives the balancer access logs; logging access to the log bucket itself would recurse.',
+        });
+        lb.logAccessLogs(accessLogs);
+      } else {
+        Validations.of(lb).acknowledge({
+          id: 'AwsSolutions::AwsSolutions-ELB2',
+          reason:
+            "An environment-agnostic stack cannot name the region's log delivery account: synthesize with --region R for access logs.",
+        });
+      }
+      this.loadBalancer = lb;
+      scheme = props.certificateArn ? 'https' : 'http';
+      // The app trusts X-Forwarded-* from inside the VPC only: that is where the balancer is.
+      environment.TRUST_PROXY = vpc.vpcCidrBlock;
+      environment.PUBLIC_URL = `${scheme}://${lb.loadBalancerDnsName}`;
+    }
+
+    task.addContainer('web', {
+      image: ecs.ContainerImage.fromRegistry(props.image),
+      portMappings: [{ containerPort: APP_PORT }],
+      environment,
+      secrets,
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'web', logGroup }),
+      stopTimeout: Duration.seconds(plan.drain.stopGraceSeconds),
+      healthCheck: {
+        command: [
+          'CMD',
+          'node',
+          '-e',
+          `fetch('http://127.0.0.1:${APP_PORT}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
+        ],
+        interval: Duration.seconds(10),
+        timeout: Duration.seconds(3),
+        retries: 3,
+        startPeriod: Duration.seconds(30),
+      },
+    });
+    Validations.of(task).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-ECS2',
+      reason:
+        'Only non-secret settings (host names, ports, sizes) are plain environment; every secret comes from Secrets Manager.',
+    });
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster,
+      taskDefinition: task,
+      desiredCount: plan.web.count,
+      vpcSubnets: props.subnets,
+      securityGroups: [this.securityGroup],
+      // Without a balancer each task is reached on its own public address (rungs 1-2).
+      assignPublicIp: !plan.balancer,
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { rollback: true },
+      ...(plan.balancer ? { healthCheckGracePeriod: Duration.seconds(60) } : {}),
+    });
+    database.allowFrom(this.securityGroup);
+    props.cache?.allowFrom(this.securityGroup);
+    props.sessions?.allowFrom(this.securityGroup);
+
+    if (this.loadBalancer) {
+      const lb = this.loadBalancer;
+      const listener = props.certificateArn
+        ? lb.addListener('Https', {
+            port: 443,
+            certificates: [elbv2.ListenerCertificate.fromArn(props.certificateArn)],
+            sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+          })
+        : lb.addListener('Http', { port: 80 });
+      if (props.certificateArn) lb.addRedirect({ sourcePort: 80, targetPort: 443 });
+      this.targetGroup = listener.addTargets('Web', {
+        port: APP_PORT,
+        protocol: elbv2.ApplicationProtocol.HTTP,
+        targets: [this.service],
+        deregistrationDelay: Duration.seconds(plan.drain.deregistrationDelaySeconds),
+        healthCheck: {
+          path: '/readyz',
+          interval: Duration.seconds(5),
+          timeout: Duration.seconds(4),
+          healthyThresholdCount: 2,
+          unhealthyThresholdCount: 2,
+          healthyHttpCodes: '200',
+        },
+      });
+      Validations.of(lb).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-EC23',
+        reason: 'The balancer is the public entry of the site: it must accept connections from anywhere.',
+      });
+    } else {
+      this.securityGroup.addIngressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(APP_PORT),
+        'Links, reached directly (no balancer below rung 3)',
+      );
+      Validations.of(this.securityGroup).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-EC23',
+        reason: 'Below rung 3 there is no balancer: the web servers are the public entry, as locally.',
+      });
+    }
+
+    if (plan.web.max > plan.web.min) {
+      const scaling = this.service.autoScaleTaskCount({
+        minCapacity: plan.web.min,
+        maxCapacity: plan.web.max,
+      });
+      scaling.scaleOnCpuUtilization('Cpu', {
+        targetUtilizationPercent: 60,
+        scaleInCooldown: Duration.seconds(120),
+        scaleOutCooldown: Duration.seconds(60),
+      });
+    }
+  }
+}

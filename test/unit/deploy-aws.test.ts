@@ -1,0 +1,250 @@
+// The AWS target: the CloudFormation each built rung synthesizes, asserted with
+// aws-cdk-lib/assertions (the stack is built in memory, nothing is deployed).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { estimateCost, loadPrices } from '../../src/deploy/aws/cost.ts';
+import { buildAwsApp } from '../../src/deploy/aws/synth-aws.ts';
+import { drainOf, planOf, webSizeOf } from '../../src/deploy/deploy-plan.ts';
+import { buildTopology, RUNGS, type TopologyInput } from '../../src/topology/topology.ts';
+
+const BUILT = RUNGS.filter((r) => r.built).map((r) => r.rung);
+const cache = new Map<string, Template>();
+
+function template(input: TopologyInput, extra: { region?: string; certificateArn?: string } = {}): Template {
+  const key = JSON.stringify([input, extra]);
+  let t = cache.get(key);
+  if (!t) {
+    const outDir = mkdtempSync(path.join(tmpdir(), 'ladder-aws-'));
+    const { stack } = buildAwsApp(planOf(buildTopology(input)), { outDir, ...extra });
+    t = Template.fromStack(stack);
+    cache.set(key, t);
+  }
+  return t;
+}
+
+type Resources = Record<string, { Type: string; Properties?: Record<string, any> }>;
+const resources = (t: Template, type: string): Resources => t.findResources(type) as Resources;
+const webEnv = (t: Template): Record<string, unknown> => {
+  const [task] = Object.values(resources(t, 'AWS::ECS::TaskDefinition'));
+  const env = task!.Properties!.ContainerDefinitions[0].Environment as { Name: string; Value: unknown }[];
+  return Object.fromEntries(env.map((e) => [e.Name, e.Value]));
+};
+const webSecrets = (t: Template): string[] => {
+  const [task] = Object.values(resources(t, 'AWS::ECS::TaskDefinition'));
+  return (task!.Properties!.ContainerDefinitions[0].Secrets as { Name: string }[]).map((s) => s.Name);
+};
+
+describe('deploy plan', () => {
+  it('sizes follow --cpu as a hint, rounded up to a Fargate size', () => {
+    expect(webSizeOf(undefined)).toEqual({ cpuUnits: 256, memoryMiB: 512 });
+    expect(webSizeOf(0.2)).toEqual({ cpuUnits: 256, memoryMiB: 512 });
+    expect(webSizeOf(0.3)).toEqual({ cpuUnits: 512, memoryMiB: 1024 });
+    expect(webSizeOf(2)).toEqual({ cpuUnits: 2048, memoryMiB: 4096 });
+  });
+
+  it("the balancers' drain settings cover the app's whole shutdown", () => {
+    const d = drainOf();
+    expect(d.deregistrationDelaySeconds * 1000).toBeGreaterThanOrEqual(d.drainDelayMs + d.shutdownTimeoutMs);
+    expect(d.stopGraceSeconds).toBeGreaterThan(d.preStopSeconds + d.deregistrationDelaySeconds);
+  });
+});
+
+describe('cost estimate', () => {
+  it('adds up its lines, grows with the rungs, and names the date of its prices', () => {
+    const prices = loadPrices();
+    expect(prices.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    const totals = BUILT.map((rung) => {
+      const e = estimateCost(planOf(buildTopology({ rung })), prices);
+      const sum = Object.values(e.lines).reduce((a, b) => a + b, 0);
+      expect(Math.abs(sum - e.total)).toBeLessThan(0.01);
+      expect(e.pricesDate).toBe(prices.date);
+      return e;
+    });
+    for (let i = 1; i < totals.length; i++) expect(totals[i]!.total).toBeGreaterThan(totals[i - 1]!.total);
+    expect(totals[0]!.lines.balancer).toBe(0);
+    expect(totals[2]!.lines.balancer).toBeGreaterThan(0);
+    // One more replica costs one more instance.
+    const four = estimateCost(planOf(buildTopology({ rung: 4 })), prices);
+    const five = estimateCost(planOf(buildTopology({ rung: 4, replicas: 3 })), prices);
+    expect(five.lines.database! - four.lines.database!).toBeCloseTo(four.lines.database! / 3, 1);
+  });
+});
+
+describe('AWS stacks of the built rungs', () => {
+  it.each(BUILT)(
+    'rung %i: no public database, everything encrypted at rest, data reachable from the web tier only',
+    (rung) => {
+      const t = template({ rung });
+      const dbs = resources(t, 'AWS::RDS::DBInstance');
+      expect(Object.keys(dbs).length).toBeGreaterThan(0);
+      for (const [id, db] of Object.entries(dbs)) {
+        expect(db.Properties!.PubliclyAccessible, id).toBe(false);
+        expect(db.Properties!.StorageEncrypted, id).toBe(true);
+        if (db.Properties!.SourceDBInstanceIdentifier !== undefined) {
+          // A replica's source must be this stack's (encrypted) primary.
+          const src = JSON.stringify(db.Properties!.SourceDBInstanceIdentifier);
+          expect(
+            Object.keys(dbs).some((pid) => src.includes(`"Ref":"${pid}"`)),
+            id,
+          ).toBe(true);
+        }
+      }
+      for (const [id, rg] of Object.entries(resources(t, 'AWS::ElastiCache::ReplicationGroup'))) {
+        expect(rg.Properties!.AtRestEncryptionEnabled, id).toBe(true);
+        expect(rg.Properties!.TransitEncryptionEnabled, id).toBe(true);
+        expect(JSON.stringify(rg.Properties!.AuthToken), id).toMatch(/resolve:secretsmanager/);
+      }
+      // TLS to Postgres is forced.
+      t.hasResourceProperties('AWS::RDS::DBParameterGroup', { Parameters: { 'rds.force_ssl': '1' } });
+      // Data ports open only to another security group (the web tier's), never to an address range.
+      const ingress = Object.values(resources(t, 'AWS::EC2::SecurityGroupIngress')).filter((r) =>
+        [5432, 6379].includes(r.Properties!.FromPort),
+      );
+      expect(ingress.length).toBeGreaterThan(0);
+      for (const r of ingress) {
+        expect(r.Properties!.SourceSecurityGroupId).toBeDefined();
+        expect(r.Properties!.CidrIp).toBeUndefined();
+      }
+      for (const sg of Object.values(resources(t, 'AWS::EC2::SecurityGroup'))) {
+        if (!/Postgres|Redis|cache|sessions/i.test(String(sg.Properties!.GroupDescription))) continue;
+        expect(sg.Properties!.SecurityGroupIngress ?? []).toEqual([]);
+      }
+      // Secrets reach the app from Secrets Manager, never as plain environment.
+      expect(Object.keys(webEnv(t)).filter((k) => /PASSWORD|SECRET|AUTH/.test(k))).toEqual([]);
+      expect(webSecrets(t)).toEqual(expect.arrayContaining(['DB_PASSWORD', 'LADDER_SECRET']));
+      expect(JSON.stringify(t.toJSON())).not.toMatch(/MasterUserPassword"\s*:\s*"[^{]/);
+    },
+  );
+
+  it('rung 1: one web task and one RDS PostgreSQL 15 instance, no balancer, no autoscaling', () => {
+    const t = template({ rung: 1 });
+    t.resourceCountIs('AWS::ECS::Service', 1);
+    t.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 1, LaunchType: 'FARGATE' });
+    t.resourceCountIs('AWS::RDS::DBInstance', 1);
+    t.hasResourceProperties('AWS::RDS::DBInstance', {
+      Engine: 'postgres',
+      EngineVersion: Match.stringLikeRegexp('^15'),
+    });
+    t.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 0);
+    t.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 0);
+    t.resourceCountIs('AWS::ElastiCache::ReplicationGroup', 0);
+    t.resourceCountIs('AWS::EC2::NatGateway', 0);
+    // A VPC over two AZs with isolated subnets for the data.
+    t.resourceCountIs('AWS::EC2::Subnet', 4);
+  });
+
+  it('rung 2: the web servers scale on CPU from the topology count (target tracking)', () => {
+    const t = template({ rung: 2, web: 3 });
+    t.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 3 });
+    t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+      MinCapacity: 3,
+      MaxCapacity: 6,
+    });
+    t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({ TargetValue: 60 }),
+    });
+    t.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 0);
+  });
+
+  it('rung 3: an ALB checking /readyz, deregistration delay matching the drain, web tasks in private subnets', () => {
+    const t = template({ rung: 3 });
+    t.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 1);
+    t.resourceCountIs('AWS::ECS::Service', 1);
+    const d = drainOf();
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      HealthCheckPath: '/readyz',
+      Port: 3000,
+      TargetGroupAttributes: Match.arrayWith([
+        { Key: 'deregistration_delay.timeout_seconds', Value: String(d.deregistrationDelaySeconds) },
+      ]),
+    });
+    t.hasResourceProperties('AWS::ECS::Service', {
+      NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED' }) },
+    });
+    t.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ StopTimeout: d.stopGraceSeconds })],
+    });
+    const env = webEnv(t);
+    expect(env.DRAIN_DELAY_MS).toBe(String(d.drainDelayMs));
+    expect(env.TRUST_PROXY).toBeDefined();
+    expect(env.PUBLIC_URL).toBeDefined();
+    t.resourceCountIs('AWS::RDS::DBInstance', 1);
+  });
+
+  it('rung 4: one read replica per topology replica, passed to the app', () => {
+    const t = template({ rung: 4 });
+    const replicas = Object.values(resources(t, 'AWS::RDS::DBInstance')).filter(
+      (r) => r.Properties!.SourceDBInstanceIdentifier !== undefined,
+    );
+    expect(replicas).toHaveLength(2);
+    expect(JSON.stringify(webEnv(t).DB_REPLICA_HOSTS)).toMatch(/DatabaseReplica1.*DatabaseReplica2/);
+    const three = Object.values(resources(template({ rung: 4, replicas: 3 }), 'AWS::RDS::DBInstance'));
+    expect(three.filter((r) => r.Properties!.SourceDBInstanceIdentifier !== undefined)).toHaveLength(3);
+    // Alarms on replica lag, one per replica.
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ReplicaLag' });
+    expect(
+      Object.values(resources(t, 'AWS::CloudWatch::Alarm')).filter(
+        (a) => a.Properties!.MetricName === 'ReplicaLag',
+      ),
+    ).toHaveLength(2);
+  });
+
+  it('rung 5: ElastiCache Redis for the cache tier (LRU), none for sessions; --no-cache drops it', () => {
+    const t = template({ rung: 5 });
+    t.resourceCountIs('AWS::ElastiCache::ReplicationGroup', 1);
+    t.hasResourceProperties('AWS::ElastiCache::ParameterGroup', {
+      Properties: { 'maxmemory-policy': 'allkeys-lru' },
+    });
+    const env = webEnv(t);
+    expect(env.CACHE_REDIS_HOST).toBeDefined();
+    expect(env.SESSION_REDIS_HOST).toBeUndefined();
+    expect(webSecrets(t)).toContain('CACHE_REDIS_AUTH');
+    template({ rung: 5, cache: false }).resourceCountIs('AWS::ElastiCache::ReplicationGroup', 0);
+  });
+
+  it('rung 7: a second ElastiCache for sessions that never evicts, and says it runs without rung 6', () => {
+    const t = template({ rung: 7 });
+    t.resourceCountIs('AWS::ElastiCache::ReplicationGroup', 2);
+    t.hasResourceProperties('AWS::ElastiCache::ParameterGroup', {
+      Properties: { 'maxmemory-policy': 'noeviction' },
+    });
+    expect(webEnv(t).SESSION_REDIS_HOST).toBeDefined();
+    expect(webSecrets(t)).toEqual(expect.arrayContaining(['SESSION_REDIS_AUTH', 'CACHE_REDIS_AUTH']));
+    expect(t.toJSON().Description).toMatch(/without rung 6 \(a CDN edge \(Varnish\)\)/);
+  });
+
+  it('CloudWatch: 5xx rate, p99, CPU alarms to an encrypted topic, and a dashboard', () => {
+    const t = template({ rung: 4 });
+    const alarms = Object.values(resources(t, 'AWS::CloudWatch::Alarm'));
+    expect(
+      alarms.some((a) => JSON.stringify(a.Properties!.Metrics ?? '').includes('HTTPCode_Target_5XX_Count')),
+    ).toBe(true);
+    expect(
+      alarms.some(
+        (a) => a.Properties!.ExtendedStatistic === 'p99' && a.Properties!.MetricName === 'TargetResponseTime',
+      ),
+    ).toBe(true);
+    expect(alarms.filter((a) => a.Properties!.MetricName === 'CPUUtilization')).toHaveLength(2);
+    for (const a of alarms) expect(a.Properties!.AlarmActions).toHaveLength(1);
+    t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('HTTPS when given a certificate, and access logs when given a region', () => {
+    const arn = 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-0000-1111-2222-333344445555';
+    const t = template({ rung: 3 }, { region: 'eu-west-1', certificateArn: arn });
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: arn }],
+    });
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'access_logs.s3.enabled', Value: 'true' }]),
+    });
+    expect(JSON.stringify(webEnv(t).PUBLIC_URL)).toMatch(/https:\/\//);
+  });
+});
