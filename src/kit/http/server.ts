@@ -62,24 +62,6 @@ export interface ServerDeps {
   app: (fastify: FastifyInstance) => Promise<void>;
 }
 
-/** The plugins of a web process, in registration order (each declares what it needs). */
-export const KIT_PLUGINS = [
-  'ladder-kit',
-  'ladder-errors',
-  'ladder-json-body',
-  'ladder-request-id',
-  'ladder-security-headers',
-  'ladder-csrf',
-  'ladder-session',
-  'ladder-rate-limit',
-  'ladder-db',
-  'ladder-cache',
-  'ladder-queue',
-  'ladder-metrics',
-  'ladder-health',
-  'ladder-fast-path',
-] as const;
-
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const fast = deps.fastPath ? fastPathServer() : undefined;

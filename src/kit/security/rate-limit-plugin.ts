@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ServerConfig } from '../config.ts';
 import { LadderError } from '../errors.ts';
+import { addPreValidation } from '../http/route-hooks.ts';
 import type { RateLimitStore } from './rate-limiter.ts';
 
 type LimitName = keyof ServerConfig['rateLimits'];
@@ -36,13 +37,9 @@ export const rateLimitPlugin = fp<{ store: RateLimitStore }>(
     fastify.addHook('onRoute', (route) => {
       const name = route.config?.rateLimit;
       if (!name) return;
-      const own = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
-      route.preValidation = [
-        ...own,
-        async (req) => {
-          await req.rateLimit(name);
-        },
-      ];
+      addPreValidation(route, 'last', async (req) => {
+        await req.rateLimit(name);
+      });
     });
   },
   // After the session plugin: its auth check runs first, and it owns the Redis connection

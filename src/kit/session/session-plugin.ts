@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { RedisConnection } from '../redis/redis-connection.ts';
 import { REDIS_DEFAULTS } from '../redis/redis-connection.ts';
+import { addPreValidation } from '../http/route-hooks.ts';
 import { RequestSession, type SessionSettings } from './request-session.ts';
 
 declare module 'fastify' {
@@ -33,13 +34,9 @@ export const sessionPlugin = fp<SessionOptions>(
     });
     fastify.addHook('onRoute', (route) => {
       if (!route.config?.auth) return;
-      const own = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
-      route.preValidation = [
-        async (req) => {
-          await req.session.requireUser();
-        },
-        ...own,
-      ];
+      addPreValidation(route, 'first', async (req) => {
+        await req.session.requireUser();
+      });
     });
     if (redis) {
       fastify.addHook('onReady', async () => {
