@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { LadderError, type ErrorCode } from '../kit/errors.ts';
-import { SECURITY_HEADERS } from '../kit/security/security-headers.ts';
+import { rawErrorResponse } from '../kit/http/raw-response.ts';
 
 export interface HaproxyBackend {
   name: string;
@@ -63,26 +63,11 @@ const BALANCER_ERRORS: Record<number, { code: ErrorCode; message: string }> = {
   504: { code: 'SERVICE_UNAVAILABLE', message: 'No web server answered in time; retry shortly.' },
 };
 
-const REASON: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
-  413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented',
-  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
-};
-
 /** The errorfiles, by status: whole HTTP responses, as HAProxy's `errorfile` wants them. */
 export function haproxyErrorFiles(): Map<number, string> {
   const files = new Map<number, string>();
   for (const [status, { code, message }] of Object.entries(BALANCER_ERRORS)) {
-    const body = JSON.stringify(new LadderError(code, message).toBody());
-    const headers = {
-      ...SECURITY_HEADERS,
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': String(Buffer.byteLength(body)),
-      'cache-control': 'no-store',
-      connection: 'close',
-    };
-    const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-    files.set(Number(status), `HTTP/1.1 ${status} ${REASON[Number(status)]}\r\n${head}\r\n${body}`);
+    files.set(Number(status), rawErrorResponse(new LadderError(code, message), Number(status)));
   }
   return files;
 }

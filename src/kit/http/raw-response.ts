@@ -1,12 +1,13 @@
-// A whole HTTP/1.1 response written straight to a socket, for the requests that never reach
-// Fastify (a line Node's parser refused, CONNECT): the catalogue's JSON error with the
-// security headers, uncacheable, closing the connection.
+// A whole HTTP/1.1 response as text, for the answers that never pass through Fastify: a
+// request Node's parser refused, CONNECT (written straight to the socket), and HAProxy's own
+// errorfiles. The catalogue's JSON error with the security headers, uncacheable, closing the
+// connection.
+import { STATUS_CODES } from 'node:http';
 import { SECURITY_HEADERS } from '../security/security-headers.ts';
 import type { LadderError } from '../errors.ts';
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found' };
-
-export function rawErrorResponse(error: LadderError): string {
+/** `status`: the error's own, unless the sender answers another (a balancer's 502/504 is SERVICE_UNAVAILABLE). */
+export function rawErrorResponse(error: LadderError, status: number = error.status): string {
   const body = JSON.stringify(error.toBody());
   const headers = Object.entries({
     ...SECURITY_HEADERS,
@@ -15,5 +16,5 @@ export function rawErrorResponse(error: LadderError): string {
     'cache-control': 'no-store',
     connection: 'close',
   }).map(([name, value]) => `${name}: ${value}\r\n`);
-  return `HTTP/1.1 ${error.status} ${REASONS[error.status] ?? 'Error'}\r\n${headers.join('')}\r\n${body}`;
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${headers.join('')}\r\n${body}`;
 }
