@@ -13,9 +13,11 @@
 //    the batches grow with the load, a key waits at most for one statement's round trip,
 //    and the database sees a few statements in flight, not one per request.
 //
-// Batching is per handle: the process-wide handle below rung 4 (every request shares the
-// primary) batches across requests; a rung-4 request handle carries its caller's
-// consistency token, so it only batches that request's own lookups.
+// Batching is per handle: below rung 4 every request shares the process-wide handle on the
+// primary, so lookups batch across requests. A rung-4 request handle carries its caller's
+// consistency token; it offers, through joinBatch, the shared handle of the replica its
+// token lets it read (database.ts), so lookups of every caller that replica satisfies
+// (everyone without a token, in rotation over the replicas) batch together there too.
 import type { ReadDb, Row } from './database.ts';
 
 export interface BatchedLookupOptions {
@@ -46,11 +48,12 @@ export function batchedLookup<R extends Row>(o: BatchedLookupOptions): BatchedLo
   const handles = new WeakMap<ReadDb, HandleState<R>>();
 
   const schedule = (db: ReadDb, s: HandleState<R>) => {
-    if (s.scheduled || s.waiting.length === 0 || s.inFlight >= maxInFlight) return;
+    const limit = Math.min(maxInFlight, db.batchesInFlight ?? maxInFlight);
+    if (s.scheduled || s.waiting.length === 0 || s.inFlight >= limit) return;
     s.scheduled = true;
     setImmediate(() => {
       s.scheduled = false;
-      while (s.inFlight < maxInFlight && s.waiting.length > 0) void run(db, s, s.waiting.shift()!);
+      while (s.inFlight < limit && s.waiting.length > 0) void run(db, s, s.waiting.shift()!);
     });
   };
 
@@ -72,7 +75,7 @@ export function batchedLookup<R extends Row>(o: BatchedLookupOptions): BatchedLo
     }
   };
 
-  return (db, key) =>
+  const enqueue = (db: ReadDb, key: string) =>
     new Promise<R | undefined>((resolve, reject) => {
       let s = handles.get(db);
       if (!s) handles.set(db, (s = { waiting: [], inFlight: 0, scheduled: false }));
@@ -83,4 +86,6 @@ export function batchedLookup<R extends Row>(o: BatchedLookupOptions): BatchedLo
       else batch.set(key, [{ resolve, reject }]);
       schedule(db, s);
     });
+
+  return (db, key) => (db.joinBatch ? db.joinBatch((shared) => enqueue(shared, key)) : enqueue(db, key));
 }

@@ -10,6 +10,15 @@ export const FRESHEST = (1n << 64n) - 1n;
 /** Read-only access: the type has no way to write. */
 export interface ReadDb {
   read<R extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /**
+   * For lookups batched across requests (batched-lookup.ts): runs `lookup` on a shared
+   * handle whose batches this handle's lookup may join (the replica the caller's token
+   * allows, at rung 4), keeping for the caller what reading there implies (a pin). Absent,
+   * or when no shared handle may serve it: `lookup(this)`, batched with this handle's own.
+   */
+  joinBatch?<T>(lookup: (shared: ReadDb) => Promise<T>): Promise<T>;
+  /** Statements of one batched lookup this handle runs at once, at most (else the lookup's own limit). */
+  readonly batchesInFlight?: number;
 }
 
 /** A transaction: every statement runs on the primary, in one transaction. */

@@ -52,12 +52,7 @@ export class ConsistencyCookie implements TokenCarrier {
   }
 
   private setCookie(value: string): void {
-    const cookie = serializeCookie(CONSISTENCY_COOKIE, sign(value, this.secret), {
-      maxAgeSeconds: MAX_AGE_SECONDS,
-      httpOnly: true,
-      sameSite: 'Lax',
-      secure: this.req.protocol === 'https',
-    });
+    const cookie = signedCookie(value, this.secret, this.req.protocol === 'https');
     if (this.written !== undefined) {
       // A second change in the same request replaces the first, keeping other cookies (the session's).
       const prev = this.reply.getHeader('set-cookie');
@@ -70,6 +65,31 @@ export class ConsistencyCookie implements TokenCarrier {
     this.reply.header('set-cookie', cookie);
     this.written = cookie;
   }
+}
+
+/**
+ * Most responses carry one of a few values (every anonymous reader pinned to one of the
+ * replicas with no position yet): their signed Set-Cookie is kept rather than signed again.
+ */
+const signedCookies = new Map<string, Map<string, string>>();
+const MAX_SIGNED = 256;
+
+function signedCookie(value: string, secret: string, secure: boolean): string {
+  let bySecret = signedCookies.get(secret);
+  if (!bySecret) signedCookies.set(secret, (bySecret = new Map()));
+  const key = secure ? `s${value}` : value;
+  let cookie = bySecret.get(key);
+  if (cookie === undefined) {
+    cookie = serializeCookie(CONSISTENCY_COOKIE, sign(value, secret), {
+      maxAgeSeconds: MAX_AGE_SECONDS,
+      httpOnly: true,
+      sameSite: 'Lax',
+      secure,
+    });
+    if (bySecret.size >= MAX_SIGNED) bySecret.clear();
+    bySecret.set(key, cookie);
+  }
+  return cookie;
 }
 
 function parseTokenCookie(header: string | undefined, secret: string): Map<string, string> {

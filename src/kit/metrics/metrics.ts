@@ -13,6 +13,8 @@ export interface Metrics {
   dbQueries: Counter<'shard' | 'role'>;
   /** Plain reads (not writes, not statements of a transaction), by the role that served them. */
   dbReads: Counter<'shard' | 'role'>;
+  /** Plain reads each replica served (how evenly rotation spreads them). */
+  replicaReads: Counter<'shard' | 'replica'>;
   cacheRequests: Counter<'tier' | 'result'>;
   /** Runs fn before ladder_cache_requests_total is scraped (to add counts kept in plain numbers). */
   beforeCacheCollect(fn: () => void): void;
@@ -140,6 +142,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'ladder_db_reads_total',
       help: 'Plain reads served, by shard and role (primary or replica); writes and transactions are not counted.',
       labelNames: ['shard', 'role'],
+      registers,
+    }),
+    replicaReads: new Counter({
+      name: 'ladder_db_replica_reads_total',
+      help: 'Plain reads served by each replica, by shard and replica (statements: a batch of lookups is one).',
+      labelNames: ['shard', 'replica'],
       registers,
     }),
     cacheRequests: new Counter({

@@ -4,7 +4,8 @@
 
 /** Variables passed through from our environment. */
 // LADDER_BUILD_CHECKED: the build was checked once for this run; children skip the check.
-const BASICS = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'LADDER_BUILD_CHECKED'] as const;
+// LADDER_WEB_NODE_FLAGS: node flags for launched web servers (a profile of a scenario).
+const BASICS = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'LADDER_BUILD_CHECKED', 'LADDER_WEB_NODE_FLAGS'] as const;
 
 export function cleanEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};

@@ -26,7 +26,10 @@ import { plan } from '../measure/phases.ts';
 import { warmUp } from '../measure/warm-up.ts';
 import { target, type BenchReport, type TopologyReport } from '../report/bench-report.ts';
 import {
+  NO_READS,
   addReads,
+  replicaShares,
+  statementsPerRedirect,
   checkRedirects,
   databaseBottleneckNotes,
   describeTopology,
@@ -49,6 +52,8 @@ export const DEFAULT_DB_CPU = 0.15;
 export const DEFAULT_REPLICAS = 2;
 /** The target: rung 4 with 2 replicas serves at least this many times rung 3's throughput. */
 const MIN_RATIO = 1.7;
+/** Each replica's share of replica reads, relative to an even split (0.8 to 1.2: 40% to 60% of two). */
+const EVEN_SHARE = [0.8, 1.2] as const;
 const POOL_SIZE = 10;
 
 const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -90,8 +95,8 @@ async function replicas(ctx: ScenarioContext): Promise<BenchReport> {
   })();
   const [{ r3: rung3, r4: rung4 }, driver] = await Promise.all([launches, LoadDriverProcess.start(session, pinning.driver)]);
   const sides: Side[] = [
-    { name: 'rung 3', run: rung3, reads: { primary: 0, replica: 0 }, warmup: { seconds: 0, flat: true } },
-    { name: 'rung 4', run: rung4, reads: { primary: 0, replica: 0 }, warmup: { seconds: 0, flat: true } },
+    { name: 'rung 3', run: rung3, reads: NO_READS, warmup: { seconds: 0, flat: true } },
+    { name: 'rung 4', run: rung4, reads: NO_READS, warmup: { seconds: 0, flat: true } },
   ];
   for (const s of sides) await checkRedirects(s.run.topology, o.links);
   for (const s of sides) {
@@ -134,6 +139,9 @@ async function replicas(ctx: ScenarioContext): Promise<BenchReport> {
     figures[`${s.name}: reads served by the primary`] = s.reads.primary;
     figures[`${s.name}: reads served by replicas`] = s.reads.replica;
     figures[`${s.name}: primary share of reads, %`] = primaryShare(s.reads) * 100;
+    // Batched lookups: concurrent redirects share statements (below 1 under load).
+    figures[`${s.name}: database statements per redirect`] = statementsPerRedirect(s.reads);
+    for (const [replica, share] of Object.entries(replicaShares(s.reads))) figures[`${s.name}: ${replica} share of replica reads, %`] = share * 100;
     for (const [node, cpu] of Object.entries(m.databaseNodeCpu ?? {})) {
       figures[`${s.name}: ${node} CPU, % of its ${dbCpu} core cap`] = (cpu / dbCpu) * 100;
       const t = m.databaseThrottled?.[node];
@@ -159,6 +167,11 @@ async function replicas(ctx: ScenarioContext): Promise<BenchReport> {
   const targets = [
     target(`median throughput rung 4 (${replicas} replica${replicas === 1 ? '' : 's'}) / rung 3`, ratio, '>=', MIN_RATIO),
     target('rung 4: primary share of reads, %', share4 * 100, '<=', MAX_PRIMARY_SHARE * 100),
+    // Token-less reads rotate over the replicas: each does its part of the replicas' work.
+    ...Object.entries(replicaShares(sides[1]!.reads)).flatMap(([replica, share]) => [
+      target(`rung 4: ${replica} share of replica reads, %`, share * 100, '>=', (100 * EVEN_SHARE[0]) / replicas),
+      target(`rung 4: ${replica} share of replica reads, %`, share * 100, '<=', (100 * EVEN_SHARE[1]) / replicas),
+    ]),
     target(`database nodes capped at ${dbCpu} core (cgroup cpu controller writable)`, capped ? 1 : 0, '==', 1),
     target('failed or non-302 requests', errors, '==', 0),
   ];

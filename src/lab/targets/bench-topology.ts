@@ -13,6 +13,7 @@ import { upDir } from '../../launcher/up-state.ts';
 import type { BenchSession } from '../machine/bench-session.ts';
 import { pin, pinTree, type PinningPlan } from '../machine/cpu-pinning.ts';
 import type { CpuSample, MeasureTarget } from '../measure/measurement.ts';
+import type { ReadCounts } from '../measure/read-counts.ts';
 import { LADDER_BIN } from '../machine/node-entry.ts';
 import { cpuSeconds, treeCpuSeconds } from '../machine/proc-stats.ts';
 import { cleanEnv } from '../machine/clean-env.ts';
@@ -212,7 +213,7 @@ export class BenchTopology {
    * every web server's /metrics, summed (counters since each server started; take the
    * difference of two calls).
    */
-  async databaseReads(): Promise<{ primary: number; replica: number }> {
+  async databaseReads(): Promise<ReadCounts> {
     const texts = await Promise.all(
       this.webs().map(async (w) => {
         const res = await fetch(new URL('/metrics', w.url), { signal: AbortSignal.timeout(10_000) });
@@ -220,12 +221,25 @@ export class BenchTopology {
         return res.text();
       }),
     );
-    const reads = { primary: 0, replica: 0 };
+    const reads: ReadCounts = { primary: 0, replica: 0, statements: 0, redirects: 0, byReplica: {} };
+    const sample = /^([a-z_]+)\{(.*)\} (\S+)$/;
     for (const text of texts) {
       for (const line of text.split('\n')) {
-        const m = /^ladder_db_reads_total\{(.*)\} (\S+)$/.exec(line);
-        const role = m && /(?:^|,)role="(primary|replica)"/.exec(m[1]!)?.[1];
-        if (role === 'primary' || role === 'replica') reads[role] += Number(m![2]);
+        const m = sample.exec(line);
+        if (!m) continue;
+        const [, name, labels, value] = m as unknown as [string, string, string, string];
+        const label = (key: string) => new RegExp(`(?:^|,)${key}="([^"]*)"`).exec(labels)?.[1];
+        if (name === 'ladder_db_reads_total') {
+          const role = label('role');
+          if (role === 'primary' || role === 'replica') reads[role] += Number(value);
+        } else if (name === 'ladder_db_queries_total') {
+          reads.statements += Number(value);
+        } else if (name === 'ladder_db_replica_reads_total') {
+          const replica = label('replica') ?? '?';
+          reads.byReplica[replica] = (reads.byReplica[replica] ?? 0) + Number(value);
+        } else if (name === 'http_request_duration_seconds_count' && label('route') === '/:code') {
+          reads.redirects += Number(value);
+        }
       }
     }
     return reads;

@@ -15,6 +15,8 @@ import { LoadDriverProcess } from '../driver/load-driver-process.ts';
 import type { Measurement, Medians } from '../measure/measurement.ts';
 import { memoryUse, type MemoryUse } from '../machine/proc-stats.ts';
 
+export { NO_READS, addReads, primaryShare, readsBetween, replicaShares, statementsPerRedirect, type ReadCounts } from '../measure/read-counts.ts';
+
 export interface TopologyRun {
   topology: BenchTopology;
   driver: LoadDriverProcess;
@@ -264,25 +266,6 @@ export function upFlags(o: BenchOptions, defaults: { rung: number; cpu?: number 
   return up;
 }
 
-/** Plain reads served by the primary and by replicas between two BenchTopology.databaseReads calls. */
-export interface ReadCounts {
-  primary: number;
-  replica: number;
-}
-
-export function readsBetween(before: ReadCounts, after: ReadCounts): ReadCounts {
-  return { primary: after.primary - before.primary, replica: after.replica - before.replica };
-}
-
-export function addReads(a: ReadCounts, b: ReadCounts): ReadCounts {
-  return { primary: a.primary + b.primary, replica: a.replica + b.replica };
-}
-
-/** The primary's share of plain reads (0 to 1); NaN when there were none. */
-export function primaryShare(r: ReadCounts): number {
-  const total = r.primary + r.replica;
-  return total > 0 ? r.primary / total : NaN;
-}
 
 /**
  * With capped database nodes: was the database the bottleneck? Notes when a capped node's

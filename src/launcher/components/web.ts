@@ -50,7 +50,10 @@ export class WebComponent implements Component {
       else env[k] = v;
     }
     const [command, ...args] = WEB_COMMAND;
-    const child = spawnLogged(command!, args, { logFile: this.logFile, env });
+    // A diagnostic: node flags for the web servers only (--cpu-prof, --trace-gc, ...), which
+    // NODE_OPTIONS refuses or would also give the launcher (docs/operations.md).
+    const flags = (process.env.LADDER_WEB_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+    const child = spawnLogged(command!, [...flags, ...args], { logFile: this.logFile, env });
     if (this.cpu !== undefined && child.pid) {
       try {
         capCpu(this.group, child.pid, this.cpu);
