@@ -46,6 +46,46 @@ describe('in-process queue', () => {
     await q.flush();
     expect(batches).toHaveLength(1);
   });
+  it('a large flush goes out in chunks of maxBatch, each followed by a pause as long as it took', async () => {
+    const calls: { size: number; start: number; end: number }[] = [];
+    const q = new InProcessQueue({ maxBatch: 3 });
+    q.consume('click', {
+      key: (m) => String(m.id),
+      handle: async (b) => {
+        const start = performance.now();
+        await new Promise((r) => setTimeout(r, 20));
+        calls.push({ size: b.length, start, end: performance.now() });
+      },
+    });
+    for (let i = 0; i < 7; i++) q.publish('click', { id: i });
+    await q.flush();
+    expect(calls.map((c) => c.size)).toEqual([3, 3, 1]);
+    expect(q.size).toBe(0);
+    for (let i = 1; i < calls.length; i++) {
+      // Each chunk starts after a pause at least as long as the chunk before it took.
+      expect(calls[i]!.start - calls[i - 1]!.end).toBeGreaterThanOrEqual(0.9 * (calls[i - 1]!.end - calls[i - 1]!.start));
+    }
+  });
+  it('a chunk that fails goes back into the buffer with the chunks after it; those before it stay written', async () => {
+    let calls = 0;
+    const written: number[] = [];
+    const q = new InProcessQueue({ maxBatch: 2, onError: () => undefined });
+    q.consume('click', {
+      key: (m) => String(m.id),
+      handle: async (b) => {
+        if (++calls === 2) throw new Error('db down');
+        for (const e of b) written.push(Number(e.message.id));
+      },
+    });
+    for (let i = 0; i < 5; i++) q.publish('click', { id: i });
+    q.publish('click', { id: 4 });
+    await q.flush();
+    expect(written).toEqual([0, 1]);
+    expect(q.size).toBe(4); // ids 2, 3 and two clicks of 4
+    await q.close();
+    expect(written.sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(q.size).toBe(0);
+  });
   it('keeps a failed batch and writes it on the next flush', async () => {
     let fail = true;
     let written = 0;

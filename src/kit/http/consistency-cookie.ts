@@ -76,7 +76,7 @@ const MAX_SIGNED = 256;
 
 function signedCookie(value: string, secret: string, secure: boolean): string {
   let bySecret = signedCookies.get(secret);
-  if (!bySecret) signedCookies.set(secret, (bySecret = new Map()));
+  if (!bySecret) signedCookies.set(secret, (bySecret = new Map<string, string>()));
   const key = secure ? `s${value}` : value;
   let cookie = bySecret.get(key);
   if (cookie === undefined) {

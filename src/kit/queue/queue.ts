@@ -28,6 +28,12 @@ export interface InProcessQueueOptions {
   flushIntervalMs?: number;
   /** Flush early once this many distinct keys are waiting. */
   maxKeys?: number;
+  /**
+   * Entries per handle() call at most: a flush of more goes out in chunks, one after the
+   * other, each followed by a pause as long as the chunk took (so the flush takes at most
+   * half the database's time while it runs, and no single statement holds a core for long).
+   */
+  maxBatch?: number;
   onFlush?: (topic: string, messages: number) => void;
   onError?: (topic: string, err: unknown) => void;
 }
@@ -55,10 +61,14 @@ export class InProcessQueue implements Queue {
   private buffered = 0;
   private readonly flushIntervalMs: number;
   private readonly maxKeys: number;
+  private readonly maxBatch: number;
+  /** Closing: chunks go out without pauses. */
+  private closing = false;
 
   constructor(private readonly opts: InProcessQueueOptions = {}) {
     this.flushIntervalMs = opts.flushIntervalMs ?? 1000;
     this.maxKeys = opts.maxKeys ?? 50_000;
+    this.maxBatch = opts.maxBatch ?? Infinity;
   }
 
   consume(topic: string, consumer: Consumer): void {
@@ -126,22 +136,32 @@ export class InProcessQueue implements Queue {
       if (t.keys === 0) continue;
       const batch: { message: Message; count: number }[] = [];
       for (const g of t.groups.values()) for (const [key, count] of g.counts) batch.push({ message: g.messages.get(key)!, count });
-      const n = batch.reduce((s, e) => s + e.count, 0);
       t.groups = new Map();
       t.keys = 0;
-      this.buffered -= n;
-      try {
-        await t.consumer.handle(batch);
-        this.opts.onFlush?.(topic, n);
-      } catch (err) {
-        for (const e of batch) this.add(t, e.message, e.count);
-        this.opts.onError?.(topic, err);
+      this.buffered -= batch.reduce((s, e) => s + e.count, 0);
+      for (let from = 0; from < batch.length; from += this.maxBatch) {
+        const chunk = from === 0 && batch.length <= this.maxBatch ? batch : batch.slice(from, from + this.maxBatch);
+        const n = chunk.reduce((s, e) => s + e.count, 0);
+        const started = performance.now();
+        try {
+          await t.consumer.handle(chunk);
+          this.opts.onFlush?.(topic, n);
+        } catch (err) {
+          // This chunk and the rest go back into the buffer, for the next flush.
+          for (const e of batch.slice(from)) this.add(t, e.message, e.count);
+          this.opts.onError?.(topic, err);
+          break;
+        }
+        if (from + this.maxBatch < batch.length && !this.closing) {
+          await new Promise((r) => setTimeout(r, Math.min(this.flushIntervalMs, performance.now() - started)));
+        }
       }
     }
   }
 
   /** Stops the timer and flushes, retrying a few times before giving up (reported). */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     for (let attempt = 0; attempt < 5; attempt++) {

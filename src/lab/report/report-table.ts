@@ -76,12 +76,13 @@ export function formatReport(r: BenchReport): string {
     '',
     `Fixed arrival rate: ${int(r.fixedRate.rate)} req/s (${r.fixedRate.rateSource}); latency from the scheduled send time`,
     table(
-      ['server', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'p99 from send', 'late', 'unsent', 'failed', r.scenario === 'session' ? 'non-200' : 'non-302'],
+      ['server', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'p99 from send', 'late', 'unsent', 'failed', r.scenario === 'session' ? 'non-200' : 'non-302'],
       r.fixedRate.measurements.map((m) => [
         fixedRounds && m.round !== undefined ? `${m.server} r${m.round}` : m.server,
         ms(m.latency.p50),
         ms(m.latency.p90),
         ms(m.latency.p99),
+        ms(m.latency.p999),
         ms(m.latency.max),
         ms(m.serviceTime?.p99 ?? NaN),
         int(m.late ?? 0),

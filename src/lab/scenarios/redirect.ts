@@ -4,9 +4,10 @@
 // layers cost on the hot path; app/(a) is what the database round trip costs on top.
 // With --rung N it runs against a launched topology instead (redirect-rung.ts).
 import { LoadDriverProcess } from '../driver/load-driver-process.ts';
-import { mediansOf } from '../measure/measurement.ts';
+import { mediansOf, type Measurement } from '../measure/measurement.ts';
 import { fixedRate, saturationRounds } from '../measure/phases.ts';
 import { target, type BenchReport } from '../report/bench-report.ts';
+import { stallFigures, watchStalls } from '../measure/stall-probe.ts';
 import { startApp, startReference } from '../targets/bench-servers.ts';
 import { redirectRung } from './redirect-rung.ts';
 import { databaseRow, requestErrors, serverMemory, serverRows, type Scenario, type ScenarioContext } from './scaffold.ts';
@@ -15,6 +16,14 @@ import { databaseRow, requestErrors, serverMemory, serverRows, type Scenario, ty
 const POOL_SIZE = 10;
 const MAX_APP_RSS_MB = 200;
 const MIN_APP_VS_REF = 0.8;
+/** The app's p99 at a fixed rate may be at most this multiple of reference (b)'s. */
+const MAX_TAIL_VS_REF = 2;
+
+/** app / ref-pg of a latency percentile in the fixed-rate phases (from the scheduled time). */
+function tailRatio(fixed: readonly Measurement[], p: 'p99' | 'p999'): number {
+  const of = (name: string) => fixed.find((m) => m.server === name)?.latency[p] ?? NaN;
+  return of('app') / of('ref-pg');
+}
 
 export const redirectScenario: Scenario = {
   name: 'redirect',
@@ -55,7 +64,11 @@ async function redirectRung1(ctx: ScenarioContext): Promise<BenchReport> {
   const medians = servers.map((s) => mediansOf(saturation, s.name));
   const [mApp, mPg, mConst] = medians as [(typeof medians)[0], (typeof medians)[0], (typeof medians)[0]];
   const fixedPlan = ctx.fixedRatePlan(mApp.throughput, "the app's");
-  const fixed = await fixedRate(driver, servers, o, fixedPlan.rate, log);
+  // The app's own view of the phase (event-loop delay, GC pauses), read from its /metrics.
+  const stalls = await watchStalls(`http://${app.host}:${app.port}`);
+  const fixedApp = await fixedRate(driver, [app], o, fixedPlan.rate, log);
+  const appStalls = await stalls.finish();
+  const fixed = [...fixedApp, ...(await fixedRate(driver, [refPg, refConstant], o, fixedPlan.rate, log))];
 
   const memory = serverMemory(servers);
   const appRss = memory.app?.rssMb ?? NaN;
@@ -68,11 +81,17 @@ async function redirectRung1(ctx: ScenarioContext): Promise<BenchReport> {
     'ref-pg / ref-constant': mPg.throughput / mConst.throughput,
     // The same comparison by CPU cost per request (server + Postgres), steadier on a shared machine.
     'CPU per request, ref-pg / app': mPg.cpuPerRequestUs / mApp.cpuPerRequestUs,
+    // The latency tail at a fixed arrival rate, from the scheduled send time (what users feel).
+    'fixed-rate p99, app / ref-pg': tailRatio(fixed, 'p99'),
+    'fixed-rate p99.9, app / ref-pg': tailRatio(fixed, 'p999'),
   };
+  const appFixed = fixed.find((m) => m.server === 'app');
   const targets = [
     target('saturation throughput app / ref-pg', ratios['app / ref-pg'], '>=', MIN_APP_VS_REF),
     target(`app VmRSS after the run (${o.links.toLocaleString('en-US')} links)`, appRss, '<', MAX_APP_RSS_MB, 'MiB'),
     target('failed or non-302 requests', errors, '==', 0),
+    target('fixed-rate p99 from the scheduled time, app / ref-pg', ratios['fixed-rate p99, app / ref-pg'], '<=', MAX_TAIL_VS_REF),
+    target('fixed-rate requests left unsent by the app', appFixed?.unsent ?? NaN, '==', 0),
   ];
   return ctx.report({
     poolSize: POOL_SIZE,
@@ -83,6 +102,7 @@ async function redirectRung1(ctx: ScenarioContext): Promise<BenchReport> {
     fixedRate: { ...fixedPlan, measurements: fixed },
     memory,
     ratios,
+    figures: stallFigures('app', appStalls, o.warmup + o.duration),
     targets,
     notes: ctx.measurementNotes([...saturation, ...fixed]),
   });
