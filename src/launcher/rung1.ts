@@ -17,7 +17,7 @@ import { exited, hasExited, stopChild, stopPid } from '../kit/process/stop-proce
 import type { Topology } from '../topology/topology.ts';
 import { ROLES } from './component.ts';
 import { PostgresComponent } from './components/postgres.ts';
-import { WEB_COMMAND } from './components/web.ts';
+import { webCommand } from './components/web.ts';
 import { runMigrations } from './migrations.ts';
 import { acquireLock, ensureDir, freePort, loadSecret } from './state-dir.ts';
 import { LadderFailure } from '../kit/errors.ts';
@@ -100,8 +100,8 @@ async function stopOrphanWeb(topology: Topology, log: (msg: string) => void): Pr
  * its `serving at URL` line says where it listens (PORT=0 picks a free port).
  */
 function startWeb(env: NodeJS.ProcessEnv): { child: ChildProcess; url: Promise<string> } {
-  const [command, ...args] = WEB_COMMAND;
-  const child = spawn(command!, args, { env, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
+  const { command, args } = webCommand();
+  const child = spawn(command, args, { env, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
   const url = new Promise<string>((resolve, reject) => {
     let partial = '';
     const timer = setTimeout(() => reject(new LadderFailure('COMPONENT_FAILED', `the web server did not start within ${WEB_START_TIMEOUT_MS / 1000} s`)), WEB_START_TIMEOUT_MS);

@@ -41,7 +41,9 @@ export class ConsistencyCookie implements TokenCarrier {
   save(shard: string, token: string, durable: boolean): Promise<void> | undefined {
     const map = this.cookie();
     map.set(shard, token);
-    this.setCookie(Array.from(map, ([s, t]) => `${s}:${t}`).join('~'));
+    let value = '';
+    for (const [s, t] of map) value = value === '' ? `${s}:${t}` : `${value}~${s}:${t}`;
+    this.setCookie(value);
     return durable ? this.session.setToken(shard, token) : undefined;
   }
 

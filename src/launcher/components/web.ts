@@ -11,6 +11,17 @@ import { WEB_ENTRY } from '../ladder-bin.ts';
 /** The command line of a web server: what `ladder start` runs in the foreground too. */
 export const WEB_COMMAND: readonly string[] = [process.execPath, WEB_ENTRY, '__web'];
 
+/**
+ * WEB_COMMAND with the node flags of LADDER_WEB_NODE_FLAGS, a diagnostic for the web
+ * servers only (--cpu-prof, --trace-gc, ...), which NODE_OPTIONS refuses or would also give
+ * the launcher (docs/operations.md).
+ */
+export function webCommand(): { command: string; args: string[] } {
+  const [command, ...args] = WEB_COMMAND;
+  const flags = (process.env.LADDER_WEB_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  return { command: command!, args: [...flags, ...args] };
+}
+
 const READY_TIMEOUT_MS = 60_000;
 
 export interface WebComponentOptions {
@@ -49,11 +60,8 @@ export class WebComponent implements Component {
       if (v === undefined) delete env[k];
       else env[k] = v;
     }
-    const [command, ...args] = WEB_COMMAND;
-    // A diagnostic: node flags for the web servers only (--cpu-prof, --trace-gc, ...), which
-    // NODE_OPTIONS refuses or would also give the launcher (docs/operations.md).
-    const flags = (process.env.LADDER_WEB_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
-    const child = spawnLogged(command!, [...flags, ...args], { logFile: this.logFile, env });
+    const { command, args } = webCommand();
+    const child = spawnLogged(command, args, { logFile: this.logFile, env });
     if (this.cpu !== undefined && child.pid) {
       try {
         capCpu(this.group, child.pid, this.cpu);
