@@ -87,7 +87,10 @@ export const DEFAULTS = {
   clickFlushMs: 1000,
   cacheL1Mb: 32,
   cacheL1TtlS: 300,
-  replicaPollMs: 50, // a read waiting for a replica to catch up waits at most two of these
+  // A read waiting for a replica to catch up polls at once and waits at most two of these.
+  // Every web server polls every replica: at 50 ms the polls took a measurable share of a
+  // small replica's CPU (docs/performance.md, "Read replicas").
+  replicaPollMs: 200,
   replicaMaxLagMs: 5000, // the staleness bound for reads without a token
   replicaReadTimeoutMs: 2000, // well above a loaded replica's latency, well below HAProxy's 30 s
 } as const;

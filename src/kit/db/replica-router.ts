@@ -182,7 +182,7 @@ export class ReplicaRouter implements Database {
       replicas: opts.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url })),
       pollMs: opts.pollMs,
       maxLagMs: opts.maxLagMs,
-      silentMs: Math.max(1000, 10 * opts.pollMs),
+      silentMs: Math.max(1000, 5 * opts.pollMs),
       shard: this.shard,
       metrics: opts.metrics,
       log: opts.log,
