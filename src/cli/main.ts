@@ -14,11 +14,14 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
                                lists the scenarios: @SCENARIOS@
   ladder rungs [--json]        the rungs and which are built
   ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
-           [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache]
+           [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache] [--monitor|--no-monitor]
                                start a topology in the background; prints the entry URL when ready
                                (rung 4 and up: a primary and R streaming replicas, 2 unless told;
-                               rung 5 and up: the cache tier, unless --no-cache)
+                               rung 5 and up: the cache tier, unless --no-cache;
+                               rung 3 and up: Prometheus, Alertmanager and the dashboard, unless --no-monitor)
   ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
+  ladder alerts [--json]       the alerts firing now (from the topology's Alertmanager)
+  ladder dashboard             the monitoring dashboard's URL (a live picture of the topology)
   ladder down                  stop everything \`up\` started
   ladder chaos kill|stop|cont|term NODE   fault injection on a node
   ladder logs NODE [--lines N] a node's log
@@ -174,10 +177,14 @@ export async function main(argv: string[]): Promise<number> {
             'replica-delay': { type: 'string' },
             'db-cpu': { type: 'string' },
             'no-cache': { type: 'boolean' },
+            monitor: { type: 'boolean' },
+            'no-monitor': { type: 'boolean' },
             json: { type: 'boolean' },
           },
           strict: true,
         });
+        if (values.monitor && values['no-monitor'])
+          throw new ConfigError('monitor', '--monitor and --no-monitor contradict each other', 'pass one of them');
         const { up } = await import('../launcher/up-commands.ts');
         return await up(
           {
@@ -191,6 +198,7 @@ export async function main(argv: string[]): Promise<number> {
             replicaDelayMs: num(values['replica-delay'], 'replica-delay'),
             dbCpu: num(values['db-cpu'], 'db-cpu'),
             ...(values['no-cache'] ? { cache: false } : {}),
+            ...(values.monitor ? { monitor: true } : values['no-monitor'] ? { monitor: false } : {}),
             stateDir: stateDir(),
             json: values.json,
           },
@@ -201,6 +209,16 @@ export async function main(argv: string[]): Promise<number> {
         const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });
         const { status } = await import('../launcher/up-commands.ts');
         return status(stateDir(), values.json ?? false);
+      }
+      case 'alerts': {
+        const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });
+        const { alertsCommand } = await import('../launcher/monitoring/alerts-command.ts');
+        return await alertsCommand(stateDir(), values.json ?? false);
+      }
+      case 'dashboard': {
+        parseArgs({ args: rest, options: {}, strict: true });
+        const { dashboardCommand } = await import('../launcher/monitoring/alerts-command.ts');
+        return dashboardCommand(stateDir());
       }
       case 'down': {
         parseArgs({ args: rest, options: {}, strict: true });

@@ -12,6 +12,10 @@ export const PACKAGES: Record<string, string> = {
   'pg_basebackup': 'postgresql',
   varnishd: 'varnish',
   prometheus: 'prometheus',
+  promtool: 'prometheus',
+  'prometheus-alertmanager': 'prometheus-alertmanager',
+  'prometheus-postgres-exporter': 'prometheus-postgres-exporter',
+  'prometheus-redis-exporter': 'prometheus-redis-exporter',
 };
 
 export function findBinary(name: string): string | undefined {

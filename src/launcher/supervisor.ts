@@ -9,8 +9,9 @@ import path from 'node:path';
 import { exited, hasExited } from '../kit/process/stop-process.ts';
 import type { Topology } from '../topology/topology.ts';
 import { cgroupAvailable } from './cgroup-cpu.ts';
-import { isBalancer, startOrder, type Component, type ComponentContext } from './component.ts';
+import { isBalancer, isTargetSink, startOrder, type Component, type ComponentContext } from './component.ts';
 import { MAX_WEB } from './components/haproxy.ts';
+import { startExporter, stopExporter } from './exporter.ts';
 import { planTopology, type Plan } from './plan.ts';
 import { acquireLock, ensureDir } from './state-dir.ts';
 import { upDir, writeUpState, type NodeRole, type NodeState, type UpState } from './up-state.ts';
@@ -28,6 +29,8 @@ interface Managed {
   component: Component;
   info: NodeState;
   child?: ChildProcess;
+  /** Its metrics exporter, when it has one (component.metrics.exporter): runs while the node does. */
+  exporter?: ChildProcess;
   stopRequested?: boolean;
   recentRestarts: number[];
 }
@@ -66,6 +69,16 @@ export class Supervisor {
   private save(): void {
     this.state.nodes = this.nodes.map((n) => n.info);
     writeUpState(this.opts.topology.stateDir, this.state);
+    this.publishTargets();
+  }
+
+  /** Every node with metrics is a scrape target, labelled with its name and role; Prometheus learns of each change. */
+  private publishTargets(): void {
+    const sink = this.nodes.map((n) => n.component).find(isTargetSink);
+    if (!sink) return;
+    sink.setTargets(
+      this.nodes.flatMap(({ component: c }) => (c.metrics ? [{ node: c.name, role: c.role, port: c.metrics.port, path: c.metrics.path }] : [])),
+    );
   }
 
   private note(message: string): void {
@@ -101,6 +114,7 @@ export class Supervisor {
     for (const c of this.plan.components) this.register(c);
     // Role by role in dependency order; the components of one role start together.
     for (const role of startOrder()) await Promise.all(this.byRole(role).map((n) => this.launch(n)));
+    if (this.plan.dashboard) this.state.dashboard = await this.plan.dashboard.start(() => ({ ...this.state, nodes: this.nodes.map((n) => ({ ...n.info })) }));
     this.state.entry = this.plan.entry;
     this.state.state = 'ready';
     this.save();
@@ -132,13 +146,31 @@ export class Supervisor {
       await n.component.stop(child);
       throw err;
     }
-    this.setNode(n, { pid: child.pid ?? null, state: 'ready' });
+    const metrics = n.component.metrics;
+    if (metrics?.exporter) {
+      try {
+        n.exporter = await startExporter(n.info.name, metrics);
+      } catch (err) {
+        await n.component.stop(child);
+        throw err;
+      }
+    }
+    this.setNode(n, { pid: child.pid ?? null, state: 'ready', ...(n.exporter ? { exporter: { pid: n.exporter.pid ?? null, port: metrics!.port } } : {}) });
     const onExit = (how: string) => {
+      // The node's exporter goes with it: a node that is down is a target that is down.
+      if (n.child === child) void this.stopExporterOf(n);
       if (this.stopping || n.stopRequested || n.child !== child) return;
       this.onCrash(n, how);
     };
     if (hasExited(child)) onExit(`exit ${child.exitCode ?? child.signalCode}`);
     else child.once('exit', (code, signal) => onExit(`exit ${code ?? signal}`));
+  }
+
+  private async stopExporterOf(n: Managed): Promise<void> {
+    const exporter = n.exporter;
+    n.exporter = undefined;
+    if (n.info.exporter) n.info.exporter = { ...n.info.exporter, pid: null };
+    await stopExporter(exporter);
   }
 
   private onCrash(n: Managed, how: string): void {
@@ -176,6 +208,7 @@ export class Supervisor {
         // Drain first: the balancer stops sending new requests, then the server finishes its own.
         if (balancer) await balancer.drainServer(n.component);
         if (n.child) await n.component.stop(n.child);
+        await this.stopExporterOf(n);
         if (balancer) await balancer.removeServer(n.component);
         this.nodes.splice(this.nodes.indexOf(n), 1);
         this.save();
@@ -189,6 +222,7 @@ export class Supervisor {
     this.stopping = true;
     this.state.state = 'stopping';
     this.save();
+    await this.plan?.dashboard?.stop();
     for (const role of startOrder().reverse()) {
       await Promise.all(
         this.byRole(role).map(async (n) => {
@@ -200,6 +234,7 @@ export class Supervisor {
             });
             await exited(n.child);
           }
+          await this.stopExporterOf(n);
           this.setNode(n, { state: 'stopped', pid: null });
         }),
       );

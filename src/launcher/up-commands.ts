@@ -10,7 +10,7 @@ import { descendants } from '../kit/process/process-tree.ts';
 import { stopPid } from '../kit/process/stop-process.ts';
 import { buildTopology, checkWebCount, type TopologyInput } from '../topology/topology.ts';
 import { requireBinary } from './binaries.ts';
-import { ROLES, startOrder } from './component.ts';
+import { EXPORTER_COMMAND, ROLES, startOrder } from './component.ts';
 import { LADDER_BIN } from './ladder-bin.ts';
 import { systemBinDir } from './postgres-server.ts';
 import { lockHolder } from './state-dir.ts';
@@ -41,8 +41,21 @@ function looksLike(node: NodeState, pid: number): boolean {
   return role !== undefined && cmd.includes(role.command);
 }
 
+/** A node's exporter pid from the state file, when that process is alive and still an exporter. */
+function liveExporter(node: NodeState): number | undefined {
+  const pid = node.exporter?.pid;
+  if (pid === null || pid === undefined || !isAlive(pid)) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(EXPORTER_COMMAND) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Stops what an earlier run left running (its supervisor died), by PID, checked first. */
 async function cleanupStale(stateDir: string, state: UpState, say: Say): Promise<void> {
+  const exporters = state.nodes.flatMap((n) => liveExporter(n) ?? []);
+  for (const pid of exporters) await stopPid(pid, { signal: 'SIGTERM', timeoutMs: 3000 });
   const live = state.nodes.filter((n) => n.pid !== null && isAlive(n.pid) && looksLike(n, n.pid));
   if (live.length > 0) say(`stopping ${live.length} process(es) left by an earlier run whose supervisor died: ${live.map((n) => n.name).join(', ')}`);
   const order = startOrder().reverse();
@@ -64,6 +77,10 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   // Check everything we can before starting anything, so a failure leaves nothing behind.
   if (topology.features.loadBalancer) requireBinary('haproxy');
   if (topology.features.sharedSessions || topology.features.cache) requireBinary('redis-server');
+  if (topology.features.monitoring) {
+    for (const bin of ['prometheus', 'prometheus-alertmanager', 'prometheus-postgres-exporter']) requireBinary(bin);
+    if (topology.features.sharedSessions || topology.features.cache) requireBinary('prometheus-redis-exporter');
+  }
   if (topology.database.replicas > 0) {
     // Replicas need the machine's PostgreSQL 15 (pg_basebackup); the error names the package.
     const bin = systemBinDir();
@@ -97,7 +114,8 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
     `starting rung ${topology.rung}: ${topology.web.count} web server(s)${topology.features.loadBalancer ? ' behind HAProxy' : ''}` +
       `${replicas > 0 ? `, Postgres with ${replicas} replica(s)${replicaDelayMs > 0 ? ` applying ${replicaDelayMs} ms late` : ''}` : ''}` +
       `${topology.features.cache ? ', a cache (Redis + in-process L1)' : ''}` +
-      `${topology.features.sharedSessions ? ', sessions in Redis' : ''}`,
+      `${topology.features.sharedSessions ? ', sessions in Redis' : ''}` +
+      `${topology.features.monitoring ? ', monitoring (Prometheus, Alertmanager, the dashboard)' : ''}`,
   );
 
   const result = await new Promise<{ ok: boolean; entry?: string; message?: string }>((resolve) => {
@@ -127,6 +145,8 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   }
   child.disconnect();
   child.unref();
+  const dashboard = readUpState(topology.stateDir)?.dashboard;
+  if (dashboard) say(`  dashboard ${dashboard}  (\`ladder dashboard\`; alerts: \`ladder alerts\`)`);
   if (flags.json) process.stdout.write(JSON.stringify(statusOf(topology.stateDir)) + '\n');
   else process.stdout.write(`${result.entry!}\n`);
   return 0;
@@ -154,6 +174,7 @@ export function statusOf(stateDir: string) {
     entry: s.entry,
     rung: s.rung,
     state: supervisor === undefined ? 'stopped' : s.state,
+    dashboard: supervisor === undefined ? null : (s.dashboard ?? null),
     supervisor: supervisor ?? null,
     notes: s.notes,
     nodes,
@@ -193,8 +214,9 @@ export async function down(stateDir: string, say: Say): Promise<number> {
   const after = readUpState(stateDir);
   if (after) await cleanupStale(stateDir, after, say);
   const left = (after?.nodes ?? []).filter((n) => n.pid !== null && isAlive(n.pid) && looksLike(n, n.pid));
-  if (left.length > 0) {
-    say(`still running: ${left.map((n) => `${n.name} (pid ${n.pid})`).join(', ')}`);
+  const exporters = (after?.nodes ?? []).filter((n) => liveExporter(n) !== undefined);
+  if (left.length > 0 || exporters.length > 0) {
+    say(`still running: ${[...left.map((n) => `${n.name} (pid ${n.pid})`), ...exporters.map((n) => `${n.name}'s exporter (pid ${n.exporter!.pid})`)].join(', ')}`);
     return 1;
   }
   say('stopped; no process of the topology is left');
