@@ -23,7 +23,8 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder alerts [--json]       the alerts firing now (from the topology's Alertmanager)
   ladder dashboard             the monitoring dashboard's URL (a live picture of the topology)
   ladder down                  stop everything \`up\` started
-  ladder chaos kill|stop|cont|term NODE   fault injection on a node
+  ladder chaos kill|stop|cont|term NODE [--down S]   fault injection on a node (a killed
+                               node stays down S seconds, 5 unless told, then is restarted)
   ladder logs NODE [--lines N] a node's log
   ladder scale --web K         add or remove web servers at runtime (HAProxy runtime API)
   ladder synth --rung N [--target aws|k8s] [--out DIR] [--web K] [--replicas R] [--cpu C]
@@ -226,14 +227,26 @@ export async function main(argv: string[]): Promise<number> {
         return await down(stateDir(), say);
       }
       case 'chaos': {
-        if (rest.length > 2)
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: { down: { type: 'string' } },
+          allowPositionals: true,
+          strict: true,
+        });
+        if (positionals.length > 2)
           throw new ConfigError(
             'chaos',
-            `one action and one node, not ${rest.length} arguments`,
+            `one action and one node, not ${positionals.length} arguments`,
             'use ladder chaos kill|stop|cont|term NODE',
           );
+        const { DEFAULT_CHAOS_DOWN_S, MAX_CHAOS_DOWN_S } = await import('../launcher/chaos-hold.ts');
+        const down = num(values.down, 'down') ?? DEFAULT_CHAOS_DOWN_S;
+        if (!(down >= 0 && down <= MAX_CHAOS_DOWN_S))
+          throw new ConfigError('down', `"${down}" seconds`, `use 0 to ${MAX_CHAOS_DOWN_S} (0: restarted at once)`);
+        if (values.down !== undefined && positionals[0] !== 'kill')
+          throw new ConfigError('down', 'applies to kill only', 'use ladder chaos kill NODE --down S');
         const { chaos } = await import('../launcher/up-commands.ts');
-        return chaos(stateDir(), rest[0], rest[1], say);
+        return chaos(stateDir(), positionals[0], positionals[1], say, down);
       }
       case 'logs': {
         const { values, positionals } = parseArgs({

@@ -11,6 +11,7 @@ import type { Topology } from '../topology/topology.ts';
 import { cgroupAvailable } from './cgroup-cpu.ts';
 import { isBalancer, isTargetSink, startOrder, type Component, type ComponentContext } from './component.ts';
 import { MAX_WEB } from './components/haproxy.ts';
+import { chaosHoldMs } from './chaos-hold.ts';
 import { startExporter, stopExporter } from './exporter.ts';
 import { planTopology, type Plan } from './plan.ts';
 import { acquireLock, ensureDir } from './state-dir.ts';
@@ -160,7 +161,7 @@ export class Supervisor {
       // The node's exporter goes with it: a node that is down is a target that is down.
       if (n.child === child) void this.stopExporterOf(n);
       if (this.stopping || n.stopRequested || n.child !== child) return;
-      this.onCrash(n, how);
+      this.onCrash(n, how, chaosHoldMs(this.opts.topology.stateDir, n.info.name, child.pid));
     };
     if (hasExited(child)) onExit(`exit ${child.exitCode ?? child.signalCode}`);
     else child.once('exit', (code, signal) => onExit(`exit ${code ?? signal}`));
@@ -173,11 +174,13 @@ export class Supervisor {
     await stopExporter(exporter);
   }
 
-  private onCrash(n: Managed, how: string): void {
+  /** Restarts a node that died, after its backoff, or after `holdMs` when `ladder chaos kill` asked to keep it down. */
+  private onCrash(n: Managed, how: string, holdMs = 0): void {
     const now = Date.now();
     n.recentRestarts = n.recentRestarts.filter((t) => now - t < RESTART_WINDOW_MS);
     // Backoff: at once after a clean exit (a rolling restart), else 250 ms doubling to 5 s.
-    const delay = how === 'exit 0' && n.recentRestarts.length === 0 ? 0 : Math.min(5000, 250 * 2 ** n.recentRestarts.length);
+    const backoff = how === 'exit 0' && n.recentRestarts.length === 0 ? 0 : Math.min(5000, 250 * 2 ** n.recentRestarts.length);
+    const delay = Math.max(backoff, holdMs);
     n.recentRestarts.push(now);
     process.stderr.write(`${new Date().toISOString()} ${n.info.name} ${how}; restarting in ${delay} ms\n`);
     this.setNode(n, { state: 'restarting', pid: null, restarts: n.info.restarts + 1 });

@@ -13,6 +13,7 @@ import { requireBinary } from './binaries.ts';
 import { EXPORTER_COMMAND, ROLES, startOrder } from './component.ts';
 import { LADDER_BIN } from './ladder-bin.ts';
 import { systemBinDir } from './postgres-server.ts';
+import { DEFAULT_CHAOS_DOWN_S, writeChaosHold } from './chaos-hold.ts';
 import { lockHolder } from './state-dir.ts';
 import type { Progress } from './supervisor.ts';
 import { logFile, readUpState, upDir, writeUpState, type NodeState, type UpState } from './up-state.ts';
@@ -225,7 +226,8 @@ export async function down(stateDir: string, say: Say): Promise<number> {
 
 const CHAOS: Record<string, NodeJS.Signals> = { kill: 'SIGKILL', stop: 'SIGSTOP', cont: 'SIGCONT', term: 'SIGTERM' };
 
-export function chaos(stateDir: string, action: string | undefined, nodeName: string | undefined, say: Say): number {
+/** `ladder chaos ACTION NODE`; a killed node stays down `downS` seconds before the supervisor restarts it. */
+export function chaos(stateDir: string, action: string | undefined, nodeName: string | undefined, say: Say, downS = DEFAULT_CHAOS_DOWN_S): number {
   const signal = action ? CHAOS[action] : undefined;
   if (!signal || !nodeName) {
     say('usage: ladder chaos kill|stop|cont|term NODE (node names: `ladder status`)');
@@ -245,6 +247,7 @@ export function chaos(stateDir: string, action: string | undefined, nodeName: st
   // cont freeze and thaw the whole node (a Postgres node's backends and WAL receiver are
   // processes of their own, which would go on serving if only the postmaster were paused).
   const targets = signal === 'SIGSTOP' || signal === 'SIGCONT' ? [node.pid, ...descendants(node.pid)] : [node.pid];
+  if (signal === 'SIGKILL' && downS > 0) writeChaosHold(stateDir, node.name, node.pid, downS * 1000);
   for (const pid of targets) {
     try {
       process.kill(pid, signal);
@@ -252,7 +255,10 @@ export function chaos(stateDir: string, action: string | undefined, nodeName: st
       /* exited meanwhile */
     }
   }
-  say(`sent ${signal} to ${nodeName} (pid ${node.pid}${targets.length > 1 ? ` and ${targets.length - 1} child process(es)` : ''})`);
+  say(
+    `sent ${signal} to ${nodeName} (pid ${node.pid}${targets.length > 1 ? ` and ${targets.length - 1} child process(es)` : ''})` +
+      `${signal === 'SIGKILL' ? (downS > 0 ? `; it stays down ${downS} s, then the supervisor restarts it` : '; the supervisor restarts it') : ''}`,
+  );
   return 0;
 }
 

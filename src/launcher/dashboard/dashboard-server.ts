@@ -98,6 +98,10 @@ export class DashboardServer {
       return;
     }
     const url = new URL(req.url ?? '/', 'http://dashboard');
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204, SECURITY_HEADERS).end();
+      return;
+    }
     const file = FILES[url.pathname];
     if (file) {
       const body = await readFile(file[0]);

@@ -28,8 +28,9 @@ const EDGE_QUERIES = {
   haproxy: 'sum(ladder:node_request_rate:30s{role="haproxy"})',
   web: 'sum(ladder:node_request_rate:30s{role="web"})',
   redis: 'sum(ladder:node_request_rate:30s{role="redis"})',
-  primary: 'sum(rate(ladder_db_queries_total{role="primary"}[30s]))',
-  replica: 'sum(rate(ladder_db_queries_total{role="replica"}[30s]))',
+  // No series yet (no query sent so far) is no traffic.
+  primary: 'sum(rate(ladder_db_queries_total{role="primary"}[30s])) or vector(0)',
+  replica: 'sum(rate(ladder_db_queries_total{role="replica"}[30s])) or vector(0)',
 };
 
 async function getJson(url) {

@@ -77,7 +77,8 @@ function nodeBox(node, f) {
     figure(dl, 'p50', f.p50.get(node.name), formatSeconds(num(f.p50)));
     figure(dl, 'p99', f.p99.get(node.name), formatSeconds(num(f.p99)));
   }
-  if (f.errors.has(node.name) || node.role === 'web' || node.role === 'haproxy') figure(dl, 'errors', f.errors.get(node.name), formatRate(num(f.errors)));
+  // A web server that never answered a 5xx has no such series: that is 0 errors.
+  if (f.errors.has(node.name) || node.role === 'web' || node.role === 'haproxy') figure(dl, 'errors', f.errors.get(node.name), formatRate(num(f.errors) ?? (f.up.has(node.name) ? 0 : undefined)));
   const cpu = num(f.cpu);
   figure(dl, 'cpu', f.cpu.get(node.name), cpu === undefined ? '–' : `${cpu.toFixed(2)} core${node.cpu ? ` of ${node.cpu}` : ''}`);
   if (f.connections.has(node.name)) figure(dl, 'connections', f.connections.get(node.name), String(Math.round(num(f.connections))));
