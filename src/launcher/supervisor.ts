@@ -149,6 +149,7 @@ export class Supervisor {
     }
     const metrics = n.component.metrics;
     if (metrics?.exporter) {
+      await this.stopExporterOf(n); // one exporter per node, whatever happened to the last one
       try {
         n.exporter = await startExporter(n.info.name, metrics);
       } catch (err) {
