@@ -192,7 +192,7 @@ export function status(stateDir: string, json: boolean): number {
     process.stdout.write('nothing is running (start a topology with `ladder up --rung N`)\n');
     return 0;
   }
-  process.stdout.write(`rung ${st.rung}  ${st.state}  entry ${st.entry}\n`);
+  process.stdout.write(`rung ${st.rung}  ${st.state}  entry ${st.entry}${st.dashboard ? `  dashboard ${st.dashboard}` : ''}\n`);
   for (const n of st.nodes) {
     process.stdout.write(`  ${n.name.padEnd(9)} ${n.role.padEnd(16)} ${n.state.padEnd(10)} pid ${String(n.pid ?? '-').padEnd(7)} ${n.url}${n.restarts ? `  restarts ${n.restarts}` : ''}\n`);
   }
