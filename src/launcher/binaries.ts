@@ -16,6 +16,7 @@ export const PACKAGES: Record<string, string> = {
   'prometheus-alertmanager': 'prometheus-alertmanager',
   'prometheus-postgres-exporter': 'prometheus-postgres-exporter',
   'prometheus-redis-exporter': 'prometheus-redis-exporter',
+  'prometheus-varnish-exporter': 'prometheus-varnish-exporter',
 };
 
 export function findBinary(name: string): string | undefined {

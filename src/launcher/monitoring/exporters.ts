@@ -35,3 +35,20 @@ export function redisExporter(redisPort: number, port: number, logFile: string):
     },
   };
 }
+
+/**
+ * prometheus-varnish-exporter for the Varnish whose working folder is `workDir` (its `-n`),
+ * for rung 6's edge: it reads the counters with varnishstat. Its default listens on every
+ * interface (:9131), hence the loopback address.
+ */
+export function varnishExporter(workDir: string, port: number, logFile: string): MetricsTarget {
+  return {
+    port,
+    path: '/metrics',
+    exporter: {
+      command: requireBinary('prometheus-varnish-exporter'),
+      args: [`-web.listen-address=127.0.0.1:${port}`, '-n', workDir],
+      logFile,
+    },
+  };
+}
