@@ -123,7 +123,7 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
     const timer = setTimeout(() => resolve({ ok: false, message: `not ready within ${UP_TIMEOUT_MS / 1000} s` }), UP_TIMEOUT_MS);
     child.on('message', (m: Progress) => {
       if (m.type === 'node') {
-        if (m.node.state === 'ready') say(`  ${m.node.name.padEnd(9)} ready  pid ${String(m.node.pid).padEnd(7)} ${m.node.url}${m.node.cpu ? `  (capped at ${m.node.cpu} core)` : ''}`);
+        if (m.node.state === 'ready') say(`  ${m.node.name.padEnd(12)} ready  pid ${String(m.node.pid).padEnd(7)} ${m.node.url}${m.node.cpu ? `  (capped at ${m.node.cpu} core)` : ''}`);
       } else if (m.type === 'note') say(`  note: ${m.message}`);
       else if (m.type === 'ready') {
         clearTimeout(timer);
@@ -194,7 +194,7 @@ export function status(stateDir: string, json: boolean): number {
   }
   process.stdout.write(`rung ${st.rung}  ${st.state}  entry ${st.entry}${st.dashboard ? `  dashboard ${st.dashboard}` : ''}\n`);
   for (const n of st.nodes) {
-    process.stdout.write(`  ${n.name.padEnd(9)} ${n.role.padEnd(16)} ${n.state.padEnd(10)} pid ${String(n.pid ?? '-').padEnd(7)} ${n.url}${n.restarts ? `  restarts ${n.restarts}` : ''}\n`);
+    process.stdout.write(`  ${n.name.padEnd(12)} ${n.role.padEnd(16)} ${n.state.padEnd(10)} pid ${String(n.pid ?? '-').padEnd(7)} ${n.url}${n.restarts ? `  restarts ${n.restarts}` : ''}\n`);
   }
   return 0;
 }
