@@ -2,7 +2,7 @@
 // port, a configuration written on every start, and the targets file it watches, which the
 // supervisor rewrites whenever the nodes change (the TargetSink below).
 import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stopChild } from '../../kit/process/stop-process.ts';
 import { requireBinary } from '../binaries.ts';
@@ -31,6 +31,7 @@ export class PrometheusComponent implements Component, TargetSink {
   readonly metrics: MetricsTarget;
   private readonly targetsFile: string;
   private targets: readonly ScrapeTarget[] = [];
+  private fresh = true;
 
   constructor(private readonly opts: PrometheusComponentOptions) {
     this.port = opts.port;
@@ -51,14 +52,22 @@ export class PrometheusComponent implements Component, TargetSink {
     copyFileSync(RULES_FILE, rulesFile);
     writeTargets(this.targetsFile, this.targets);
     const cfg = path.join(this.opts.dir, 'prometheus.yml');
+    const data = path.join(this.opts.dir, 'data');
+    // Each `up` starts with no history: the last run's series name ports that are gone now,
+    // and would count as live for Prometheus' 5-minute lookback. A restart keeps its data.
+    if (this.fresh) rmSync(data, { recursive: true, force: true });
+    this.fresh = false;
     writeFileSync(cfg, prometheusConfig({ targetsFile: this.targetsFile, rulesFile, alertmanagerPort: this.opts.alertmanagerPort }));
     return spawnLogged(
       bin,
       [
         `--config.file=${cfg}`,
-        `--storage.tsdb.path=${ensureDir(path.join(this.opts.dir, 'data'))}`,
+        `--storage.tsdb.path=${ensureDir(data)}`,
         `--storage.tsdb.retention.time=${RETENTION}`,
         `--web.listen-address=127.0.0.1:${this.port}`,
+        // Firing alerts are sent again this often (default 1 m): an Alertmanager that was
+        // restarted, and so forgot them, shows them again within seconds.
+        '--rules.alert.resend-delay=2s',
         // Its own pages link to this URL; nothing is served beyond loopback.
         `--web.external-url=${this.url}/`,
       ],
