@@ -1,7 +1,8 @@
 // The monitoring dashboard in a real browser (Debian's chromium driven by playwright-core),
 // on a running topology (`ladder up --rung 7 --replicas 0`, monitored by default): the
 // diagram shows every node of `ladder status` in its tier with arrows between the tiers; the
-// figures it shows are the ones Prometheus has at the instant the page asked for; the
+// figures it shows are the ones Prometheus has at the instant the page asked for, and it
+// charts the last minutes; the
 // bottleneck tier is the one whose busiest node uses most of its CPU; a killed web server
 // turns red within 10 s. No page error, console error or CSP violation is allowed.
 //
@@ -151,6 +152,19 @@ describe('the dashboard', () => {
       await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-load.png'), fullPage: true });
     }
   }, 60_000);
+
+  it('charts the last minutes: requests, p99 and CPU by node, from Prometheus', async () => {
+    const legendsNow = () =>
+      page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#charts .chart')].map((c) => [...c.querySelectorAll('.u-legend .u-label')].map((l) => l.textContent)));
+    // Redrawn every 5 s: a chart drawn before the 30-s rates had values has no series yet.
+    const legends = await waitForPage(async () => {
+      const l = await legendsNow();
+      return (await page.locator('#charts canvas').count()) === 3 && l.length === 3 && l.every((x) => x.includes('web1')) ? l : undefined;
+    }, 30_000);
+    expect(legends[0]).toEqual(expect.arrayContaining(['haproxy', 'web1', 'web2']));
+    expect(legends[1]).toEqual(['Time', 'web1', 'web2']);
+    expect(legends[2]).toEqual(expect.arrayContaining(['web1', 'web2', 'prometheus', 'redis']));
+  }, 40_000);
 
   it('highlights the tier whose busiest node uses the largest share of its CPU', async () => {
     const s = await waitForPage(async () => {

@@ -123,8 +123,9 @@ let lastTopo;
 let lastFigures;
 
 async function refresh() {
-  // One instant for every query, so the figures shown belong together (and can be checked).
-  const time = Math.floor(Date.now() / 1000);
+  // One instant for every query, so the figures shown belong together (and can be checked),
+  // 2 s back: every scrape and rule evaluation stamped before it has been written by then.
+  const time = Math.floor(Date.now() / 1000) - 2;
   const [topo, f] = await Promise.all([getJson('/api/topology'), figures(time)]);
   f.edges.set('entry', entryRate(topo, f));
   renderHeader(topo);
