@@ -147,6 +147,7 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     port: await freePort(),
     logFile: logFile(t.stateDir, 'prometheus'),
     alertmanagerPort: alertmanager.port,
+    webCpuLimit: webCpu ?? 1,
   });
   components.push(alertmanager, prometheus);
   // On loopback whatever --host says: it shows the whole system, and is never behind the public entry.

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../src/launcher/binaries.ts';
-import { prometheusConfig, RULES_FILE, targetsDocument } from '../../src/launcher/monitoring/prometheus-config.ts';
+import { limitsRules, prometheusConfig, RULES_FILE, targetsDocument } from '../../src/launcher/monitoring/prometheus-config.ts';
 
 const RULES_DIR = path.dirname(RULES_FILE);
 const TEST_FILE = path.join(RULES_DIR, 'ladder-rules.test.yml');
@@ -67,8 +67,11 @@ describe('generated Prometheus configuration', () => {
     writeFileSync(targetsFile, JSON.stringify(doc));
     const rulesFile = path.join(tmp, 'rules.yml');
     copyFileSync(RULES_FILE, rulesFile);
+    const limitsFile = path.join(tmp, 'limits.yml');
+    writeFileSync(limitsFile, limitsRules(0.25));
+    expect(promtool('check', 'rules', limitsFile).code).toBe(0);
     const cfg = path.join(tmp, 'prometheus.yml');
-    writeFileSync(cfg, prometheusConfig({ targetsFile, rulesFile, alertmanagerPort: 4200 }));
+    writeFileSync(cfg, prometheusConfig({ targetsFile, rulesFiles: [rulesFile, limitsFile], alertmanagerPort: 4200 }));
     const r = promtool('check', 'config', cfg);
     expect(r.out).toMatch(/SUCCESS/);
     expect(r.code).toBe(0);

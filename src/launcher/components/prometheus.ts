@@ -8,7 +8,7 @@ import { stopChild } from '../../kit/process/stop-process.ts';
 import { requireBinary } from '../binaries.ts';
 import { exitReason, httpOk, spawnLogged, waitUntil } from '../child.ts';
 import { ROLES, type Component, type MetricsTarget, type TargetSink } from '../component.ts';
-import { prometheusConfig, RULES_FILE, writeTargets, type ScrapeTarget } from '../monitoring/prometheus-config.ts';
+import { limitsRules, prometheusConfig, RULES_FILE, writeTargets, type ScrapeTarget } from '../monitoring/prometheus-config.ts';
 import { ensureDir } from '../state-dir.ts';
 
 const READY_TIMEOUT_MS = 30_000;
@@ -20,6 +20,8 @@ export interface PrometheusComponentOptions {
   port: number;
   logFile: string;
   alertmanagerPort: number | undefined;
+  /** Cores each web server may use: its --cpu cap, else 1. */
+  webCpuLimit: number;
 }
 
 export class PrometheusComponent implements Component, TargetSink {
@@ -50,6 +52,8 @@ export class PrometheusComponent implements Component, TargetSink {
     const bin = requireBinary('prometheus');
     const rulesFile = path.join(this.opts.dir, 'ladder-rules.yml');
     copyFileSync(RULES_FILE, rulesFile);
+    const limitsFile = path.join(this.opts.dir, 'ladder-limits.yml');
+    writeFileSync(limitsFile, limitsRules(this.opts.webCpuLimit));
     writeTargets(this.targetsFile, this.targets);
     const cfg = path.join(this.opts.dir, 'prometheus.yml');
     const data = path.join(this.opts.dir, 'data');
@@ -57,7 +61,7 @@ export class PrometheusComponent implements Component, TargetSink {
     // and would count as live for Prometheus' 5-minute lookback. A restart keeps its data.
     if (this.fresh) rmSync(data, { recursive: true, force: true });
     this.fresh = false;
-    writeFileSync(cfg, prometheusConfig({ targetsFile: this.targetsFile, rulesFile, alertmanagerPort: this.opts.alertmanagerPort }));
+    writeFileSync(cfg, prometheusConfig({ targetsFile: this.targetsFile, rulesFiles: [rulesFile, limitsFile], alertmanagerPort: this.opts.alertmanagerPort }));
     return spawnLogged(
       bin,
       [
