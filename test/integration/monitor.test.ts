@@ -128,6 +128,8 @@ describe('ladder up --rung 7 --monitor', () => {
     const fired = await waitFor('an alert for web2', async () => (await alerts()).find((a) => a.node === 'web2'), 18_000 - (Date.now() - killedAt));
     expect(['LadderNodeDown', 'LadderNodeRestarted']).toContain(fired.alertname);
     process.stderr.write(`monitor: web2 up 0 after ${upZeroAfter} ms; ${fired.alertname} after ${Date.now() - killedAt} ms\n`);
+    const text = ladder('alerts');
+    expect(text.out).toMatch(new RegExp(`${fired.alertname} +web2 \\(web\\) `));
     // The supervisor brings it back after the chaos hold (5 s), and Prometheus sees it.
     await waitFor('web2 up again', async () => (await upByNode()).get('web2') === '1', 30_000);
   }, 60_000);
@@ -151,5 +153,23 @@ describe('ladder up --rung 7 --monitor', () => {
     const r = ladder('alerts', '--json');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/NOT_RUNNING/);
+  }, 120_000);
+
+  it('runs none of it with --no-monitor, and says so', () => {
+    const up = ladder('up', '--rung', '3', '--web', '1', '--no-monitor');
+    expect(up.code, up.err).toBe(0);
+    try {
+      const s = status();
+      expect(s.nodes.map((n) => n.role).sort()).toEqual(['haproxy', 'postgres', 'web']);
+      expect(s.dashboard).toBeNull();
+      expect(stateFile().nodes.every((n) => n.exporter === undefined)).toBe(true);
+      for (const cmd of ['alerts', 'dashboard']) {
+        const r = ladder(cmd);
+        expect(r.code, cmd).toBe(1);
+        expect(r.err, cmd).toMatch(/NOT_MONITORED: this topology runs no (alertmanager|dashboard): start it with `ladder up --rung 3 --monitor`/);
+      }
+    } finally {
+      expect(ladder('down').code).toBe(0);
+    }
   }, 120_000);
 });
