@@ -32,7 +32,7 @@ const zones = Object.entries(MAY_IMPORT).flatMap(([target, allowed]) =>
 );
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.ladder/', 'bench/results/', 'src/app/static/', 'dist/'] },
+  { ignores: ['node_modules/', '.ladder/', 'bench/results/', 'src/app/static/', 'src/launcher/dashboard/static/', 'dist/'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -21,6 +21,26 @@ const NEEDS = [
   { pkg: 'haproxy', programs: ['haproxy'], why: 'the load balancer from rung 3' },
   { pkg: 'redis-server', programs: ['redis-server'], why: 'sessions, rate limits and the cache from rung 7' },
   {
+    pkg: 'prometheus',
+    programs: ['prometheus', 'promtool'],
+    why: 'monitoring from rung 3; promtool tests the alerting rules',
+  },
+  {
+    pkg: 'prometheus-alertmanager',
+    programs: ['prometheus-alertmanager'],
+    why: 'the alerts of the monitored topologies (ladder alerts)',
+  },
+  {
+    pkg: 'prometheus-postgres-exporter',
+    programs: ['prometheus-postgres-exporter'],
+    why: 'Postgres metrics for Prometheus',
+  },
+  {
+    pkg: 'prometheus-redis-exporter',
+    programs: ['prometheus-redis-exporter'],
+    why: 'Redis metrics for Prometheus',
+  },
+  {
     pkg: 'postgresql-15',
     programs: ['/usr/lib/postgresql/15/bin/pg_basebackup'],
     why: 'replicas from rung 4, the engine comparison',

@@ -14,13 +14,17 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
                                lists the scenarios: @SCENARIOS@
   ladder rungs [--json]        the rungs and which are built
   ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
-           [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache]
+           [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache] [--monitor|--no-monitor]
                                start a topology in the background; prints the entry URL when ready
                                (rung 4 and up: a primary and R streaming replicas, 2 unless told;
-                               rung 5 and up: the cache tier, unless --no-cache)
+                               rung 5 and up: the cache tier, unless --no-cache;
+                               rung 3 and up: Prometheus, Alertmanager and the dashboard, unless --no-monitor)
   ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
+  ladder alerts [--json]       the alerts firing now (from the topology's Alertmanager)
+  ladder dashboard             the monitoring dashboard's URL (a live picture of the topology)
   ladder down                  stop everything \`up\` started
-  ladder chaos kill|stop|cont|term NODE   fault injection on a node
+  ladder chaos kill|stop|cont|term NODE [--down S]   fault injection on a node (a killed
+                               node stays down S seconds, 5 unless told, then is restarted)
   ladder logs NODE [--lines N] a node's log
   ladder scale --web K         add or remove web servers at runtime (HAProxy runtime API)
   ladder synth --rung N [--target aws|k8s] [--out DIR] [--web K] [--replicas R] [--cpu C]
@@ -174,10 +178,14 @@ export async function main(argv: string[]): Promise<number> {
             'replica-delay': { type: 'string' },
             'db-cpu': { type: 'string' },
             'no-cache': { type: 'boolean' },
+            monitor: { type: 'boolean' },
+            'no-monitor': { type: 'boolean' },
             json: { type: 'boolean' },
           },
           strict: true,
         });
+        if (values.monitor && values['no-monitor'])
+          throw new ConfigError('monitor', '--monitor and --no-monitor contradict each other', 'pass one of them');
         const { up } = await import('../launcher/up-commands.ts');
         return await up(
           {
@@ -191,6 +199,7 @@ export async function main(argv: string[]): Promise<number> {
             replicaDelayMs: num(values['replica-delay'], 'replica-delay'),
             dbCpu: num(values['db-cpu'], 'db-cpu'),
             ...(values['no-cache'] ? { cache: false } : {}),
+            ...(values.monitor ? { monitor: true } : values['no-monitor'] ? { monitor: false } : {}),
             stateDir: stateDir(),
             json: values.json,
           },
@@ -202,20 +211,42 @@ export async function main(argv: string[]): Promise<number> {
         const { status } = await import('../launcher/up-commands.ts');
         return status(stateDir(), values.json ?? false);
       }
+      case 'alerts': {
+        const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });
+        const { alertsCommand } = await import('../launcher/monitoring/alerts-command.ts');
+        return await alertsCommand(stateDir(), values.json ?? false);
+      }
+      case 'dashboard': {
+        parseArgs({ args: rest, options: {}, strict: true });
+        const { dashboardCommand } = await import('../launcher/monitoring/alerts-command.ts');
+        return dashboardCommand(stateDir());
+      }
       case 'down': {
         parseArgs({ args: rest, options: {}, strict: true });
         const { down } = await import('../launcher/up-commands.ts');
         return await down(stateDir(), say);
       }
       case 'chaos': {
-        if (rest.length > 2)
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: { down: { type: 'string' } },
+          allowPositionals: true,
+          strict: true,
+        });
+        if (positionals.length > 2)
           throw new ConfigError(
             'chaos',
-            `one action and one node, not ${rest.length} arguments`,
+            `one action and one node, not ${positionals.length} arguments`,
             'use ladder chaos kill|stop|cont|term NODE',
           );
+        const { DEFAULT_CHAOS_DOWN_S, MAX_CHAOS_DOWN_S } = await import('../launcher/chaos-hold.ts');
+        const down = num(values.down, 'down') ?? DEFAULT_CHAOS_DOWN_S;
+        if (!(down >= 0 && down <= MAX_CHAOS_DOWN_S))
+          throw new ConfigError('down', `"${down}" seconds`, `use 0 to ${MAX_CHAOS_DOWN_S} (0: restarted at once)`);
+        if (values.down !== undefined && positionals[0] !== 'kill')
+          throw new ConfigError('down', 'applies to kill only', 'use ladder chaos kill NODE --down S');
         const { chaos } = await import('../launcher/up-commands.ts');
-        return chaos(stateDir(), rest[0], rest[1], say);
+        return chaos(stateDir(), positionals[0], positionals[1], say, down);
       }
       case 'logs': {
         const { values, positionals } = parseArgs({

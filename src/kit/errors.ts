@@ -60,6 +60,8 @@ export const FailureCodes = {
   COMPONENT_FAILED: 'A component did not start or did not become ready.',
   MIGRATION_FAILED: 'The database migrations could not be applied.',
   BENCH_FAILED: 'A benchmark could not run.',
+  NOT_RUNNING: 'No topology is running from this state folder.',
+  NOT_MONITORED: 'The running topology has no monitoring (Prometheus, Alertmanager, the dashboard).',
 } as const satisfies Record<string, string>;
 
 export type FailureCode = keyof typeof FailureCodes;

@@ -12,6 +12,11 @@ export const PACKAGES: Record<string, string> = {
   'pg_basebackup': 'postgresql',
   varnishd: 'varnish',
   prometheus: 'prometheus',
+  promtool: 'prometheus',
+  'prometheus-alertmanager': 'prometheus-alertmanager',
+  'prometheus-postgres-exporter': 'prometheus-postgres-exporter',
+  'prometheus-redis-exporter': 'prometheus-redis-exporter',
+  'prometheus-varnish-exporter': 'prometheus-varnish-exporter',
 };
 
 export function findBinary(name: string): string | undefined {

@@ -6,6 +6,7 @@
 // components/ that implements Component, and a line in plan.ts that creates it for the
 // topologies that run it.
 import type { ChildProcess } from 'node:child_process';
+import type { ScrapeTarget } from './monitoring/prometheus-config.ts';
 import type { NodeRole } from './up-state.ts';
 
 export interface Component {
@@ -25,6 +26,29 @@ export interface Component {
   waitReady(child: ChildProcess): Promise<void>;
   /** Stops it: its graceful signal, then SIGKILL after its timeout. */
   stop(child: ChildProcess): Promise<void>;
+  /**
+   * Where Prometheus scrapes this node (monitoring.md): its own /metrics, or an exporter
+   * that the supervisor runs beside it and stops with it. A role with metrics says so here;
+   * nothing else is needed for it to become a target labelled with its node and role.
+   */
+  readonly metrics?: MetricsTarget;
+}
+
+/** A node's scrape target: a loopback port and path, and the exporter that serves it when the program has none of its own. */
+export interface MetricsTarget {
+  port: number;
+  path: string;
+  exporter?: ExporterSpec;
+}
+
+/** An exporter process run beside its node (prometheus-postgres-exporter, prometheus-redis-exporter, ...). */
+export interface ExporterSpec {
+  /** The binary, found with requireBinary. */
+  command: string;
+  args: string[];
+  /** On top of the launcher's environment: where credentials go, never on the command line. */
+  env?: Record<string, string>;
+  logFile: string;
 }
 
 /**
@@ -36,6 +60,15 @@ export interface Balancer {
   /** Stops new traffic to a server; its open requests finish. */
   drainServer(web: Component): Promise<void>;
   removeServer(web: Component): Promise<void>;
+}
+
+/** The component that scrapes the others (Prometheus): told the scrape targets whenever the nodes change. */
+export interface TargetSink {
+  setTargets(targets: readonly ScrapeTarget[]): void;
+}
+
+export function isTargetSink(c: Component): c is Component & TargetSink {
+  return typeof (c as Partial<TargetSink>).setTargets === 'function';
 }
 
 export function isBalancer(c: Component): c is Component & Balancer {
@@ -60,7 +93,13 @@ export const ROLES: Readonly<Record<NodeRole, RoleInfo>> = {
   web: { after: ['postgres', 'postgres-replica', 'redis'], command: '__web', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
   // SIGUSR1: HAProxy's soft stop, which finishes open requests.
   haproxy: { after: ['web'], command: 'haproxy', stopSignal: 'SIGUSR1', stopTimeoutMs: 10_000 },
+  alertmanager: { after: [], command: 'alertmanager', stopSignal: 'SIGTERM', stopTimeoutMs: 5_000 },
+  // Last up and first down: it watches every other node, and a stop is not reported as an outage.
+  prometheus: { after: ['alertmanager', 'haproxy', 'web'], command: 'prometheus', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
 };
+
+/** What the command line of a node's exporter contains (`ladder down` checks a pid is still one before stopping it). */
+export const EXPORTER_COMMAND = 'exporter';
 
 /**
  * Roles in start order: each after every role it depends on. Stopping goes in the reverse

@@ -4,11 +4,15 @@
 import path from 'node:path';
 import type { Topology } from '../topology/topology.ts';
 import type { Component, ComponentContext } from './component.ts';
+import { AlertmanagerComponent } from './components/alertmanager.ts';
 import { HaproxyComponent, httpUrl } from './components/haproxy.ts';
+import { PrometheusComponent } from './components/prometheus.ts';
 import { PostgresComponent, REPLICATION_SETTINGS } from './components/postgres.ts';
 import { RedisComponent } from './components/redis.ts';
 import { ReplicaComponent } from './components/replica.ts';
 import { WebComponent } from './components/web.ts';
+import { DashboardServer } from './dashboard/dashboard-server.ts';
+import { postgresExporter, redisExporter } from './monitoring/exporters.ts';
 import { systemBinDir } from './postgres-server.ts';
 import { CACHE_REDIS } from './redis-server.ts';
 import { ensureDir, freePort, loadSecret } from './state-dir.ts';
@@ -28,6 +32,8 @@ export interface Plan {
   entry: string;
   /** A new web server wired like the others (`ladder scale`). */
   newWeb(name: string): Promise<Component>;
+  /** The monitoring dashboard, when the topology is monitored: served by the supervisor. */
+  dashboard?: DashboardServer;
 }
 
 export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext): Promise<Plan> {
@@ -110,6 +116,15 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   const webs = await Promise.all(Array.from({ length: t.web.count }, (_, i) => newWeb(`web${i + 1}`)));
   components.push(...webs);
 
+  // Monitoring: every program without metrics of its own gets its exporter (a sidecar the
+  // supervisor runs with the node); the others are scraped where they serve /metrics.
+  const monitored = t.features.monitoring;
+  if (monitored) {
+    postgres.metrics = postgresExporter(postgres.databaseUrl, await freePort(), logFile(t.stateDir, 'postgres-exporter'));
+    for (const r of replicas) r.metrics = postgresExporter(r.databaseUrl, await freePort(), logFile(t.stateDir, `${r.name}-exporter`));
+    for (const c of [redis, cache]) if (c) c.metrics = redisExporter(c.port, await freePort(), logFile(t.stateDir, `${c.name}-exporter`));
+  }
+
   if (balancerPort !== undefined) {
     components.push(
       new HaproxyComponent({
@@ -120,8 +135,22 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
         webs,
         balance: t.balance,
         sticky: !t.features.sharedSessions,
+        ...(monitored ? { metricsPort: await freePort() } : {}),
       }),
     );
   }
-  return { components, entry: balancerUrl ?? webs[0]!.url, newWeb };
+  if (!monitored) return { components, entry: balancerUrl ?? webs[0]!.url, newWeb };
+
+  const alertmanager = new AlertmanagerComponent({ dir: dir('alertmanager'), port: await freePort(), logFile: logFile(t.stateDir, 'alertmanager') });
+  const prometheus = new PrometheusComponent({
+    dir: dir('prometheus'),
+    port: await freePort(),
+    logFile: logFile(t.stateDir, 'prometheus'),
+    alertmanagerPort: alertmanager.port,
+    webCpuLimit: webCpu ?? 1,
+  });
+  components.push(alertmanager, prometheus);
+  // On loopback whatever --host says: it shows the whole system, and is never behind the public entry.
+  const dashboard = new DashboardServer({ port: await freePort(), prometheusUrl: prometheus.url, alertmanagerUrl: alertmanager.url });
+  return { components, entry: balancerUrl ?? webs[0]!.url, newWeb, dashboard };
 }

@@ -9,8 +9,10 @@ import path from 'node:path';
 import { exited, hasExited } from '../kit/process/stop-process.ts';
 import type { Topology } from '../topology/topology.ts';
 import { cgroupAvailable } from './cgroup-cpu.ts';
-import { isBalancer, startOrder, type Component, type ComponentContext } from './component.ts';
+import { isBalancer, isTargetSink, startOrder, type Component, type ComponentContext } from './component.ts';
 import { MAX_WEB } from './components/haproxy.ts';
+import { chaosHoldMs } from './chaos-hold.ts';
+import { startExporter, stopExporter } from './exporter.ts';
 import { planTopology, type Plan } from './plan.ts';
 import { acquireLock, ensureDir } from './state-dir.ts';
 import { upDir, writeUpState, type NodeRole, type NodeState, type UpState } from './up-state.ts';
@@ -28,6 +30,8 @@ interface Managed {
   component: Component;
   info: NodeState;
   child?: ChildProcess;
+  /** Its metrics exporter, when it has one (component.metrics.exporter): runs while the node does. */
+  exporter?: ChildProcess;
   stopRequested?: boolean;
   recentRestarts: number[];
 }
@@ -66,6 +70,16 @@ export class Supervisor {
   private save(): void {
     this.state.nodes = this.nodes.map((n) => n.info);
     writeUpState(this.opts.topology.stateDir, this.state);
+    this.publishTargets();
+  }
+
+  /** Every node with metrics is a scrape target, labelled with its name and role; Prometheus learns of each change. */
+  private publishTargets(): void {
+    const sink = this.nodes.map((n) => n.component).find(isTargetSink);
+    if (!sink) return;
+    sink.setTargets(
+      this.nodes.flatMap(({ component: c }) => (c.metrics ? [{ node: c.name, role: c.role, port: c.metrics.port, path: c.metrics.path }] : [])),
+    );
   }
 
   private note(message: string): void {
@@ -101,6 +115,7 @@ export class Supervisor {
     for (const c of this.plan.components) this.register(c);
     // Role by role in dependency order; the components of one role start together.
     for (const role of startOrder()) await Promise.all(this.byRole(role).map((n) => this.launch(n)));
+    if (this.plan.dashboard) this.state.dashboard = await this.plan.dashboard.start(() => ({ ...this.state, nodes: this.nodes.map((n) => ({ ...n.info })) }));
     this.state.entry = this.plan.entry;
     this.state.state = 'ready';
     this.save();
@@ -132,20 +147,41 @@ export class Supervisor {
       await n.component.stop(child);
       throw err;
     }
-    this.setNode(n, { pid: child.pid ?? null, state: 'ready' });
+    const metrics = n.component.metrics;
+    if (metrics?.exporter) {
+      await this.stopExporterOf(n); // one exporter per node, whatever happened to the last one
+      try {
+        n.exporter = await startExporter(n.info.name, metrics);
+      } catch (err) {
+        await n.component.stop(child);
+        throw err;
+      }
+    }
+    this.setNode(n, { pid: child.pid ?? null, state: 'ready', ...(n.exporter ? { exporter: { pid: n.exporter.pid ?? null, port: metrics!.port } } : {}) });
     const onExit = (how: string) => {
+      // The node's exporter goes with it: a node that is down is a target that is down.
+      if (n.child === child) void this.stopExporterOf(n);
       if (this.stopping || n.stopRequested || n.child !== child) return;
-      this.onCrash(n, how);
+      this.onCrash(n, how, chaosHoldMs(this.opts.topology.stateDir, n.info.name, child.pid));
     };
     if (hasExited(child)) onExit(`exit ${child.exitCode ?? child.signalCode}`);
     else child.once('exit', (code, signal) => onExit(`exit ${code ?? signal}`));
   }
 
-  private onCrash(n: Managed, how: string): void {
+  private async stopExporterOf(n: Managed): Promise<void> {
+    const exporter = n.exporter;
+    n.exporter = undefined;
+    if (n.info.exporter) n.info.exporter = { ...n.info.exporter, pid: null };
+    await stopExporter(exporter);
+  }
+
+  /** Restarts a node that died, after its backoff, or after `holdMs` when `ladder chaos kill` asked to keep it down. */
+  private onCrash(n: Managed, how: string, holdMs = 0): void {
     const now = Date.now();
     n.recentRestarts = n.recentRestarts.filter((t) => now - t < RESTART_WINDOW_MS);
     // Backoff: at once after a clean exit (a rolling restart), else 250 ms doubling to 5 s.
-    const delay = how === 'exit 0' && n.recentRestarts.length === 0 ? 0 : Math.min(5000, 250 * 2 ** n.recentRestarts.length);
+    const backoff = how === 'exit 0' && n.recentRestarts.length === 0 ? 0 : Math.min(5000, 250 * 2 ** n.recentRestarts.length);
+    const delay = Math.max(backoff, holdMs);
     n.recentRestarts.push(now);
     process.stderr.write(`${new Date().toISOString()} ${n.info.name} ${how}; restarting in ${delay} ms\n`);
     this.setNode(n, { state: 'restarting', pid: null, restarts: n.info.restarts + 1 });
@@ -176,6 +212,7 @@ export class Supervisor {
         // Drain first: the balancer stops sending new requests, then the server finishes its own.
         if (balancer) await balancer.drainServer(n.component);
         if (n.child) await n.component.stop(n.child);
+        await this.stopExporterOf(n);
         if (balancer) await balancer.removeServer(n.component);
         this.nodes.splice(this.nodes.indexOf(n), 1);
         this.save();
@@ -189,6 +226,7 @@ export class Supervisor {
     this.stopping = true;
     this.state.state = 'stopping';
     this.save();
+    await this.plan?.dashboard?.stop();
     for (const role of startOrder().reverse()) {
       await Promise.all(
         this.byRole(role).map(async (n) => {
@@ -200,6 +238,7 @@ export class Supervisor {
             });
             await exited(n.child);
           }
+          await this.stopExporterOf(n);
           this.setNode(n, { state: 'stopped', pid: null });
         }),
       );

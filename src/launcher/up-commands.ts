@@ -10,9 +10,10 @@ import { descendants } from '../kit/process/process-tree.ts';
 import { stopPid } from '../kit/process/stop-process.ts';
 import { buildTopology, checkWebCount, type TopologyInput } from '../topology/topology.ts';
 import { requireBinary } from './binaries.ts';
-import { ROLES, startOrder } from './component.ts';
+import { EXPORTER_COMMAND, ROLES, startOrder } from './component.ts';
 import { LADDER_BIN } from './ladder-bin.ts';
 import { systemBinDir } from './postgres-server.ts';
+import { DEFAULT_CHAOS_DOWN_S, writeChaosHold } from './chaos-hold.ts';
 import { lockHolder } from './state-dir.ts';
 import type { Progress } from './supervisor.ts';
 import { logFile, readUpState, upDir, writeUpState, type NodeState, type UpState } from './up-state.ts';
@@ -41,8 +42,21 @@ function looksLike(node: NodeState, pid: number): boolean {
   return role !== undefined && cmd.includes(role.command);
 }
 
+/** A node's exporter pid from the state file, when that process is alive and still an exporter. */
+function liveExporter(node: NodeState): number | undefined {
+  const pid = node.exporter?.pid;
+  if (pid === null || pid === undefined || !isAlive(pid)) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(EXPORTER_COMMAND) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Stops what an earlier run left running (its supervisor died), by PID, checked first. */
 async function cleanupStale(stateDir: string, state: UpState, say: Say): Promise<void> {
+  const exporters = state.nodes.flatMap((n) => liveExporter(n) ?? []);
+  for (const pid of exporters) await stopPid(pid, { signal: 'SIGTERM', timeoutMs: 3000 });
   const live = state.nodes.filter((n) => n.pid !== null && isAlive(n.pid) && looksLike(n, n.pid));
   if (live.length > 0) say(`stopping ${live.length} process(es) left by an earlier run whose supervisor died: ${live.map((n) => n.name).join(', ')}`);
   const order = startOrder().reverse();
@@ -64,6 +78,10 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   // Check everything we can before starting anything, so a failure leaves nothing behind.
   if (topology.features.loadBalancer) requireBinary('haproxy');
   if (topology.features.sharedSessions || topology.features.cache) requireBinary('redis-server');
+  if (topology.features.monitoring) {
+    for (const bin of ['prometheus', 'prometheus-alertmanager', 'prometheus-postgres-exporter']) requireBinary(bin);
+    if (topology.features.sharedSessions || topology.features.cache) requireBinary('prometheus-redis-exporter');
+  }
   if (topology.database.replicas > 0) {
     // Replicas need the machine's PostgreSQL 15 (pg_basebackup); the error names the package.
     const bin = systemBinDir();
@@ -97,14 +115,15 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
     `starting rung ${topology.rung}: ${topology.web.count} web server(s)${topology.features.loadBalancer ? ' behind HAProxy' : ''}` +
       `${replicas > 0 ? `, Postgres with ${replicas} replica(s)${replicaDelayMs > 0 ? ` applying ${replicaDelayMs} ms late` : ''}` : ''}` +
       `${topology.features.cache ? ', a cache (Redis + in-process L1)' : ''}` +
-      `${topology.features.sharedSessions ? ', sessions in Redis' : ''}`,
+      `${topology.features.sharedSessions ? ', sessions in Redis' : ''}` +
+      `${topology.features.monitoring ? ', monitoring (Prometheus, Alertmanager, the dashboard)' : ''}`,
   );
 
   const result = await new Promise<{ ok: boolean; entry?: string; message?: string }>((resolve) => {
     const timer = setTimeout(() => resolve({ ok: false, message: `not ready within ${UP_TIMEOUT_MS / 1000} s` }), UP_TIMEOUT_MS);
     child.on('message', (m: Progress) => {
       if (m.type === 'node') {
-        if (m.node.state === 'ready') say(`  ${m.node.name.padEnd(9)} ready  pid ${String(m.node.pid).padEnd(7)} ${m.node.url}${m.node.cpu ? `  (capped at ${m.node.cpu} core)` : ''}`);
+        if (m.node.state === 'ready') say(`  ${m.node.name.padEnd(12)} ready  pid ${String(m.node.pid).padEnd(7)} ${m.node.url}${m.node.cpu ? `  (capped at ${m.node.cpu} core)` : ''}`);
       } else if (m.type === 'note') say(`  note: ${m.message}`);
       else if (m.type === 'ready') {
         clearTimeout(timer);
@@ -127,6 +146,8 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   }
   child.disconnect();
   child.unref();
+  const dashboard = readUpState(topology.stateDir)?.dashboard;
+  if (dashboard) say(`  dashboard ${dashboard}  (\`ladder dashboard\`; alerts: \`ladder alerts\`)`);
   if (flags.json) process.stdout.write(JSON.stringify(statusOf(topology.stateDir)) + '\n');
   else process.stdout.write(`${result.entry!}\n`);
   return 0;
@@ -154,6 +175,7 @@ export function statusOf(stateDir: string) {
     entry: s.entry,
     rung: s.rung,
     state: supervisor === undefined ? 'stopped' : s.state,
+    dashboard: supervisor === undefined ? null : (s.dashboard ?? null),
     supervisor: supervisor ?? null,
     notes: s.notes,
     nodes,
@@ -170,9 +192,9 @@ export function status(stateDir: string, json: boolean): number {
     process.stdout.write('nothing is running (start a topology with `ladder up --rung N`)\n');
     return 0;
   }
-  process.stdout.write(`rung ${st.rung}  ${st.state}  entry ${st.entry}\n`);
+  process.stdout.write(`rung ${st.rung}  ${st.state}  entry ${st.entry}${st.dashboard ? `  dashboard ${st.dashboard}` : ''}\n`);
   for (const n of st.nodes) {
-    process.stdout.write(`  ${n.name.padEnd(9)} ${n.role.padEnd(16)} ${n.state.padEnd(10)} pid ${String(n.pid ?? '-').padEnd(7)} ${n.url}${n.restarts ? `  restarts ${n.restarts}` : ''}\n`);
+    process.stdout.write(`  ${n.name.padEnd(12)} ${n.role.padEnd(16)} ${n.state.padEnd(10)} pid ${String(n.pid ?? '-').padEnd(7)} ${n.url}${n.restarts ? `  restarts ${n.restarts}` : ''}\n`);
   }
   return 0;
 }
@@ -193,8 +215,9 @@ export async function down(stateDir: string, say: Say): Promise<number> {
   const after = readUpState(stateDir);
   if (after) await cleanupStale(stateDir, after, say);
   const left = (after?.nodes ?? []).filter((n) => n.pid !== null && isAlive(n.pid) && looksLike(n, n.pid));
-  if (left.length > 0) {
-    say(`still running: ${left.map((n) => `${n.name} (pid ${n.pid})`).join(', ')}`);
+  const exporters = (after?.nodes ?? []).filter((n) => liveExporter(n) !== undefined);
+  if (left.length > 0 || exporters.length > 0) {
+    say(`still running: ${[...left.map((n) => `${n.name} (pid ${n.pid})`), ...exporters.map((n) => `${n.name}'s exporter (pid ${n.exporter!.pid})`)].join(', ')}`);
     return 1;
   }
   say('stopped; no process of the topology is left');
@@ -203,7 +226,8 @@ export async function down(stateDir: string, say: Say): Promise<number> {
 
 const CHAOS: Record<string, NodeJS.Signals> = { kill: 'SIGKILL', stop: 'SIGSTOP', cont: 'SIGCONT', term: 'SIGTERM' };
 
-export function chaos(stateDir: string, action: string | undefined, nodeName: string | undefined, say: Say): number {
+/** `ladder chaos ACTION NODE`; a killed node stays down `downS` seconds before the supervisor restarts it. */
+export function chaos(stateDir: string, action: string | undefined, nodeName: string | undefined, say: Say, downS = DEFAULT_CHAOS_DOWN_S): number {
   const signal = action ? CHAOS[action] : undefined;
   if (!signal || !nodeName) {
     say('usage: ladder chaos kill|stop|cont|term NODE (node names: `ladder status`)');
@@ -223,6 +247,7 @@ export function chaos(stateDir: string, action: string | undefined, nodeName: st
   // cont freeze and thaw the whole node (a Postgres node's backends and WAL receiver are
   // processes of their own, which would go on serving if only the postmaster were paused).
   const targets = signal === 'SIGSTOP' || signal === 'SIGCONT' ? [node.pid, ...descendants(node.pid)] : [node.pid];
+  if (signal === 'SIGKILL' && downS > 0) writeChaosHold(stateDir, node.name, node.pid, downS * 1000);
   for (const pid of targets) {
     try {
       process.kill(pid, signal);
@@ -230,7 +255,10 @@ export function chaos(stateDir: string, action: string | undefined, nodeName: st
       /* exited meanwhile */
     }
   }
-  say(`sent ${signal} to ${nodeName} (pid ${node.pid}${targets.length > 1 ? ` and ${targets.length - 1} child process(es)` : ''})`);
+  say(
+    `sent ${signal} to ${nodeName} (pid ${node.pid}${targets.length > 1 ? ` and ${targets.length - 1} child process(es)` : ''})` +
+      `${signal === 'SIGKILL' ? (downS > 0 ? `; it stays down ${downS} s, then the supervisor restarts it` : '; the supervisor restarts it') : ''}`,
+  );
   return 0;
 }
 

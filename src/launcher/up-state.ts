@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-export type NodeRole = 'postgres' | 'postgres-replica' | 'redis' | 'haproxy' | 'web';
+export type NodeRole = 'postgres' | 'postgres-replica' | 'redis' | 'haproxy' | 'web' | 'prometheus' | 'alertmanager';
 export type NodeRunState = 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'failed';
 
 export interface NodeState {
@@ -17,6 +17,8 @@ export interface NodeState {
   restarts: number;
   /** Cores the node is capped at, when it is. */
   cpu?: number;
+  /** The node's metrics exporter, a process of its own beside it (Postgres, Redis): stopped with the node. */
+  exporter?: { pid: number | null; port: number };
 }
 
 export interface UpState {
@@ -26,6 +28,8 @@ export interface UpState {
   supervisorPid: number | null;
   startedAt: string | null;
   notes: string[];
+  /** The monitoring dashboard's URL, when the topology runs monitoring. */
+  dashboard?: string | null;
   nodes: NodeState[];
 }
 

@@ -86,6 +86,9 @@ export function checkWebCount(web: number, loadBalancer: boolean): number {
 /** A host to bind: an IPv4 or IPv6 address or a host name (what HAProxy and the web servers accept). */
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]{2,45})$/;
 
+/** The first rung that runs Prometheus, Alertmanager and the dashboard unless --no-monitor. */
+export const MONITOR_FROM_RUNG = 3;
+
 /** Replicas a topology with the replicas feature starts unless told (--replicas R). */
 export const DEFAULT_REPLICAS = 2;
 export const MAX_REPLICAS = 8;
@@ -121,6 +124,8 @@ export interface TopologyInput {
   dbCpu?: number;
   /** false: run without the cache tier (rung 5 and up include it unless told). */
   cache?: boolean;
+  /** Prometheus, Alertmanager and the dashboard: on from rung 3 unless false (--no-monitor); true (--monitor) below. */
+  monitor?: boolean;
   stateDir?: string;
   balance?: string;
 }
@@ -171,6 +176,9 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
     throw new ConfigError('DATABASE_URL', 'is not a postgres:// URL', 'use postgres://user:password@host:port/database');
   }
   if (input.cache === false) features.cache = false;
+  // Monitoring is the "+" rung, beside the ladder rather than on it: on by default once there
+  // is a tier to watch (the balancer, rung 3), and a flag either way.
+  features.monitoring = input.monitor ?? rung >= MONITOR_FROM_RUNG;
   const balance = input.balance ?? 'roundrobin';
   if (balance !== 'roundrobin' && balance !== 'leastconn') {
     throw new ConfigError('balance', `"${balance}" is not a balancing algorithm`, 'use roundrobin or leastconn');

@@ -147,8 +147,9 @@ describe('ladder up --rung 7 --web 3', () => {
     const s = status();
     expect(s.rung).toBe(7);
     expect(s.entry).toBe(entry);
-    // Two Redis servers: sessions and rate limits (`redis`), and the cache tier's (`cache`).
-    expect(s.nodes.map((n) => n.role).sort()).toEqual(['haproxy', 'postgres', 'redis', 'redis', 'web', 'web', 'web']);
+    // Two Redis servers: sessions and rate limits (`redis`), and the cache tier's (`cache`);
+    // monitoring is on from rung 3 (test/integration/monitor.test.ts checks it).
+    expect(s.nodes.map((n) => n.role).sort()).toEqual(['alertmanager', 'haproxy', 'postgres', 'prometheus', 'redis', 'redis', 'web', 'web', 'web']);
     expect(s.nodes.filter((n) => n.role === 'redis').map((n) => n.name).sort()).toEqual(['cache', 'redis']);
     for (const n of s.nodes) {
       expect(n.state).toBe('ready');

@@ -49,6 +49,12 @@ export interface LaunchOptions {
   replicas?: number | undefined;
   /** `--db-cpu C`: every database node capped; undefined: uncapped. */
   dbCpu?: number | undefined;
+  /**
+   * Prometheus, Alertmanager and the exporters beside the topology (`--monitor`). Off unless
+   * asked (`--no-monitor`): they scrape every node each second, and the recorded figures were
+   * measured without them.
+   */
+  monitor?: boolean;
   /** Folder under the session's, for a run with several topologies side by side. Default `topology`. */
   folder?: string;
   pinning: PinningPlan;
@@ -126,6 +132,7 @@ export class BenchTopology {
     if (opts.cpu !== undefined) args.push('--cpu', String(opts.cpu));
     if (opts.replicas !== undefined) args.push('--replicas', String(opts.replicas));
     if (opts.dbCpu !== undefined) args.push('--db-cpu', String(opts.dbCpu));
+    args.push(opts.monitor ? '--monitor' : '--no-monitor');
     session.log(`ladder ${args.join(' ')} (state in ${path.relative(process.cwd(), stateDir)})…`);
     await t.ladder(args, UP_TIMEOUT_MS);
     t.pin();

@@ -8,7 +8,7 @@ import { stopChild } from '../../kit/process/stop-process.ts';
 import { MAX_WEB_BALANCED } from '../../topology/topology.ts';
 import { requireBinary } from '../binaries.ts';
 import { exitReason, httpOk, spawnLogged, waitUntil } from '../child.ts';
-import { ROLES, type Balancer, type Component } from '../component.ts';
+import { ROLES, type Balancer, type Component, type MetricsTarget } from '../component.ts';
 import {
   disableServer,
   drainServer,
@@ -34,6 +34,8 @@ export interface HaproxyComponentOptions {
   webs: readonly Component[];
   balance: 'roundrobin' | 'leastconn';
   sticky: boolean;
+  /** A loopback port for HAProxy's built-in Prometheus exporter (monitoring), on a frontend of its own. */
+  metricsPort?: number;
 }
 
 export class HaproxyComponent implements Component, Balancer {
@@ -42,6 +44,7 @@ export class HaproxyComponent implements Component, Balancer {
   readonly port: number;
   readonly url: string;
   readonly logFile: string;
+  readonly metrics: MetricsTarget | undefined;
   private readonly servers: HaproxyBackend[];
   private readonly adminSocket: string;
 
@@ -49,6 +52,7 @@ export class HaproxyComponent implements Component, Balancer {
     this.port = opts.port;
     this.url = httpUrl(opts.host, opts.port);
     this.logFile = opts.logFile;
+    this.metrics = opts.metricsPort !== undefined ? { port: opts.metricsPort, path: '/metrics' } : undefined;
     this.servers = opts.webs.map(backend);
     // Absolute: HAProxy reads a relative `stats socket` path as host:port.
     this.adminSocket = haproxySocketPath(opts.dir);
@@ -75,6 +79,7 @@ export class HaproxyComponent implements Component, Balancer {
         slots: MAX_WEB,
         balance: this.opts.balance,
         sticky: this.opts.sticky,
+        ...(this.opts.metricsPort !== undefined ? { metricsPort: this.opts.metricsPort } : {}),
       }),
     );
     return spawnLogged(bin, ['-db', '-f', this.cfgFile], { logFile: this.logFile });

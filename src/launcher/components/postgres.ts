@@ -3,7 +3,7 @@
 // it runs the machine's PostgreSQL 15 with the settings streaming replication needs.
 import type { ChildProcess } from 'node:child_process';
 import { capProcessTree, removeGroup } from '../cgroup-cpu.ts';
-import { ROLES, type Component, type ComponentContext } from '../component.ts';
+import { ROLES, type Component, type MetricsTarget, type ComponentContext } from '../component.ts';
 import { runMigrations } from '../migrations.ts';
 import { PostgresServer, type PostgresServerOptions } from '../postgres-server.ts';
 
@@ -34,6 +34,8 @@ export class PostgresComponent implements Component {
   readonly port: number;
   readonly url: string;
   readonly logFile: string;
+  /** Its exporter (monitoring/exporters.ts), set by the plan when the topology is monitored. */
+  metrics?: MetricsTarget;
   readonly cpu: number | undefined;
   readonly server: PostgresServer;
   private migrated = false;

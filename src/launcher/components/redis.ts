@@ -3,7 +3,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { requireBinary } from '../binaries.ts';
 import { exitReason, spawnLogged, waitUntil } from '../child.ts';
-import { ROLES, type Component } from '../component.ts';
+import { ROLES, type Component, type MetricsTarget } from '../component.ts';
 import { stopChild } from '../../kit/process/stop-process.ts';
 import { ping, redisServerArgs, type RedisServerOptions } from '../redis-server.ts';
 
@@ -20,6 +20,8 @@ export class RedisComponent implements Component {
   readonly port: number;
   readonly url: string;
   readonly logFile: string;
+  /** Its exporter (monitoring/exporters.ts), set by the plan when the topology is monitored. */
+  metrics?: MetricsTarget;
 
   constructor(private readonly opts: RedisComponentOptions) {
     this.name = opts.name;

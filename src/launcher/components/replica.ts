@@ -4,7 +4,7 @@
 // streaming); one that fails to start three times in a row is cloned again.
 import type { ChildProcess } from 'node:child_process';
 import { removeGroup } from '../cgroup-cpu.ts';
-import { ROLES, type Component, type ComponentContext } from '../component.ts';
+import { ROLES, type Component, type MetricsTarget, type ComponentContext } from '../component.ts';
 import { PostgresServer, systemBinDir } from '../postgres-server.ts';
 import { capDatabaseNode, DATABASE_NAME, REPLICATION_SETTINGS, type PostgresComponent } from './postgres.ts';
 
@@ -28,6 +28,8 @@ export class ReplicaComponent implements Component {
   readonly port: number;
   readonly url: string;
   readonly logFile: string;
+  /** Its exporter (monitoring/exporters.ts), set by the plan when the topology is monitored. */
+  metrics?: MetricsTarget;
   readonly cpu: number | undefined;
   private readonly server: PostgresServer;
   private fresh = true;

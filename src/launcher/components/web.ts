@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { stopChild } from '../../kit/process/stop-process.ts';
 import { capCpu, removeGroup } from '../cgroup-cpu.ts';
 import { exitReason, httpOk, spawnLogged, waitUntil } from '../child.ts';
-import { ROLES, type Component, type ComponentContext } from '../component.ts';
+import { ROLES, type Component, type ComponentContext, type MetricsTarget } from '../component.ts';
 import { WEB_ENTRY } from '../ladder-bin.ts';
 
 /** The command line of a web server: what `ladder start` runs in the foreground too. */
@@ -40,6 +40,7 @@ export class WebComponent implements Component {
   readonly url: string;
   readonly logFile: string;
   readonly cpu: number | undefined;
+  readonly metrics: MetricsTarget;
   private readonly group: string;
 
   constructor(
@@ -52,6 +53,7 @@ export class WebComponent implements Component {
     this.logFile = opts.logFile;
     this.cpu = opts.cpu;
     this.group = `${ctx.groupPrefix}-${opts.name}`;
+    this.metrics = { port: opts.port, path: '/metrics' };
   }
 
   async start(): Promise<ChildProcess> {
