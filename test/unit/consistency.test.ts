@@ -241,7 +241,7 @@ describe('replica settings', () => {
   it('reads DATABASE_REPLICA_URLS and the tuning variables, keeping URLs out of logs', () => {
     expect(loadServerConfig({}, env).replicas).toMatchObject({
       urls: [],
-      pollMs: 50,
+      pollMs: 200,
       maxLagMs: 5000,
       readTimeoutMs: 2000,
     });
