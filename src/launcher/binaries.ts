@@ -10,7 +10,8 @@ export const PACKAGES: Record<string, string> = {
   haproxy: 'haproxy',
   'redis-server': 'redis-server',
   'pg_basebackup': 'postgresql',
-  varnishd: 'varnish',
+  varnishd: 'varnish varnish-modules',
+  varnishstat: 'varnish',
   prometheus: 'prometheus',
 };
 

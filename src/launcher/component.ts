@@ -60,6 +60,8 @@ export const ROLES: Readonly<Record<NodeRole, RoleInfo>> = {
   web: { after: ['postgres', 'postgres-replica', 'redis'], command: '__web', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
   // SIGUSR1: HAProxy's soft stop, which finishes open requests.
   haproxy: { after: ['web'], command: 'haproxy', stopSignal: 'SIGUSR1', stopTimeoutMs: 10_000 },
+  // The edge (rung 6): SIGTERM to the manager, which stops its cacher child.
+  varnish: { after: ['haproxy'], command: 'varnishd', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
 };
 
 /**

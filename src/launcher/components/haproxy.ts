@@ -34,6 +34,8 @@ export interface HaproxyComponentOptions {
   webs: readonly Component[];
   balance: 'roundrobin' | 'leastconn';
   sticky: boolean;
+  /** The edge's address, when Varnish is in front (haproxy.ts, HaproxyConfigOptions.edge). */
+  edge?: string;
 }
 
 export class HaproxyComponent implements Component, Balancer {
@@ -75,6 +77,7 @@ export class HaproxyComponent implements Component, Balancer {
         slots: MAX_WEB,
         balance: this.opts.balance,
         sticky: this.opts.sticky,
+        ...(this.opts.edge !== undefined ? { edge: this.opts.edge } : {}),
       }),
     );
     return spawnLogged(bin, ['-db', '-f', this.cfgFile], { logFile: this.logFile });
