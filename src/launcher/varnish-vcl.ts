@@ -27,6 +27,11 @@ export interface EdgeVclOptions {
   keepGraceS?: number;
   /** Health probe of the origin (HAProxy's /healthz reaches a web server). */
   probeIntervalMs?: number;
+  /**
+   * false: no probe (the origin counts as healthy unless `backend.set_health` says otherwise):
+   * for varnishtest files, whose scripted origin answers only the requests they expect.
+   */
+  probe?: boolean;
 }
 
 /** Query parameters that only trackers read: dropped from the URL (and so from the cache key). */
@@ -56,7 +61,7 @@ export function edgeVcl(o: EdgeVclOptions): string {
 import std;
 import xkey;
 
-probe origin_health {
+${o.probe === false ? '' : `probe origin_health {
   .url = "/healthz";
   .interval = ${interval}ms;
   .timeout = 1s;
@@ -64,12 +69,11 @@ probe origin_health {
   .threshold = 2;
   .initial = 2;
 }
-
+`}
 backend origin {
   .host = ${vclString(o.backend.host)};
   .port = ${vclString(String(o.backend.port))};
-  .probe = origin_health;
-  .connect_timeout = 1s;
+${o.probe === false ? '' : '  .probe = origin_health;\n'}  .connect_timeout = 1s;
   .first_byte_timeout = 30s;
   .between_bytes_timeout = 10s;
 }
