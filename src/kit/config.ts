@@ -59,6 +59,8 @@ export interface ServerConfig {
   cdnBaseUrl: string | undefined;
   /** ASSET_ARCHIVE_DIR: a folder keeping every deploy's hashed assets (rolling deploys; the launcher sets it). */
   assetArchiveDir: string | undefined;
+  /** EDGE_PAGE_TTL_S: how long shared caches keep a public page (its s-maxage); writes purge it sooner. */
+  edgePageTtlS: number;
   /** EDGE_PURGE_URL: the edge to purge after a write (rung 6: the launcher sets it). */
   edgePurgeUrl: string | undefined;
   /** EDGE_PURGE_TOKEN: the edge's purge token; kept out of logs like the secret. */
@@ -102,6 +104,7 @@ export const DEFAULTS = {
   replicaPollMs: 50, // a read waiting for a replica to catch up waits at most two of these
   replicaMaxLagMs: 5000, // the staleness bound for reads without a token
   replicaReadTimeoutMs: 2000, // well above a loaded replica's latency, well below HAProxy's 30 s
+  edgePageTtlS: 30, // public pages at the edge; a write purges its pages at once
 } as const;
 
 const MAX_REPLICAS = 8;
@@ -274,6 +277,7 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
     replicas,
     cdnBaseUrl: baseUrl('CDN_BASE_URL', overrides.cdnBaseUrl ?? env.CDN_BASE_URL, 'use a URL like https://cdn.example.com with no path, or leave it unset'),
     assetArchiveDir: overrides.assetArchiveDir ?? (env.ASSET_ARCHIVE_DIR || undefined),
+    edgePageTtlS: overrides.edgePageTtlS ?? int(env, 'EDGE_PAGE_TTL_S', DEFAULTS.edgePageTtlS, 1, 86_400),
     edgePurgeUrl: baseUrl('EDGE_PURGE_URL', overrides.edgePurgeUrl ?? env.EDGE_PURGE_URL, 'use the edge as http://127.0.0.1:PORT, or leave it unset'),
     edgePurgeToken: overrides.edgePurgeToken ?? (env.EDGE_PURGE_TOKEN || undefined),
   };

@@ -108,6 +108,7 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     PUBLIC_URL: publicUrl ?? process.env.PUBLIC_URL,
     // Every deploy's hashed assets, kept across runs: a page from a new server names files an old one serves too.
     ASSET_ARCHIVE_DIR: path.join(path.resolve(t.stateDir), 'assets'),
+    EDGE_PAGE_TTL_S: withEdge ? process.env.EDGE_PAGE_TTL_S : undefined,
     EDGE_PURGE_URL: withEdge ? httpUrl('127.0.0.1', entryPort) : undefined,
     EDGE_PURGE_TOKEN: purgeToken,
   };

@@ -3,12 +3,17 @@
 // the edge stores only what is marked public, src/launcher/varnish-vcl.ts).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
+/** How long shared caches keep a public page (s-maxage) unless EDGE_PAGE_TTL_S says otherwise. */
+export const DEFAULT_PAGE_TTL_S = 30;
+
 /**
  * A public page: browsers revalidate at once (max-age=0: a user who logs in never sees a
- * copy from before), shared caches keep it 30 s and serve it stale 30 s more while they
- * refresh it, or a day while the origin is down. Writes purge it by key before that.
+ * copy from before), shared caches keep it `ttlS` (30 s) and serve it stale 30 s more
+ * while they refresh it, or a day while the origin is down. Writes purge it by key before.
  */
-export const PUBLIC_PAGE_CACHE_CONTROL = 'public, max-age=0, s-maxage=30, stale-while-revalidate=30, stale-if-error=86400';
+export function publicPageCacheControl(ttlS = DEFAULT_PAGE_TTL_S): string {
+  return `public, max-age=0, s-maxage=${ttlS}, stale-while-revalidate=30, stale-if-error=86400`;
+}
 
 /**
  * Whether a response may be shared with other clients: only for a request that carries no
@@ -20,6 +25,6 @@ export function isAnonymous(req: FastifyRequest): boolean {
 }
 
 /** Marks a response public for shared caches, tagged with surrogate keys. */
-export function markPublic(reply: FastifyReply, keys: readonly string[]): FastifyReply {
-  return reply.header('cache-control', PUBLIC_PAGE_CACHE_CONTROL).header('surrogate-key', keys.join(' '));
+export function markPublic(reply: FastifyReply, keys: readonly string[], ttlS = DEFAULT_PAGE_TTL_S): FastifyReply {
+  return reply.header('cache-control', publicPageCacheControl(ttlS)).header('surrogate-key', keys.join(' '));
 }

@@ -47,7 +47,7 @@ export const edgePlugin = fp(
           reply.header('cache-control', 'private, no-store');
           return false;
         }
-        markPublic(reply, keys);
+        markPublic(reply, keys, config.edgePageTtlS);
         return true;
       },
       purge: (keys) => purger?.purge(keys) ?? Promise.resolve(),
