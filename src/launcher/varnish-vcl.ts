@@ -3,8 +3,8 @@
 // rules, which it calls rather than copies (a request with Cookie or Authorization passes; a
 // response with Set-Cookie, private, no-store, no-cache or `Vary: *` is never stored). On top
 // of them it
-//  - normalizes the cache key: one Host (the edge's own), no tracking parameters, sorted
-//    query; Accept-Encoding is Varnish's own gzip handling (gzip or nothing);
+//  - normalizes the cache key: one Host (the edge's own, for GET and HEAD), no tracking
+//    parameters, sorted query; Accept-Encoding is Varnish's own gzip handling;
 //  - never forwards what a client could use to vary an origin response outside the key
 //    (X-Forwarded-Host, Forwarded, X-Forwarded-Proto/-Port);
 //  - serves stale objects while the origin is sick (grace), and keeps the stale copy when a
@@ -108,8 +108,12 @@ sub vcl_recv {
   unset req.http.X-Forwarded-Port;
   unset req.http.Forwarded;
   unset req.http.Surrogate-Capability;
-  # One host: a client cannot make its own cache entries by naming another.
-  set req.http.Host = ${vclString(o.host)};
+  # One host for what may be cached: a client cannot make its own cache entries, or have a
+  # page built for a host it names, by sending another. Other methods always pass and keep
+  # the client's Host, which the origin's CSRF check compares with Origin.
+  if (req.method == "GET" || req.method == "HEAD") {
+    set req.http.Host = ${vclString(o.host)};
+  }
   # Tracking parameters out, the rest sorted: one entry per distinct query.
   if (req.url ~ "\\?") {
     set req.url = regsuball(req.url, "(?i)([?&])(${tracking})=[^&]*", "\\1");

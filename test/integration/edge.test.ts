@@ -12,6 +12,7 @@ import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { Client, signedUpClient } from '../support/app.ts';
 import { LADDER_BIN } from '../support/process.ts';
+import { send } from '../support/raw-http.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'edge-'));
 chmodSync(stateDir, 0o755);
@@ -130,6 +131,22 @@ describe('rung 6: the edge', () => {
     expect(link.json.shortUrl).toBe(`${entry}/${link.json.code}`);
   });
 
+  it("passes writes with the browser's own Host, so the CSRF check sees it match Origin", async () => {
+    const port = Number(new URL(entry).port);
+    const email = `edge-host-${Date.now()}@example.com`;
+    const post = (p: string, origin: string) =>
+      send(port, {
+        method: 'POST',
+        path: p,
+        headers: [['Host', `localhost:${port}`], ['Origin', origin], ['Content-Type', 'application/json']],
+        body: JSON.stringify({ email, password: 'correct horse battery' }),
+      });
+    const signup = await post('/api/signup', `http://localhost:${port}`);
+    expect(signup.ok && signup.res.status).toBe(201);
+    const cross = await post('/api/login', 'http://evil.example');
+    expect(cross.ok && cross.res.status).toBe(403);
+  });
+
   it('says X-Cache HIT or MISS on every response', async () => {
     const anon = new Client(entry);
     const responses = [
@@ -197,7 +214,6 @@ describe('rung 6: the edge', () => {
       { 'accept-encoding': 'br, gzip, deflate' },
       { 'accept-encoding': 'identity' },
       { 'x-forwarded-host': 'evil.example' },
-      { host: 'other.example' },
     ];
     const paths = [
       '/',
@@ -236,6 +252,16 @@ describe('rung 6: the edge', () => {
         expect(r.headers.getSetCookie().join(';')).not.toMatch(/ladder_sid/);
         if (p.startsWith('/api/')) expect(r.status).toBe(p === '/api/me/x.css' ? 404 : 401);
       }
+    }
+    // Another Host (fetch cannot send one: raw requests), with Alice's cookie first, then without.
+    const port = Number(new URL(entry).port);
+    for (const p of ['/', '/dashboard', '/api/me', '/dashboard/x.css']) {
+      const headers: [string, string][] = [['Host', 'other.example']];
+      const a = await send(port, { method: 'GET', path: p, headers: [...headers, ['Cookie', alice.cookie!]] });
+      expect(a.ok && a.res.headers['x-cache']).toBe('MISS');
+      const r = await send(port, { method: 'GET', path: p, headers });
+      expect(r.ok).toBe(true);
+      if (r.ok) noPersonal(r.res.body, `anonymous ${p} Host: other.example`);
     }
     // Personal responses say so.
     for (const p of ['/dashboard', '/api/me', '/']) expect((await alice.get(p)).headers.get('cache-control')).toMatch(/private, no-store/);
