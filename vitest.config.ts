@@ -9,7 +9,7 @@
 // A new integration file goes to heavy unless it is as light as those listed here.
 import { defineConfig } from 'vitest/config';
 
-const LIGHT = ['api', 'bad-input', 'cli', 'hostile-input', 'links-api', 'ops', 'security'].map(
+const LIGHT = ['api', 'bad-input', 'cli', 'edge-vcl', 'hostile-input', 'links-api', 'ops', 'security'].map(
   (n) => `test/integration/${n}.test.ts`,
 );
 const GLOBAL_SETUP = ['test/support/global-setup.ts']; // fresh dist/ and the shared Postgres

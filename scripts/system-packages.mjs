@@ -20,6 +20,12 @@ const NEEDS = [
   { pkg: 'util-linux', programs: ['taskset', 'chrt'], why: 'the bench tests pin processes to CPUs' },
   { pkg: 'haproxy', programs: ['haproxy'], why: 'the load balancer from rung 3' },
   { pkg: 'redis-server', programs: ['redis-server'], why: 'sessions, rate limits and the cache from rung 7' },
+  { pkg: 'varnish', programs: ['varnishd', 'varnishtest', 'varnishstat'], why: 'the edge from rung 6, and its VCL tests' },
+  {
+    pkg: 'varnish-modules',
+    programs: ['/usr/lib/x86_64-linux-gnu/varnish/vmods/libvmod_xkey.so'],
+    why: "the edge's purge by surrogate key (the xkey vmod)",
+  },
   {
     pkg: 'prometheus',
     programs: ['prometheus', 'promtool'],
@@ -65,7 +71,18 @@ function executable(file) {
   }
 }
 
+function readable(file) {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A program on PATH or at a path, or a library (.so: present and readable is enough). */
 function found(program) {
+  if (program.endsWith('.so')) return readable(program);
   return program.includes('/') ? executable(program) : DIRS.some((d) => executable(path.join(d, program)));
 }
 

@@ -16,6 +16,8 @@ import { notFoundPage as renderNotFound } from './views/pages.ts';
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 
 export async function linksApp(app: FastifyInstance): Promise<void> {
+  const { cdnBaseUrl, assetArchiveDir } = app.kit.config;
+  assets.configure({ baseUrl: cdnBaseUrl, archiveDir: assetArchiveDir });
   assets.register(app);
   await app.register(authRoutes);
   await app.register(linkRoutes);

@@ -91,6 +91,8 @@ export interface DeployPlan {
   cache: boolean;
   /** Sessions and rate limits in a Redis of their own (REDIS_URL). */
   sessions: boolean;
+  /** A CDN in front of the balancer (rung 6: CloudFront; locally the Varnish edge). */
+  cdn: boolean;
   drain: Drain;
   /** Settings every web server gets as plain environment (no secret among them). */
   env: Record<string, string>;
@@ -125,6 +127,7 @@ export function planOf(t: Readonly<Topology>): DeployPlan {
     replicas: t.database.replicas,
     cache: t.features.cache,
     sessions: t.features.sharedSessions,
+    cdn: t.features.cdn && balancer,
     drain,
     env,
   };

@@ -51,6 +51,20 @@ export interface ServerConfig {
   cacheL1TtlMs: number;
   /** Streaming replicas for reads (rung 4); empty: every query goes to the primary. */
   replicas: ReplicaSettings;
+  /**
+   * CDN_BASE_URL: where pages point their assets (https://cdn.example.com): a CDN host in
+   * front of this origin. Unset: assets are linked from the page's own origin (the local
+   * edge serves both).
+   */
+  cdnBaseUrl: string | undefined;
+  /** ASSET_ARCHIVE_DIR: a folder keeping every deploy's hashed assets (rolling deploys; the launcher sets it). */
+  assetArchiveDir: string | undefined;
+  /** EDGE_PAGE_TTL_S: how long shared caches keep a public page (its s-maxage); writes purge it sooner. */
+  edgePageTtlS: number;
+  /** EDGE_PURGE_URL: the edge to purge after a write (rung 6: the launcher sets it). */
+  edgePurgeUrl: string | undefined;
+  /** EDGE_PURGE_TOKEN: the edge's purge token; kept out of logs like the secret. */
+  edgePurgeToken: string | undefined;
 }
 
 export interface ReplicaSettings {
@@ -93,6 +107,7 @@ export const DEFAULTS = {
   replicaPollMs: 200,
   replicaMaxLagMs: 5000, // the staleness bound for reads without a token
   replicaReadTimeoutMs: 2000, // well above a loaded replica's latency, well below HAProxy's 30 s
+  edgePageTtlS: 30, // public pages at the edge; a write purges its pages at once
 } as const;
 
 const MAX_REPLICAS = 8;
@@ -193,6 +208,20 @@ function checkReplicaUrls(raw: string | undefined): string[] {
   return urls;
 }
 
+/** An http(s) base URL with no path, query or credentials, or a ConfigError naming `name`. */
+function baseUrl(name: string, raw: string | undefined, fix: string): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  let ok = false;
+  try {
+    const u = new URL(raw);
+    ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && !u.search && !u.hash && !u.username && !u.password;
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new ConfigError(name, `"${raw.slice(0, 200)}" is not a base URL`, fix);
+  return raw.replace(/\/$/, '');
+}
+
 /** Settings given in code (tests, `ladder start`); they win over the environment. */
 export type ServerConfigOverrides = Partial<Omit<ServerConfig, 'replicas'>> & { replicas?: Partial<ReplicaSettings> };
 
@@ -249,8 +278,17 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
     cacheL1Bytes: overrides.cacheL1Bytes ?? int(env, 'CACHE_L1_MB', DEFAULTS.cacheL1Mb, 1, 4096) * 1024 * 1024,
     cacheL1TtlMs: overrides.cacheL1TtlMs ?? int(env, 'CACHE_L1_TTL_S', DEFAULTS.cacheL1TtlS, 1, 86_400) * 1000,
     replicas,
+    cdnBaseUrl: baseUrl('CDN_BASE_URL', overrides.cdnBaseUrl ?? env.CDN_BASE_URL, 'use a URL like https://cdn.example.com with no path, or leave it unset'),
+    assetArchiveDir: overrides.assetArchiveDir ?? (env.ASSET_ARCHIVE_DIR || undefined),
+    edgePageTtlS: overrides.edgePageTtlS ?? int(env, 'EDGE_PAGE_TTL_S', DEFAULTS.edgePageTtlS, 1, 86_400),
+    edgePurgeUrl: baseUrl('EDGE_PURGE_URL', overrides.edgePurgeUrl ?? env.EDGE_PURGE_URL, 'use the edge as http://127.0.0.1:PORT, or leave it unset'),
+    edgePurgeToken: overrides.edgePurgeToken ?? (env.EDGE_PURGE_TOKEN || undefined),
   };
+  if (config.edgePurgeUrl !== undefined && (config.edgePurgeToken === undefined || !/^[A-Za-z0-9_-]{16,128}$/.test(config.edgePurgeToken))) {
+    throw new ConfigError('EDGE_PURGE_TOKEN', 'missing, or not 16 to 128 letters, digits, _ or -', 'set the token the edge checks (the launcher sets both)');
+  }
   // Never serialized into logs.
+  Object.defineProperty(config, 'edgePurgeToken', { enumerable: false });
   Object.defineProperty(config, 'secret', { enumerable: false });
   Object.defineProperty(config, 'redisUrl', { enumerable: false });
   Object.defineProperty(config, 'cacheRedisUrl', { enumerable: false });

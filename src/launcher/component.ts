@@ -93,9 +93,11 @@ export const ROLES: Readonly<Record<NodeRole, RoleInfo>> = {
   web: { after: ['postgres', 'postgres-replica', 'redis'], command: '__web', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
   // SIGUSR1: HAProxy's soft stop, which finishes open requests.
   haproxy: { after: ['web'], command: 'haproxy', stopSignal: 'SIGUSR1', stopTimeoutMs: 10_000 },
+  // The edge (rung 6): SIGTERM to the manager, which stops its cacher child.
+  varnish: { after: ['haproxy'], command: 'varnishd', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
   alertmanager: { after: [], command: 'alertmanager', stopSignal: 'SIGTERM', stopTimeoutMs: 5_000 },
   // Last up and first down: it watches every other node, and a stop is not reported as an outage.
-  prometheus: { after: ['alertmanager', 'haproxy', 'web'], command: 'prometheus', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
+  prometheus: { after: ['alertmanager', 'haproxy', 'web', 'varnish'], command: 'prometheus', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
 };
 
 /** What the command line of a node's exporter contains (`ladder down` checks a pid is still one before stopping it). */

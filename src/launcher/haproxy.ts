@@ -29,6 +29,13 @@ export interface HaproxyConfigOptions {
   sticky: boolean;
   /** Where its built-in Prometheus exporter listens (loopback), when the topology is monitored. */
   metricsPort?: number;
+  /**
+   * The edge (Varnish, rung 6) is in front, at this address: the client is the last address
+   * of the X-Forwarded-For it sends (Varnish appends its peer), and the sticky cookie is set
+   * only on answers to POST (log in, sign up: where a session starts), so that the GETs the
+   * edge caches carry no Set-Cookie.
+   */
+  edge?: string;
 }
 
 /**
@@ -136,7 +143,8 @@ frontend links
   http-request del-header x-forwarded-host
   http-request del-header x-forwarded-port
   http-request del-header x-forwarded-proto
-  http-request set-header x-forwarded-for %[src]
+${o.edge ? `  http-request set-header x-forwarded-for %[req.hdr(x-forwarded-for,-1)] if { src ${o.edge} } { req.hdr_cnt(x-forwarded-for) gt 0 }
+  http-request set-header x-forwarded-for %[src] unless { src ${o.edge} } { req.hdr_cnt(x-forwarded-for) gt 0 }` : '  http-request set-header x-forwarded-for %[src]'}
   default_backend web
 
 ${metrics}
@@ -146,7 +154,7 @@ backend web
   http-check expect status 200
   http-request disable-l7-retry if !METH_GET !METH_HEAD
   http-reuse safe
-${o.sticky ? '  cookie LADDER_SRV insert indirect nocache httponly\n' : ''}  default-server check inter 500ms fall 2 rise 2 slowstart 0s
+${o.sticky ? `  cookie LADDER_SRV insert indirect nocache httponly${o.edge ? ' postonly' : ''}\n` : ''}  default-server check inter 500ms fall 2 rise 2 slowstart 0s
 ${servers}
 `;
 }

@@ -1,6 +1,7 @@
 // Which components a topology runs, and how they are wired to each other (the web servers'
 // DATABASE_URL, replica URLs, Redis URLs; the balancer's servers). The one place that turns
 // a topology into programs: a later rung adds its component here.
+import { createHmac } from 'node:crypto';
 import path from 'node:path';
 import type { Topology } from '../topology/topology.ts';
 import type { Component, ComponentContext } from './component.ts';
@@ -10,9 +11,10 @@ import { PrometheusComponent } from './components/prometheus.ts';
 import { PostgresComponent, REPLICATION_SETTINGS } from './components/postgres.ts';
 import { RedisComponent } from './components/redis.ts';
 import { ReplicaComponent } from './components/replica.ts';
+import { VarnishComponent } from './components/varnish.ts';
 import { WebComponent } from './components/web.ts';
 import { DashboardServer } from './dashboard/dashboard-server.ts';
-import { postgresExporter, redisExporter } from './monitoring/exporters.ts';
+import { postgresExporter, redisExporter, varnishExporter } from './monitoring/exporters.ts';
 import { systemBinDir } from './postgres-server.ts';
 import { CACHE_REDIS } from './redis-server.ts';
 import { ensureDir, freePort, loadSecret } from './state-dir.ts';
@@ -81,8 +83,12 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     : undefined;
   for (const c of [redis, cache]) if (c) components.push(c);
 
-  const balancerPort = t.features.loadBalancer ? (t.web.port === 0 ? await freePort() : t.web.port) : undefined;
-  const balancerUrl = balancerPort !== undefined ? httpUrl(t.web.host, balancerPort) : undefined;
+  // From rung 6 the edge takes the entry's port and HAProxy moves behind it.
+  const withEdge = t.features.cdn && t.features.loadBalancer;
+  const entryPort = t.web.port === 0 ? await freePort() : t.web.port;
+  const balancerPort = t.features.loadBalancer ? (withEdge ? await freePort() : entryPort) : undefined;
+  const edgeUrl = withEdge ? httpUrl(t.web.host, entryPort) : undefined;
+  const balancerUrl = balancerPort !== undefined ? (edgeUrl ?? httpUrl(t.web.host, balancerPort)) : undefined;
   // Short URLs name the entry the users reach, whatever Host a client sends. An unspecified
   // bind address (0.0.0.0) names no host a user can reach, so there the web servers keep
   // deriving it from the request.
@@ -92,6 +98,8 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   }
 
   const secret = loadSecret(t.stateDir);
+  // The web servers purge the edge by surrogate key after a write; only they know the token.
+  const purgeToken = withEdge ? createHmac('sha256', secret).update('edge-purge').digest('base64url') : undefined;
   const webEnv: Record<string, string | undefined> = {
     DATABASE_URL: postgres.databaseUrl,
     LADDER_SECRET: secret,
@@ -104,6 +112,11 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     TRUST_PROXY: balancerUrl !== undefined ? BALANCER_ADDRESS : undefined,
     DRAIN_DELAY_MS: balancerUrl !== undefined ? String(DRAIN_DELAY_MS) : undefined,
     PUBLIC_URL: publicUrl ?? process.env.PUBLIC_URL,
+    // Every deploy's hashed assets, kept across runs: a page from a new server names files an old one serves too.
+    ASSET_ARCHIVE_DIR: path.join(path.resolve(t.stateDir), 'assets'),
+    EDGE_PAGE_TTL_S: withEdge ? process.env.EDGE_PAGE_TTL_S : undefined,
+    EDGE_PURGE_URL: withEdge ? httpUrl('127.0.0.1', entryPort) : undefined,
+    EDGE_PURGE_TOKEN: purgeToken,
   };
   const newWeb = async (name: string): Promise<Component> =>
     new WebComponent(ctx, {
@@ -129,15 +142,29 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     components.push(
       new HaproxyComponent({
         dir: dir('haproxy'),
-        host: t.web.host,
+        host: withEdge ? '127.0.0.1' : t.web.host, // behind the edge: loopback only
         port: balancerPort,
         logFile: logFile(t.stateDir, 'haproxy'),
         webs,
         balance: t.balance,
         sticky: !t.features.sharedSessions,
         ...(monitored ? { metricsPort: await freePort() } : {}),
+        ...(withEdge ? { edge: '127.0.0.1' } : {}),
       }),
     );
+  }
+  if (withEdge && balancerPort !== undefined) {
+    const edge = new VarnishComponent({
+      upDir: ctx.dir,
+      host: t.web.host,
+      port: entryPort,
+      adminPort: await freePort(),
+      logFile: logFile(t.stateDir, 'edge'),
+      origin: { host: '127.0.0.1', port: balancerPort },
+      purgeToken: purgeToken!,
+    });
+    if (monitored) edge.metrics = varnishExporter(edge.workDir, await freePort(), logFile(t.stateDir, 'edge-exporter'));
+    components.push(edge);
   }
   if (!monitored) return { components, entry: balancerUrl ?? webs[0]!.url, newWeb };
 

@@ -10,6 +10,7 @@ import { descendants } from '../kit/process/process-tree.ts';
 import { stopPid } from '../kit/process/stop-process.ts';
 import { buildTopology, checkWebCount, type TopologyInput } from '../topology/topology.ts';
 import { requireBinary } from './binaries.ts';
+import { edgeStatsSync, varnishWorkDir } from './components/varnish.ts';
 import { EXPORTER_COMMAND, ROLES, startOrder } from './component.ts';
 import { LADDER_BIN } from './ladder-bin.ts';
 import { systemBinDir } from './postgres-server.ts';
@@ -169,6 +170,8 @@ export function statusOf(stateDir: string) {
       state: alive ? n.state : n.state === 'restarting' ? 'restarting' : supervisor === undefined ? 'stopped' : n.state === 'ready' ? 'down' : n.state,
       restarts: n.restarts,
       ...(n.cpu !== undefined ? { cpu: n.cpu } : {}),
+      // The edge's counters (varnishstat): hits, misses, passes, origin requests.
+      ...(n.role === 'varnish' && alive ? { edge: edgeStatsSync(varnishWorkDir(upDir(stateDir))) ?? null } : {}),
     };
   });
   return {
@@ -195,6 +198,11 @@ export function status(stateDir: string, json: boolean): number {
   process.stdout.write(`rung ${st.rung}  ${st.state}  entry ${st.entry}${st.dashboard ? `  dashboard ${st.dashboard}` : ''}\n`);
   for (const n of st.nodes) {
     process.stdout.write(`  ${n.name.padEnd(12)} ${n.role.padEnd(16)} ${n.state.padEnd(10)} pid ${String(n.pid ?? '-').padEnd(7)} ${n.url}${n.restarts ? `  restarts ${n.restarts}` : ''}\n`);
+    if ('edge' in n && n.edge) {
+      const e = n.edge;
+      const looked = e.hits + e.misses;
+      process.stdout.write(`               hits ${e.hits}  misses ${e.misses}  passes ${e.passes}  origin requests ${e.originRequests}  hit ratio ${looked ? ((100 * e.hits) / looked).toFixed(1) : '-'}%\n`);
+    }
   }
   return 0;
 }

@@ -56,7 +56,7 @@ export const RUNGS: readonly RungPreset[] = [
   { rung: 3, title: 'a load balancer (HAProxy)', built: true, features: { loadBalancer: true } },
   { rung: 4, title: 'a Postgres primary with read replicas', built: true, features: { replicas: true } },
   { rung: 5, title: 'a cache tier (Redis + in-process L1)', built: true, features: { cache: true } },
-  { rung: 6, title: 'a CDN edge (Varnish)', built: false, features: { cdn: true } },
+  { rung: 6, title: 'a CDN edge (Varnish)', built: true, features: { cdn: true } },
   { rung: 7, title: 'a stateless web tier (sessions in Redis)', built: true, features: { sharedSessions: true } },
   { rung: 8, title: 'several regions', built: false, features: { regions: true } },
   { rung: 9, title: 'message queues and workers', built: false, features: { queue: true } },

@@ -1,6 +1,6 @@
 // The topology scenarios at tiny scale, on real components (`ladder up`: Postgres, HAProxy,
-// Redis, web servers): `scaling` with 1 and 2 servers for one short round, `session`
-// with a few users, and `replicas` (rung 3 and rung 4 side by side, database nodes capped). The reports must be sane (throughput > 0, zero errors), and nothing of
+// Redis, web servers, the edge): `scaling` with 1 and 2 servers for one short round, `edge`
+// (rung 6), `session` with a few users, and `replicas` (rung 3 and rung 4 side by side, database nodes capped). The reports must be sane (throughput > 0, zero errors), and nothing of
 // the topology may be left running afterwards.
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -104,6 +104,26 @@ describe('ladder bench on a launched topology', () => {
     } else {
       expect(report.notes.join('\n')).toMatch(/UNCAPPED/);
     }
+    expectStopped(report);
+  });
+
+  it.skipIf(!existsSync('/usr/sbin/varnishd'))('edge: origin requests per 1,000 page views without and with the edge, asset and page rates', { timeout: 90_000 }, async () => {
+    const { report } = await run('edge', { replicas: 0 });
+    expect(report.topology?.rung).toBe(6);
+    expect(report.topology?.nodes.map((n) => n.role)).toEqual(expect.arrayContaining(['varnish', 'haproxy', 'web']));
+    const f = report.figures!;
+    // A page and its three assets per view without the edge; the edge's first fetches with it.
+    expect(f['origin requests per 1,000 page views, without the edge']).toBe(4000);
+    expect(f['origin requests per 1,000 page views, with the edge']).toBeLessThan(40);
+    expect(f['assets fetched from the origin by the edge']).toBe(f['assets a page links']);
+    expect(report.saturation.medians.map((m) => m.server)).toEqual(['edge-assets', 'origin-pages']);
+    for (const m of report.saturation.measurements) {
+      expect(m.throughput, m.server).toBeGreaterThan(0);
+      expect(Object.keys(m.statuses), m.server).toEqual(['200']);
+      expect(m.failed, m.server).toBe(0);
+    }
+    expect(report.ratios['edge asset rate / origin page rate']).toBeGreaterThan(0);
+    expect(report.targets.find((t) => t.name.startsWith('failed'))?.pass).toBe(true);
     expectStopped(report);
   });
 

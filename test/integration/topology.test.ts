@@ -1,5 +1,5 @@
 // Rung 7 on real components (`ladder up --rung 7 --web 3`: a Postgres primary and its two
-// streaming replicas (rung 4 is included), Redis, HAProxy, three web servers), under steady
+// streaming replicas (rung 4 is included), Redis, HAProxy, the edge of rung 6, three web servers), under steady
 // load: a web server killed with -9, a rolling restart, and Redis stopped for 10 s. Every
 // case counts failed requests; the target is zero.
 import { spawnSync } from 'node:child_process';
@@ -143,13 +143,15 @@ afterAll(async () => {
 }, 120_000);
 
 describe('ladder up --rung 7 --web 3', () => {
-  it('lists Postgres, Redis, HAProxy and 3 web nodes with live pids, and serves the API', async () => {
+  it('lists Postgres, Redis, HAProxy, the edge and 3 web nodes with live pids, and serves the API', async () => {
     const s = status();
     expect(s.rung).toBe(7);
     expect(s.entry).toBe(entry);
     // Two Redis servers: sessions and rate limits (`redis`), and the cache tier's (`cache`);
-    // monitoring is on from rung 3 (test/integration/monitor.test.ts checks it).
-    expect(s.nodes.map((n) => n.role).sort()).toEqual(['alertmanager', 'haproxy', 'postgres', 'prometheus', 'redis', 'redis', 'web', 'web', 'web']);
+    // the edge of rung 6 (Varnish), the entry; monitoring is on from rung 3
+    // (test/integration/monitor.test.ts checks it).
+    expect(s.nodes.map((n) => n.role).sort()).toEqual(['alertmanager', 'haproxy', 'postgres', 'prometheus', 'redis', 'redis', 'varnish', 'web', 'web', 'web']);
+    expect(s.nodes.find((n) => n.role === 'varnish')!.url).toBe(entry);
     expect(s.nodes.filter((n) => n.role === 'redis').map((n) => n.name).sort()).toEqual(['cache', 'redis']);
     for (const n of s.nodes) {
       expect(n.state).toBe('ready');

@@ -63,7 +63,12 @@ describe('cost estimate', () => {
       expect(e.pricesDate).toBe(prices.date);
       return e;
     });
-    for (let i = 1; i < totals.length; i++) expect(totals[i]!.total).toBeGreaterThan(totals[i - 1]!.total);
+    // Every rung costs more than the one below, except rung 6: CloudFront has no idle cost.
+    for (let i = 1; i < totals.length; i++) {
+      if (BUILT[i] === 6) expect(totals[i]!.total).toBe(totals[i - 1]!.total);
+      else expect(totals[i]!.total).toBeGreaterThan(totals[i - 1]!.total);
+    }
+    expect(totals[BUILT.indexOf(6)]!.lines.cdn).toBe(0);
     expect(totals[0]!.lines.balancer).toBe(0);
     expect(totals[2]!.lines.balancer).toBeGreaterThan(0);
     // One more replica costs one more instance.
@@ -206,7 +211,40 @@ describe('AWS stacks of the built rungs', () => {
     template({ rung: 5, cache: false }).resourceCountIs('AWS::ElastiCache::ReplicationGroup', 0);
   });
 
-  it('rung 7: a second ElastiCache for sessions that never evicts, and says it runs without rung 6', () => {
+  it('rung 6: CloudFront in front of the balancer: assets cached, API and dashboard not, pages as the origin says', () => {
+    const t = template({ rung: 6 });
+    t.resourceCountIs('AWS::CloudFront::Distribution', 1);
+    const [dist] = Object.values(resources(t, 'AWS::CloudFront::Distribution'));
+    const cfg = dist!.Properties!.DistributionConfig;
+    const behaviours = Object.fromEntries((cfg.CacheBehaviors as any[]).map((b) => [b.PathPattern, b]));
+    // Managed policies: CachingOptimized for hashed assets, CachingDisabled for the API and personal pages.
+    expect(behaviours['/static/*'].CachePolicyId).toBe('658327ea-f89d-4fab-a63d-7e88639e58f6');
+    expect(behaviours['/static/*'].AllowedMethods).toEqual(['GET', 'HEAD']);
+    for (const p of ['/api/*', '/dashboard*']) {
+      expect(behaviours[p].CachePolicyId, p).toBe('4135ea2d-6df8-44a3-9df3-4b5a84be39ad');
+      expect(behaviours[p].AllowedMethods, p).toContain('POST');
+    }
+    expect(cfg.ViewerCertificate ?? { MinimumProtocolVersion: 'TLSv1.2_2021' }).toBeDefined();
+    expect(cfg.Logging).toBeDefined();
+    // Every other path: the origin's Cache-Control decides, nothing is cached without it, and
+    // the session cookie is in the key (a logged-in request never shares an anonymous entry).
+    const [policy] = Object.values(resources(t, 'AWS::CloudFront::CachePolicy'));
+    const pc = policy!.Properties!.CachePolicyConfig;
+    expect(pc.DefaultTTL).toBe(0);
+    expect(pc.MinTTL).toBe(0);
+    expect(pc.ParametersInCacheKeyAndForwardedToOrigin.CookiesConfig).toEqual({ CookieBehavior: 'whitelist', Cookies: ['ladder_sid'] });
+    expect(JSON.stringify(cfg.DefaultCacheBehavior.CachePolicyId)).toContain('"Ref"');
+    // The entry and the short URLs are CloudFront's.
+    expect(JSON.stringify(webEnv(t).PUBLIC_URL)).toMatch(/DomainName/);
+    expect(JSON.stringify(t.toJSON().Outputs.EntryUrl.Value)).toMatch(/DomainName/);
+    // Below rung 6, none; with a region, Origin Shield there.
+    template({ rung: 5 }).resourceCountIs('AWS::CloudFront::Distribution', 0);
+    const shielded = template({ rung: 6 }, { region: 'eu-west-1' });
+    const [d2] = Object.values(resources(shielded, 'AWS::CloudFront::Distribution'));
+    expect(d2!.Properties!.DistributionConfig.Origins[0].OriginShield).toEqual({ Enabled: true, OriginShieldRegion: 'eu-west-1' });
+  });
+
+  it('rung 7: a second ElastiCache for sessions that never evicts, with the CDN of rung 6 in front', () => {
     const t = template({ rung: 7 });
     t.resourceCountIs('AWS::ElastiCache::ReplicationGroup', 2);
     t.hasResourceProperties('AWS::ElastiCache::ParameterGroup', {
@@ -214,7 +252,8 @@ describe('AWS stacks of the built rungs', () => {
     });
     expect(webEnv(t).SESSION_REDIS_HOST).toBeDefined();
     expect(webSecrets(t)).toEqual(expect.arrayContaining(['SESSION_REDIS_AUTH', 'CACHE_REDIS_AUTH']));
-    expect(t.toJSON().Description).toMatch(/without rung 6 \(a CDN edge \(Varnish\)\)/);
+    expect(t.toJSON().Description).not.toMatch(/without/);
+    t.resourceCountIs('AWS::CloudFront::Distribution', 1);
   });
 
   it('CloudWatch: 5xx rate, p99, CPU alarms to an encrypted topic, and a dashboard', () => {

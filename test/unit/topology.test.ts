@@ -13,13 +13,17 @@ describe('topology', () => {
 
   it('rungs are cumulative presets', () => {
     expect(featuresOf(5)).toMatchObject({ loadBalancer: true, replicas: true, cache: true, cdn: false });
+    expect(featuresOf(6)).toMatchObject({ cache: true, cdn: true, sharedSessions: false });
     expect(featuresOf(10)).toMatchObject({ loadBalancer: true, sharedSessions: true, queue: true, shards: true });
     expect(RUNGS).toHaveLength(10);
   });
 
   it('refuses a rung that is not built yet, saying so', () => {
-    expect(() => buildTopology({ rung: 6 })).toThrow(ConfigError);
-    expect(() => buildTopology({ rung: 6 })).toThrow(/rung 6 \(a CDN edge \(Varnish\)\) is not built yet/);
+    expect(() => buildTopology({ rung: 8 })).toThrow(ConfigError);
+    expect(() => buildTopology({ rung: 8 })).toThrow(/rung 8 \(several regions\) is not built yet/);
+    // Rung 6 is built: rung 7 runs with the edge and skips nothing.
+    expect(buildTopology({ rung: 6 }).features.cdn).toBe(true);
+    expect(buildTopology({ rung: 7 }).skipped).toEqual([]);
   });
 
   it('rung 4 is a primary with 2 replicas unless told; the flag switches replicas on below it and off above', () => {

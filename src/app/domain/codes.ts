@@ -11,7 +11,7 @@ export const CODE_PATTERN = /^[A-Za-z0-9_-]{3,32}$/;
 /** Paths of the service itself, compared case-insensitively. */
 export const RESERVED_CODES: ReadonlySet<string> = new Set([
   'api', 'login', 'logout', 'signup', 'dashboard', 'healthz', 'readyz', 'metrics', 'static',
-  'assets', 'admin', 'favicon', 'robots', 'index', 'about', 'help', 'settings', 'account',
+  'assets', 'preview', 'admin', 'favicon', 'robots', 'index', 'about', 'help', 'settings', 'account',
 ]);
 
 export function generateCode(): string {

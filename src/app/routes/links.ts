@@ -18,6 +18,7 @@ import {
 import { checkTargetUrl } from '../domain/urls.ts';
 import { createLinkSchema, editLinkSchema, linkSchema, listLinksSchema } from './schemas.ts';
 import { decodeCursor, encodeCursor, type Cursor } from '../domain/cursor.ts';
+import { linkPageKey } from './surrogate-keys.ts';
 
 export function shortUrl(req: FastifyRequest, code: string): string {
   const { protocol, host } = req.origin();
@@ -93,6 +94,7 @@ async function insertAnnounced(req: FastifyRequest, code: string, url: string, u
   if (row) {
     await req.cache.addMember(CODES_FILTER, code);
     await req.cache.invalidate(linkKey(code));
+    await req.edge.purge([linkPageKey(code)]); // its preview was a public 404 until now
   }
   return row;
 }
@@ -137,6 +139,7 @@ export async function linkRoutes(app: FastifyInstance): Promise<void> {
     const row = await updateLinkUrl(req.db, code, userId, url);
     if (!row) throw new LadderError('NOT_FOUND', 'No such link.');
     await req.cache.invalidate(linkKey(code));
+    await req.edge.purge([linkPageKey(code)]);
     return linkJson(req, row, true);
   });
 
@@ -145,6 +148,7 @@ export async function linkRoutes(app: FastifyInstance): Promise<void> {
     const code = codeParam(req);
     if (!(await deleteLink(req.db, code, userId))) throw new LadderError('NOT_FOUND', 'No such link.');
     await req.cache.invalidate(linkKey(code));
+    await req.edge.purge([linkPageKey(code)]);
     return reply.status(204).send();
   });
 

@@ -7,7 +7,8 @@ import type { Queue } from '../../kit/queue/queue.ts';
 import { isCodeShaped } from '../domain/codes.ts';
 import { CODES_FILTER, findTarget, linkKey } from '../domain/links-repo.ts';
 import { notFoundPage } from '../views/pages.ts';
-import { HTML_HEADERS } from '../../kit/security/security-headers.ts';
+import { htmlHeaders } from '../../kit/security/security-headers.ts';
+import { assets } from '../assets.ts';
 
 export async function redirectRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { code: string } }>('/:code', async (req, reply) => {
@@ -15,7 +16,7 @@ export async function redirectRoutes(app: FastifyInstance): Promise<void> {
     const target = isCodeShaped(code)
       ? await req.cache.getOrLoad(linkKey(code), async (db) => (await findTarget(db, code)) ?? null, { filter: { name: CODES_FILTER, member: code } })
       : undefined;
-    if (!target) return reply.status(404).headers(HTML_HEADERS).send(notFoundPage(req));
+    if (!target) return reply.status(404).headers(htmlHeaders(assets.origin)).send(notFoundPage(req));
     if (req.method === 'GET') countClick(req.queue, target.id);
     return reply.status(302).header('location', target.url).header('cache-control', 'private, no-store').send();
   });

@@ -115,6 +115,19 @@ ${more}`,
   });
 }
 
+/** /preview/:code: where a short link goes, to check before following it. */
+export function previewPage(user: User, link: { code: string; url: string; shortUrl: string }): string {
+  return layout({
+    title: `Where ${link.code} goes`,
+    user,
+    body: `<h1>Where this short link goes</h1>
+<div class="card stack">
+  <p><a href="${esc(link.shortUrl)}">${esc(link.shortUrl.replace(/^https?:\/\//, ''))}</a> leads to</p>
+  <p class="target"><a id="target" href="${esc(link.url)}" rel="noopener noreferrer nofollow">${esc(link.url)}</a></p>
+</div>`,
+  });
+}
+
 export function notFoundPage(_req: FastifyRequest): string {
   return layout({
     title: 'Not found',

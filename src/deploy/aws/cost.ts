@@ -1,6 +1,7 @@
 // A rough monthly cost of a plan on AWS at the default sizes, from the dated price file
 // (prices.json, copied next to the compiled module by the build). Idle figures: no data
-// transfer, no NAT traffic, one LCU on the balancer, the web tier at its starting count.
+// transfer, no NAT traffic, one LCU on the balancer, the web tier at its starting count,
+// no CloudFront requests.
 import { readFileSync } from 'node:fs';
 import { CACHE_NODE, DB_INSTANCE, type DeployPlan } from '../deploy-plan.ts';
 
@@ -56,6 +57,8 @@ export function estimateCost(plan: DeployPlan, p: Prices = loadPrices()): CostEs
     publicIpv4: publicIps * p.publicIpv4Hour * h,
     monitoring: alarms * p.alarmMonth + p.dashboardMonth,
     secrets: (2 + caches) * p.secretMonth,
+    // CloudFront (rung 6) is paid per request and per byte out, with no monthly fee: nothing idle.
+    cdn: 0,
   };
   for (const k of Object.keys(lines)) lines[k] = cents(lines[k]!);
   return {

@@ -4,6 +4,7 @@
 import { CfnOutput, CfnParameter, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { DeployPlan } from '../deploy-plan.ts';
+import { Cdn } from './cdn.ts';
 import { Database } from './database.ts';
 import { Monitoring } from './monitoring.ts';
 import { Network } from './network.ts';
@@ -22,6 +23,7 @@ export class LadderStack extends Stack {
   readonly sessions: Redis | undefined;
   readonly web: WebService;
   readonly monitoring: Monitoring;
+  readonly cdn: Cdn | undefined;
 
   constructor(scope: Construct, id: string, props: LadderStackProps) {
     const { plan } = props;
@@ -72,7 +74,16 @@ export class LadderStack extends Stack {
       database: this.database,
       dashboardName: `${id}`,
     });
-    if (this.web.loadBalancer)
+    // Rung 6: CloudFront is the entry; short URLs name it.
+    this.cdn =
+      plan.cdn && this.web.loadBalancer
+        ? new Cdn(this, 'Cdn', { loadBalancer: this.web.loadBalancer, httpsOrigin: props.certificateArn !== undefined, originShieldRegion: props.env?.region })
+        : undefined;
+    if (this.cdn) {
+      const url = `https://${this.cdn.distribution.distributionDomainName}`;
+      this.web.container.addEnvironment('PUBLIC_URL', url);
+      new CfnOutput(this, 'EntryUrl', { value: url });
+    } else if (this.web.loadBalancer)
       new CfnOutput(this, 'EntryUrl', {
         value: `http${props.certificateArn ? 's' : ''}://${this.web.loadBalancer.loadBalancerDnsName}`,
       });

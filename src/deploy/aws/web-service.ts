@@ -41,6 +41,8 @@ export class WebService extends Construct {
   readonly service: ecs.FargateService;
   readonly securityGroup: ec2.SecurityGroup;
   readonly loadBalancer: elbv2.ApplicationLoadBalancer | undefined;
+  /** The app's container (a CDN in front sets its PUBLIC_URL). */
+  readonly container: ecs.ContainerDefinition;
   readonly targetGroup: elbv2.ApplicationTargetGroup | undefined;
 
   constructor(scope: Construct, id: string, props: WebServiceProps) {
@@ -147,7 +149,7 @@ export class WebService extends Construct {
       environment.PUBLIC_URL = `${scheme}://${lb.loadBalancerDnsName}`;
     }
 
-    task.addContainer('web', {
+    this.container = task.addContainer('web', {
       image: ecs.ContainerImage.fromRegistry(props.image),
       portMappings: [{ containerPort: APP_PORT }],
       environment,

@@ -24,6 +24,7 @@ import type { SessionStore } from '../session/session-store.ts';
 import type { CacheTier } from '../cache/cache-tier.ts';
 import { NoCache } from '../cache/no-cache.ts';
 import { cachePlugin } from '../cache/cache-plugin.ts';
+import { edgePlugin } from '../edge/edge-plugin.ts';
 import { errorsPlugin } from './errors-plugin.ts';
 import { fastPathPlugin, fastPathServer, type FastPath, type FastPathFactory } from './fast-path.ts';
 import { healthPlugin } from '../metrics/health-plugin.ts';
@@ -117,6 +118,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await fastify.register(dbPlugin);
   await fastify.register(cachePlugin, deps.cache ? { cache: deps.cache } : {});
   await fastify.register(queuePlugin);
+  await fastify.register(edgePlugin);
   await fastify.register(metricsPlugin);
   await fastify.register(healthPlugin);
   if (fast && deps.fastPath) {

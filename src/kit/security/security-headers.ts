@@ -31,6 +31,24 @@ export const HTML_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'content-security-policy': PAGE_CSP,
 });
 
+const withAssets = new Map<string, Readonly<Record<string, string>>>();
+
+/**
+ * HTML_HEADERS for pages whose assets come from another origin (CDN_BASE_URL): that origin
+ * is added to the script, style and image sources, and nothing else changes.
+ */
+export function htmlHeaders(assetOrigin: string | undefined): Readonly<Record<string, string>> {
+  if (assetOrigin === undefined) return HTML_HEADERS;
+  let h = withAssets.get(assetOrigin);
+  if (!h) {
+    if (!/^https?:\/\/[A-Za-z0-9.:[\]-]+$/.test(assetOrigin)) throw new Error(`not an origin: ${assetOrigin}`);
+    const csp = PAGE_CSP.replace(/(script-src|style-src|img-src) 'self'/g, `$1 'self' ${assetOrigin}`);
+    h = Object.freeze({ ...HTML_HEADERS, 'content-security-policy': csp });
+    withAssets.set(assetOrigin, h);
+  }
+  return h;
+}
+
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**

@@ -4,10 +4,12 @@
 //
 // Two promises hold for every response: one that read or wrote the session says
 // `Cache-Control: private, no-store` (it depends on who asked, so no shared cache, CDN
-// edge included, may keep it), and the cookie's lifetime is the server's: when the idle
-// expiry slides (at most once a minute), the cookie is re-issued with the same value and
-// the remaining lifetime, min(idle, what is left of the absolute expiry), so a browser
-// neither drops an active session early nor keeps one the server has ended.
+// edge included, may keep it; the one exception is a page that found no credentials at all
+// in the request, which `req.edge.publicPage` may mark public), and the cookie's lifetime is
+// the server's: when the idle expiry slides (at most once a minute), the cookie is
+// re-issued with the same value and the remaining lifetime, min(idle, what is left of the
+// absolute expiry), so a browser neither drops an active session early nor keeps one the
+// server has ended.
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LadderError } from '../errors.ts';

@@ -67,7 +67,8 @@ export class SessionSource implements RequestSource {
   next(): DriverRequest {
     const { cookies, paths } = this.workload;
     const cookie = cookies[Math.floor(this.random() * cookies.length)]!;
-    return { path: paths[Math.floor(this.random() * paths.length)]!, cookie };
+    // An empty cookie is an anonymous visitor: no Cookie header at all (what a shared cache stores).
+    return { path: paths[Math.floor(this.random() * paths.length)]!, cookie: cookie === '' ? undefined : cookie };
   }
 }
 

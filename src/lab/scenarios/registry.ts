@@ -2,6 +2,7 @@
 // scenario is one file in this folder that declares itself (name, one-line summary, the
 // flags it reads, its run function; see scaffold.ts) and one line here.
 import { cacheScenario } from './cache.ts';
+import { edgeScenario } from './edge.ts';
 import { enginesScenario } from './engines.ts';
 import { redirectScenario } from './redirect.ts';
 import { replicasScenario } from './replicas.ts';
@@ -16,6 +17,7 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
   cacheScenario,
   scalingScenario,
   replicasScenario,
+  edgeScenario,
 ]);
 
 export function findScenario(name: string): Scenario | undefined {

@@ -36,6 +36,8 @@ export interface HaproxyComponentOptions {
   sticky: boolean;
   /** A loopback port for HAProxy's built-in Prometheus exporter (monitoring), on a frontend of its own. */
   metricsPort?: number;
+  /** The edge's address, when Varnish is in front (haproxy.ts, HaproxyConfigOptions.edge). */
+  edge?: string;
 }
 
 export class HaproxyComponent implements Component, Balancer {
@@ -80,6 +82,7 @@ export class HaproxyComponent implements Component, Balancer {
         balance: this.opts.balance,
         sticky: this.opts.sticky,
         ...(this.opts.metricsPort !== undefined ? { metricsPort: this.opts.metricsPort } : {}),
+        ...(this.opts.edge !== undefined ? { edge: this.opts.edge } : {}),
       }),
     );
     return spawnLogged(bin, ['-db', '-f', this.cfgFile], { logFile: this.logFile });
