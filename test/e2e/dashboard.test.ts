@@ -119,8 +119,8 @@ describe('the dashboard', () => {
     const s = await snapshot(page);
     expect(s.nodes.map((n) => [n.name, n.role]).sort()).toEqual(st.nodes.map((n) => [n.name, n.role]).sort());
     const tierOf = Object.fromEntries(s.nodes.map((n) => [n.name, n.tier]));
-    expect(tierOf).toMatchObject({ haproxy: 'haproxy', web1: 'web', web2: 'web', redis: 'redis', cache: 'redis', postgres: 'postgres', prometheus: 'monitoring', alertmanager: 'monitoring' });
-    expect(s.arrows.sort()).toEqual(['haproxy-web', 'users-haproxy', 'web-postgres', 'web-redis']);
+    expect(tierOf).toMatchObject({ edge: 'edge', haproxy: 'haproxy', web1: 'web', web2: 'web', redis: 'redis', cache: 'redis', postgres: 'postgres', prometheus: 'monitoring', alertmanager: 'monitoring' });
+    expect(s.arrows.sort()).toEqual(['edge-haproxy', 'haproxy-web', 'users-edge', 'web-postgres', 'web-redis']);
   });
 
   it('shows the figures Prometheus has at the instant the page asked, with live traffic', async () => {

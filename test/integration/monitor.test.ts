@@ -87,8 +87,8 @@ describe('ladder up --rung 7 --monitor', () => {
     expect(roles.alertmanager).toBe('alertmanager');
     expect(s.dashboard).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(ladder('dashboard').out.trim()).toBe(s.dashboard);
-    // Exporters run beside Postgres and Redis nodes, on loopback ports of their own.
-    for (const n of stateFile().nodes.filter((x) => ['postgres', 'postgres-replica', 'redis'].includes(x.role))) {
+    // Exporters run beside Postgres, Redis and edge nodes, on loopback ports of their own.
+    for (const n of stateFile().nodes.filter((x) => ['postgres', 'postgres-replica', 'redis', 'varnish'].includes(x.role))) {
       expect(n.exporter?.pid, n.name).toBeGreaterThan(0);
       expect(isAlive(n.exporter!.pid!)).toBe(true);
     }
@@ -96,7 +96,7 @@ describe('ladder up --rung 7 --monitor', () => {
 
   it('has every node of `ladder status` as a target with up == 1, labelled node and role', async () => {
     const names = status().nodes.map((n) => n.name).sort();
-    expect(names).toHaveLength(11); // postgres, 2 replicas, redis, cache, 3 web, haproxy, prometheus, alertmanager
+    expect(names).toHaveLength(12); // postgres, 2 replicas, redis, cache, 3 web, haproxy, edge, prometheus, alertmanager
     const up = await waitFor('every target up', async () => {
       const m = await upByNode();
       return names.every((n) => m.get(n) === '1') ? m : undefined;
@@ -146,7 +146,7 @@ describe('ladder up --rung 7 --monitor', () => {
 
   it('`ladder down` stops Prometheus, Alertmanager and every exporter', () => {
     const pids = stateFile().nodes.flatMap((n) => [n.pid, n.exporter?.pid ?? null]).filter((p): p is number => p !== null);
-    expect(pids.length).toBe(16); // 11 nodes and 5 exporters
+    expect(pids.length).toBe(18); // 12 nodes and 6 exporters (Postgres, 2 replicas, 2 Redis, the edge)
     const down = ladder('down');
     expect(down.code, down.err).toBe(0);
     expect(pids.filter((p) => isAlive(p))).toEqual([]);
