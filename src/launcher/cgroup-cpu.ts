@@ -7,6 +7,14 @@ import { descendants } from '../kit/process/process-tree.ts';
 
 const ROOT = '/sys/fs/cgroup/cpu';
 const PERIOD_US = 100_000;
+/**
+ * cpu.shares of the capped groups and of their parent (1024 is a plain task's weight). A
+ * cap emulates a small instance, whose cores are its own: with high shares a capped node gets
+ * its quota whenever it can run, even when the machine is busy with other work. At 1024 every
+ * capped group together weighed as one task, and with a few neighbours running the capped
+ * database nodes of a benchmark got less than their caps (the figures measured the neighbours).
+ */
+const CAPPED_SHARES = 16_384;
 
 export function cgroupAvailable(): boolean {
   try {
@@ -22,6 +30,7 @@ export function cgroupAvailable(): boolean {
 export function capCpu(group: string, pid: number, cores: number): string {
   const dir = path.join(ROOT, 'ladder', group);
   mkdirSync(dir, { recursive: true });
+  for (const d of [path.join(ROOT, 'ladder'), dir]) writeFileSync(path.join(d, 'cpu.shares'), String(CAPPED_SHARES));
   writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
   writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(cores * PERIOD_US))));
   writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));

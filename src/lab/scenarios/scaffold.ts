@@ -13,6 +13,7 @@ import { memoryUse, type MemoryUse, servingPid } from '../machine/proc-stats.ts'
 import { ZipfSampler } from '../driver/zipf.ts';
 import type { Measurement } from '../measure/measurement.ts';
 import { measurementNotes } from '../measure/phases.ts';
+import { favour, priorityNote } from '../machine/priority.ts';
 import type { BenchOptions, ScenarioFlag } from '../options/bench-options.ts';
 import { commandLine } from '../options/bench-options.ts';
 import type { BenchReport, TopologyReport } from '../report/bench-report.ts';
@@ -73,7 +74,12 @@ export class ScenarioContext {
     readonly o: Readonly<BenchOptions>,
   ) {
     this.log = session.log;
+    // Before any server or driver starts: they are born in this session and inherit it.
+    this.favoured = favour('self');
   }
+
+  /** Whether the bench's processes run before the machine's other work (machine/priority.ts). */
+  readonly favoured: boolean;
 
   /** The CPU plan of a scenario that runs its servers on this machine itself (no topology), logged. */
   planPinning(): PinningPlan {
@@ -96,7 +102,7 @@ export class ScenarioContext {
 
   /** Notes on the measurements every report carries (load on the machine, stalls, errors). */
   measurementNotes(ms: Measurement[]): string[] {
-    return measurementNotes(ms, this.machine.loadAverage);
+    return [...measurementNotes(ms, this.machine.loadAverage), priorityNote(this.favoured)];
   }
 
   /** The report: the header and the verdict around the scenario's parts. */

@@ -17,6 +17,7 @@ import type { ReadCounts } from '../measure/read-counts.ts';
 import { LADDER_BIN } from '../machine/node-entry.ts';
 import { cpuSeconds, treeCpuSeconds } from '../machine/proc-stats.ts';
 import { cleanEnv } from '../machine/clean-env.ts';
+import { favour } from '../machine/priority.ts';
 
 /** One node as `ladder status --json` lists it. */
 export interface TopologyNode {
@@ -136,6 +137,8 @@ export class BenchTopology {
     session.log(`ladder ${args.join(' ')} (state in ${path.relative(process.cwd(), stateDir)})…`);
     await t.ladder(args, UP_TIMEOUT_MS);
     t.pin();
+    const supervisor = (statusOf(stateDir) as { supervisor?: number | null }).supervisor;
+    if (supervisor) favour(supervisor);
     return t;
   }
 
