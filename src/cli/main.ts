@@ -15,9 +15,11 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder rungs [--json]        the rungs and which are built
   ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
            [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache]
+           [--autoscale MIN:MAX [--target-cpu 0.6] [--autoscale-sync S] [--scale-in-window S]]
                                start a topology in the background; prints the entry URL when ready
                                (rung 4 and up: a primary and R streaming replicas, 2 unless told;
-                               rung 5 and up: the cache tier, unless --no-cache)
+                               rung 5 and up: the cache tier, unless --no-cache; --autoscale, rung 3
+                               and up: the web tier sizes itself to the target CPU, see docs/operations.md)
   ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
   ladder down                  stop everything \`up\` started
   ladder chaos kill|stop|cont|term NODE   fault injection on a node
@@ -62,6 +64,23 @@ function num(raw: string | undefined, field: string): number | undefined {
   if (raw.trim() === '' || !Number.isFinite(n))
     throw new ConfigError(field, `"${raw}" is not a number`, `pass a number to --${field}`);
   return n;
+}
+
+/** --autoscale MIN:MAX and the flags that tune it (which mean nothing without it). */
+function autoscaleFlags(values: Record<string, string | boolean | undefined>) {
+  const str = (k: string) => (typeof values[k] === 'string' ? values[k] : undefined);
+  const range = str('autoscale');
+  const tuning = ['target-cpu', 'autoscale-sync', 'scale-in-window'].filter((k) => values[k] !== undefined);
+  if (range === undefined) {
+    if (tuning.length > 0) throw new ConfigError(tuning[0]!, 'tunes the autoscaler, which is off', 'add --autoscale MIN:MAX');
+    return undefined;
+  }
+  return {
+    range,
+    targetCpu: num(str('target-cpu'), 'target-cpu'),
+    syncSeconds: num(str('autoscale-sync'), 'autoscale-sync'),
+    scaleInWindowSeconds: num(str('scale-in-window'), 'scale-in-window'),
+  };
 }
 
 function envPort(): number | undefined {
@@ -174,10 +193,15 @@ export async function main(argv: string[]): Promise<number> {
             'replica-delay': { type: 'string' },
             'db-cpu': { type: 'string' },
             'no-cache': { type: 'boolean' },
+            autoscale: { type: 'string' },
+            'target-cpu': { type: 'string' },
+            'autoscale-sync': { type: 'string' },
+            'scale-in-window': { type: 'string' },
             json: { type: 'boolean' },
           },
           strict: true,
         });
+        const autoscale = autoscaleFlags(values);
         const { up } = await import('../launcher/up-commands.ts');
         return await up(
           {
@@ -191,6 +215,7 @@ export async function main(argv: string[]): Promise<number> {
             replicaDelayMs: num(values['replica-delay'], 'replica-delay'),
             dbCpu: num(values['db-cpu'], 'db-cpu'),
             ...(values['no-cache'] ? { cache: false } : {}),
+            ...(autoscale ? { autoscale } : {}),
             stateDir: stateDir(),
             json: values.json,
           },

@@ -8,11 +8,13 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { exited, hasExited } from '../kit/process/stop-process.ts';
 import type { Topology } from '../topology/topology.ts';
+import { Autoscaler, type ScalableServer } from './autoscaler.ts';
 import { cgroupAvailable } from './cgroup-cpu.ts';
 import { isBalancer, startOrder, type Component, type ComponentContext } from './component.ts';
 import { MAX_WEB } from './components/haproxy.ts';
 import { planTopology, type Plan } from './plan.ts';
 import { acquireLock, ensureDir } from './state-dir.ts';
+import { warmServer } from './warm-up.ts';
 import { upDir, writeUpState, type NodeRole, type NodeState, type UpState } from './up-state.ts';
 
 export { MAX_WEB };
@@ -48,6 +50,9 @@ export class Supervisor {
   private stopping = false;
   private release: (() => void) | undefined;
   private plan: Plan | undefined;
+  private autoscaler: Autoscaler | undefined;
+  /** Scale requests (`ladder scale`, the autoscaler) run one after the other. */
+  private scaling: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: SupervisorOptions) {
     const t = opts.topology;
@@ -102,6 +107,10 @@ export class Supervisor {
     // Role by role in dependency order; the components of one role start together.
     for (const role of startOrder()) await Promise.all(this.byRole(role).map((n) => this.launch(n)));
     this.state.entry = this.plan.entry;
+    if (t.autoscale) {
+      this.autoscaler = new Autoscaler(t.autoscale, this, (line) => process.stderr.write(`${line}\n`));
+      this.state.autoscaler = await this.autoscaler.start();
+    }
     this.state.state = 'ready';
     this.save();
     return this.plan.entry;
@@ -158,8 +167,22 @@ export class Supervisor {
     }, delay).unref();
   }
 
+  /** The web servers serving now (ready, not starting or draining), for the autoscaler. */
+  servingWebs(): ScalableServer[] {
+    return this.byRole('web')
+      .filter((n) => n.info.state === 'ready' && n.info.pid !== null)
+      .map((n) => ({ name: n.info.name, pid: n.info.pid!, ...(n.info.cpu !== undefined ? { cpu: n.info.cpu } : {}) }));
+  }
+
   /** Adds or removes web servers at runtime; the balancer learns without a reload. */
-  async scale(count: number): Promise<void> {
+  scale(count: number): Promise<void> {
+    const next = this.scaling.then(() => this.scaleNow(count));
+    this.scaling = next.catch(() => undefined);
+    return next;
+  }
+
+  private async scaleNow(count: number): Promise<void> {
+    if (this.stopping) return;
     const balancer = this.nodes.map((n) => n.component).find(isBalancer);
     if (balancer && count > MAX_WEB) throw new Error(`at most ${MAX_WEB} web servers behind HAProxy`);
     const webs = this.byRole('web');
@@ -167,6 +190,8 @@ export class Supervisor {
       for (let i = webs.length + 1; i <= count; i++) {
         const n = this.register(await this.plan!.newWeb(`web${i}`));
         await this.launch(n);
+        // Its first requests run cold: they go to its own port, not to users.
+        if (balancer) await warmServer(n.component.url);
         if (balancer) await balancer.addServer(n.component);
       }
     } else {
@@ -189,6 +214,8 @@ export class Supervisor {
     this.stopping = true;
     this.state.state = 'stopping';
     this.save();
+    await this.autoscaler?.stop();
+    await this.scaling;
     for (const role of startOrder().reverse()) {
       await Promise.all(
         this.byRole(role).map(async (n) => {

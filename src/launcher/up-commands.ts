@@ -97,7 +97,8 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
     `starting rung ${topology.rung}: ${topology.web.count} web server(s)${topology.features.loadBalancer ? ' behind HAProxy' : ''}` +
       `${replicas > 0 ? `, Postgres with ${replicas} replica(s)${replicaDelayMs > 0 ? ` applying ${replicaDelayMs} ms late` : ''}` : ''}` +
       `${topology.features.cache ? ', a cache (Redis + in-process L1)' : ''}` +
-      `${topology.features.sharedSessions ? ', sessions in Redis' : ''}`,
+      `${topology.features.sharedSessions ? ', sessions in Redis' : ''}` +
+      `${topology.autoscale ? `; autoscaling ${topology.autoscale.min}..${topology.autoscale.max} web servers at ${Math.round(topology.autoscale.targetCpu * 100)}% CPU` : ''}`,
   );
 
   const result = await new Promise<{ ok: boolean; entry?: string; message?: string }>((resolve) => {
@@ -157,6 +158,7 @@ export function statusOf(stateDir: string) {
     supervisor: supervisor ?? null,
     notes: s.notes,
     nodes,
+    ...(s.autoscaler ? { autoscaler: s.autoscaler } : {}),
   };
 }
 

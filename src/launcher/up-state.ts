@@ -19,6 +19,17 @@ export interface NodeState {
   cpu?: number;
 }
 
+/** The autoscaler's part of the state file (`ladder status --json`), with `--autoscale`. */
+export interface AutoscalerState {
+  /** Its Prometheus endpoint (loopback). */
+  url: string;
+  min: number;
+  max: number;
+  targetCpu: number;
+  syncSeconds: number;
+  scaleInWindowSeconds: number;
+}
+
 export interface UpState {
   entry: string | null;
   rung: number | null;
@@ -27,6 +38,8 @@ export interface UpState {
   startedAt: string | null;
   notes: string[];
   nodes: NodeState[];
+  /** With `--autoscale`: its settings and the URL of its Prometheus endpoint. */
+  autoscaler?: AutoscalerState;
 }
 
 export function upDir(stateDir: string): string {
