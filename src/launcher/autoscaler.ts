@@ -40,6 +40,8 @@ export class Autoscaler {
   private server: http.Server | undefined;
   private busy: Promise<void> | undefined;
   private stopped = false;
+  /** What the last acting sync asked for. */
+  private desired = 0;
 
   constructor(
     private readonly config: AutoscaleConfig,
@@ -78,13 +80,16 @@ export class Autoscaler {
     const { port } = this.server.address() as AddressInfo;
     this.sample();
     this.currentGauge.set(this.tier.servingWebs().length);
-    this.desiredGauge.set(this.tier.servingWebs().length);
+    this.desired = this.tier.servingWebs().length;
+    this.desiredGauge.set(this.desired);
     this.timer = setInterval(() => {
-      // One sync at a time: a scale-out that is still launching a server skips the next sync.
-      if (this.busy || this.stopped) return;
-      this.busy = this.sync()
-        .catch((err: unknown) => this.log(`autoscaler: sync failed: ${(err as Error).message}`))
-        .finally(() => (this.busy = undefined));
+      if (this.stopped) return;
+      // One scaling at a time. While one runs (a new server takes seconds to start at a small
+      // CPU cap) the syncs still measure and recommend, so the scale-in window holds what
+      // the load asked for meanwhile; they only do not act.
+      const act = this.busy === undefined;
+      const sync = this.sync(act).catch((err: unknown) => this.log(`autoscaler: sync failed: ${(err as Error).message}`));
+      if (act) this.busy = sync.finally(() => (this.busy = undefined));
     }, this.config.syncMs);
     this.timer.unref();
     const c = this.config;
@@ -115,17 +120,23 @@ export class Autoscaler {
     return u;
   }
 
-  private async sync(): Promise<void> {
+  private async sync(act: boolean): Promise<void> {
     const utilisation = this.sample();
     const current = this.tier.servingWebs().length;
     const d = decide(this.config, { now: Date.now(), current, utilisation, history: this.history });
+    if (!act) {
+      d.direction = 'none';
+      d.reason += `; not acting: a scaling is still under way`;
+      d.desired = this.desired;
+    }
     this.history = d.history;
     this.utilisationGauge.set(Number.isFinite(utilisation) ? utilisation : 0);
     this.currentGauge.set(current);
     this.desiredGauge.set(d.desired);
+    this.desired = d.desired;
     this.decisions.inc({ direction: d.direction });
     this.log(`autoscaler: ${new Date().toISOString()} utilisation ${Number.isFinite(utilisation) ? `${(utilisation * 100).toFixed(0)}%` : '-'} ${current} -> ${d.desired} (${d.direction}): ${d.reason}`);
-    if (d.desired !== current && !this.stopped) {
+    if (act && d.desired !== current && !this.stopped) {
       await this.tier.scale(d.desired);
       // The servers changed: their CPU is measured afresh from here.
       this.sample();
