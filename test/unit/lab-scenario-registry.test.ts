@@ -10,8 +10,8 @@ import { findScenario, SCENARIOS } from '../../src/lab/scenarios/registry.ts';
 import { ScenarioContext } from '../../src/lab/scenarios/scaffold.ts';
 
 describe('scenario registry', () => {
-  it('holds the six scenarios, each found by its name', () => {
-    expect(SCENARIOS.map((s) => s.name)).toEqual(['redirect', 'engines', 'session', 'cache', 'scaling', 'replicas']);
+  it('holds the seven scenarios, each found by its name', () => {
+    expect(SCENARIOS.map((s) => s.name)).toEqual(['redirect', 'engines', 'session', 'cache', 'scaling', 'replicas', 'autoscale']);
     for (const s of SCENARIOS) expect(findScenario(s.name)).toBe(s);
     expect(findScenario('nope')).toBeUndefined();
   });

@@ -1,6 +1,7 @@
 // Every scenario `ladder bench` runs, in the order `ladder bench --help` lists them. A new
 // scenario is one file in this folder that declares itself (name, one-line summary, the
 // flags it reads, its run function; see scaffold.ts) and one line here.
+import { autoscaleScenario } from './autoscale.ts';
 import { cacheScenario } from './cache.ts';
 import { enginesScenario } from './engines.ts';
 import { redirectScenario } from './redirect.ts';
@@ -16,6 +17,7 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
   cacheScenario,
   scalingScenario,
   replicasScenario,
+  autoscaleScenario,
 ]);
 
 export function findScenario(name: string): Scenario | undefined {

@@ -1,0 +1,200 @@
+// Scenario `autoscale`: the load step. Web servers capped with --cpu (0.15 core unless told)
+// behind HAProxy (rung 3 unless --rung). First one server's capacity: closed-loop
+// redirects through HAProxy on a topology of one server without the autoscaler (so nothing
+// scales while it is measured). Then `ladder up ... --autoscale 1:4 --autoscale-sync S
+// --scale-in-window W` and an open-loop arrival rate, second by second:
+//   20% of that capacity for BASE_S, 150% for HIGH_S, 20% again for W + LOW_EXTRA_S.
+// Targets (issue 17): the first server is added (serving) within 15 s of the step; p99 at the
+// fixed rate recovers within 45 s of it (every second from then to the end of the high
+// phase under RECOVERED_P99, the base phase's p99 times 2 plus 25 ms); after the drop, no
+// server goes before the window has passed and the tier is back to one by the end; no
+// request fails. The report's `timeSeries` has servers, rate and p99 per second, and the
+// run writes the chart of it to docs/autoscale-step.svg (docs/performance.md shows it).
+// The step load runs in this process, pinned to the load driver's CPU; the topology, and
+// the servers the autoscaler adds (children of the supervisor, pinned with it), on the others.
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../../kit/errors.ts';
+import { benchCode } from '../dataset/bench-links.ts';
+import { runStepLoad, type LoadSecond } from '../driver/step-load.ts';
+import { allowedCpus, pin } from '../machine/cpu-pinning.ts';
+import { measure, mediansOf, median } from '../measure/measurement.ts';
+import { plan } from '../measure/phases.ts';
+import { warmUp } from '../measure/warm-up.ts';
+import { target, type BenchReport, type TimeSeriesRow } from '../report/bench-report.ts';
+import { timeSeriesSvg } from '../report/time-series-svg.ts';
+import { launchSeeded, checkRedirects, seedRedirectLinks, startTopologyRun, upFlags } from '../targets/topology-run.ts';
+import { requestErrors, topologyParts, type Scenario, type ScenarioContext } from './scaffold.ts';
+
+const DEFAULT_RUNG = 3;
+const DEFAULT_CPU = 0.15;
+const MIN = 1;
+const MAX = 4;
+const TARGET_CPU = 0.6;
+const LOW_SHARE = 0.2;
+const HIGH_SHARE = 1.5;
+const BASE_S = 20;
+const HIGH_S = 60;
+/** After the window, long enough for the removals (drain, stop) and a few quiet seconds. */
+const LOW_EXTRA_S = 40;
+/** Issue 17's targets. */
+const FIRST_SERVER_WITHIN_S = 15;
+const P99_RECOVERS_WITHIN_S = 45;
+const POOL_SIZE = 10;
+
+const SVG = fileURLToPath(new URL('../../../docs/autoscale-step.svg', import.meta.url));
+
+export const autoscaleScenario: Scenario = {
+  name: 'autoscale',
+  summary: 'a load step from 20% to 150% of one capped server and back, with `ladder up --autoscale 1:4`: servers, rate and p99 per second',
+  options: [{ flag: '--rung', default: String(DEFAULT_RUNG) }, { flag: '--cpu', default: String(DEFAULT_CPU) }, { flag: '--sync' }, { flag: '--window' }],
+  run: autoscale,
+};
+
+async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
+  const { o, session, log } = ctx;
+  const up = upFlags(o, { rung: DEFAULT_RUNG, cpu: DEFAULT_CPU });
+  if (up.rung < 3) throw new ConfigError('--rung', `rung ${up.rung} has no load balancer to scale behind`, 'use --rung 3 or more');
+  if (o.web !== undefined && o.web !== MIN) throw new ConfigError('--web', 'the autoscaled tier starts at one server', 'leave out --web');
+
+  // 1. One server's capacity, on a topology that cannot scale.
+  const seed = seedRedirectLinks(session, o.links);
+  const capacityRun = await startTopologyRun(session, { ...up, web: 1, folder: 'capacity' }, seed);
+  const { driver, pinning } = capacityRun;
+  await checkRedirects(capacityRun.topology, o.links);
+  if (!capacityRun.topology.capped()) log('WARNING: the web servers are not capped (the cgroup cpu controller is not writable): the step means little');
+  const entry1 = capacityRun.topology.target('1 server');
+  const warmup = await warmUp(driver, entry1, o, log, {}, o.connections);
+  const saturation = [];
+  for (let round = 1; round <= o.rounds; round++) {
+    const m = await measure(driver, entry1, plan(o, 'closed'), round);
+    log(`capacity ${round}/${o.rounds}: ${Math.round(m.throughput)} req/s through HAProxy, web CPU ${Math.round(m.serverCpu * 100)}%, errors ${m.non302 + m.failed}`);
+    saturation.push(m);
+  }
+  const capacity = mediansOf(saturation, '1 server');
+  const capacityTopology = topologyParts(capacityRun, '').topology;
+  await capacityRun.topology.down();
+
+  // 2. The autoscaled topology and the step.
+  const upArgs = ['--autoscale', `${MIN}:${MAX}`, '--target-cpu', String(TARGET_CPU), '--autoscale-sync', String(o.sync), '--scale-in-window', String(o.window)];
+  const launched = await launchSeeded(session, { ...up, web: undefined, folder: 'autoscaled', upArgs }, pinning, seed);
+  const run = { ...launched, driver };
+  const { topology } = run;
+  await checkRedirects(topology, o.links);
+  // Fixed-rate pinning: the topology on the servers' CPUs and the driver (this process) alone;
+  // the supervisor too, so that the servers it adds start there.
+  topology.pin('fixed-rate');
+  const supervisor = (topology.status() as { supervisor?: number | null }).supervisor;
+  if (supervisor) pin(supervisor, pinning.servers);
+  pin(process.pid, pinning.driver);
+
+  const low = Math.max(1, Math.round(capacity.throughput * LOW_SHARE));
+  const high = Math.max(1, Math.round(capacity.throughput * HIGH_SHARE));
+  const highEnd = BASE_S + HIGH_S;
+  const total = highEnd + o.window + LOW_EXTRA_S;
+  const rate = (t: number) => (t >= BASE_S && t < highEnd ? high : low);
+  const servingNow = () => topology.webs().filter((w) => w.state === 'ready').length;
+  const url = topology.entry;
+  log(`step: ${low} req/s for ${BASE_S} s, ${high} req/s for ${HIGH_S} s, ${low} req/s for ${o.window + LOW_EXTRA_S} s (one server: ${Math.round(capacity.throughput)} req/s)`);
+  const servers: number[] = [];
+  let n = 0;
+  const load = await runStepLoad({
+    host: url.hostname,
+    port: Number(url.port),
+    rate,
+    durationS: total,
+    path: () => `/${benchCode(n++ % o.links)}`,
+    ok: (s) => s === 302,
+    maxConnections: 512,
+    onSecond: (s: LoadSecond) => {
+      servers[s.second] = servingNow();
+      if (s.second % 10 === 0 || s.failed > 0) log(`t=${s.second} s: ${servers[s.second]} server(s), ${s.rate} req/s asked, ${s.sent} sent, p99 ${s.p99.toFixed(1)} ms, failed ${s.failed}`);
+    },
+  });
+  pin(process.pid, allowedCpus().join(','));
+
+  const series: TimeSeriesRow[] = load.series.map((s) => ({
+    t: s.second,
+    servers: servers[s.second] ?? servers[s.second - 1] ?? 1,
+    rate: s.rate,
+    sent: s.sent,
+    ok: s.ok,
+    failed: s.failed,
+    p50: s.p50,
+    p99: s.p99,
+  }));
+  const firstAdded = series.find((r) => r.t >= BASE_S && r.servers > MIN);
+  const firstAddedS = firstAdded ? firstAdded.t - BASE_S + 1 : Infinity; // servers are read at the end of the second
+  const baseP99 = median(series.filter((r) => r.t >= 5 && r.t < BASE_S).map((r) => r.p99));
+  const recoveredBelow = baseP99 * 2 + 25;
+  const high_ = series.filter((r) => r.t >= BASE_S && r.t < highEnd);
+  let recoveredAt = Infinity;
+  for (let i = high_.length - 1; i >= 0 && high_[i]!.p99 <= recoveredBelow; i--) recoveredAt = high_[i]!.t - BASE_S;
+  const peak = Math.max(...series.map((r) => r.servers));
+  const afterDrop = series.filter((r) => r.t >= highEnd);
+  const firstRemoved = afterDrop.find((r, i) => i > 0 && r.servers < afterDrop[i - 1]!.servers);
+  const firstRemovedS = firstRemoved ? firstRemoved.t - highEnd : Infinity;
+  const endServers = series[series.length - 1]?.servers ?? NaN;
+  const decisions = topology.autoscalerDecisions();
+
+  const svg = timeSeriesSvg(
+    `ladder bench autoscale: ${low} → ${high} → ${low} req/s, servers at ${up.cpu} core, sync ${o.sync} s, scale-in window ${o.window} s`,
+    series.map((r) => ({ t: r.t, servers: r.servers, rate: r.rate, p99: r.p99 })),
+    [
+      { t: BASE_S, label: 'step up' },
+      ...(firstAdded ? [{ t: firstAdded.t + 1, label: `+1 server (${firstAddedS} s)` }] : []),
+      { t: highEnd, label: 'step down' },
+      { t: highEnd + o.window, label: 'window ends' },
+    ],
+  );
+  writeFileSync(SVG, svg);
+  log(`chart written to ${SVG}`);
+
+  const parts = topologyParts(run, `step load: the topology and the servers the autoscaler adds on CPU ${pinning.servers ?? 'any'}, the step load (this process) on CPU ${pinning.driver ?? 'any'}`);
+  const errors = load.failed;
+  const notes = [...parts.notes, ...ctx.measurementNotes(saturation)];
+  if (!warmup.flat) notes.push(`the capacity warm-up was not flat after ${warmup.seconds} s`);
+  if (errors > 0) notes.push(`failed requests: ${JSON.stringify(load.failures)}`);
+  notes.push(`the p99 of the base phase was ${baseP99.toFixed(1)} ms; "recovered" means every second's p99 stayed under ${recoveredBelow.toFixed(1)} ms to the end of the high phase`);
+  notes.push(`autoscaler decisions that changed the tier:\n${decisions.filter((d) => !/\(none\)/.test(d)).join('\n')}`);
+  return ctx.report({
+    resolved: { rung: up.rung, cpu: up.cpu },
+    poolSize: POOL_SIZE,
+    pinning: parts.pinning,
+    databases: parts.databases,
+    servers: [
+      { name: '1 server', label: `web1 at ${up.cpu} core behind HAProxy, no autoscaler (capacity)`, pid: 0 },
+      { name: 'autoscaled', label: `ladder up --rung ${up.rung} --cpu ${up.cpu} ${upArgs.join(' ')}`, pid: topology.nodes('haproxy')[0]?.pid ?? 0 },
+    ],
+    saturation: { measurements: saturation, medians: [capacity] },
+    fixedRate: { rate: high, rateSource: `${HIGH_SHARE * 100}% of 1 server's median saturation throughput (the step; ${LOW_SHARE * 100}% before and after)`, measurements: [] },
+    memory: parts.memory,
+    ratios: {},
+    figures: {
+      '1 server capacity, req/s': capacity.throughput,
+      'low rate, req/s': low,
+      'high rate, req/s': high,
+      'first server added after the step, s': firstAddedS,
+      'p99 recovered after the step, s': recoveredAt,
+      'most servers': peak,
+      'first server removed after the drop, s': firstRemovedS,
+      'servers at the end': endServers,
+      'p99 of the base phase, ms': baseP99,
+      'p99 of the high phase, ms': median(high_.map((r) => r.p99)),
+      'requests sent': load.sent,
+      'initial warm-up, s': warmup.seconds,
+    },
+    topology: parts.topology,
+    topologies: [capacityTopology, parts.topology],
+    targets: [
+      target(`web servers capped at ${up.cpu} core (cgroup cpu controller writable)`, parts.topology.capped ? 1 : 0, '==', 1),
+      target('first server added (serving) after the step', firstAddedS, '<=', FIRST_SERVER_WITHIN_S, 's'),
+      target('p99 recovered after the step', recoveredAt, '<=', P99_RECOVERS_WITHIN_S, 's'),
+      target('first server removed after the drop (not before the window)', firstRemovedS, '>=', o.window, 's'),
+      target('web servers at the end', endServers, '==', MIN),
+      target('failed or non-302 requests', errors + requestErrors(saturation), '==', 0),
+    ],
+    notes,
+    timeSeries: series,
+  });
+}
