@@ -27,6 +27,7 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder scale --web K         add or remove web servers at runtime (HAProxy runtime API)
   ladder synth --rung N [--target aws|k8s] [--out DIR] [--web K] [--replicas R] [--cpu C]
            [--no-cache] [--region R] [--certificate-arn ARN] [--validate] [--image IMG] [--database cnpg|external] [--json]
+           [--autoscale MIN:MAX [--target-cpu 0.6] [--scale-in-window S]]
                                the rung's deployable artefacts, offline: a CDK cloud assembly with
                                CloudFormation (aws, the default) or Kubernetes manifests (k8s);
                                see docs/deploy.md
@@ -286,10 +287,14 @@ export async function main(argv: string[]): Promise<number> {
             image: { type: 'string' },
             database: { type: 'string' },
             validate: { type: 'boolean' },
+            autoscale: { type: 'string' },
+            'target-cpu': { type: 'string' },
+            'scale-in-window': { type: 'string' },
             json: { type: 'boolean' },
           },
           strict: true,
         });
+        const autoscale = autoscaleFlags(values);
         const rung = num(values.rung, 'rung');
         if (rung === undefined) throw new ConfigError('rung', 'is required', 'use ladder synth --rung N');
         const target = values.target ?? 'aws';
@@ -300,6 +305,7 @@ export async function main(argv: string[]): Promise<number> {
           replicas: num(values.replicas, 'replicas'),
           cpu: num(values.cpu, 'cpu'),
           ...(values['no-cache'] ? { cache: false } : {}),
+          ...(autoscale ? { autoscale } : {}),
           target,
           outDir: values.out ?? `synth.out/rung-${rung}-${target}`,
           region: values.region,

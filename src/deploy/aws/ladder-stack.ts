@@ -8,6 +8,7 @@ import { Database } from './database.ts';
 import { Monitoring } from './monitoring.ts';
 import { Network } from './network.ts';
 import { Redis } from './redis.ts';
+import { WebAutoscaling } from './web-autoscaling.ts';
 import { WebService } from './web-service.ts';
 
 export interface LadderStackProps extends StackProps {
@@ -72,6 +73,9 @@ export class LadderStack extends Stack {
       database: this.database,
       dashboardName: `${id}`,
     });
+    if (plan.web.max > plan.web.min) {
+      new WebAutoscaling(this, 'Autoscaling', { service: this.web.service, plan, topic: this.monitoring.topic, dashboard: this.monitoring.dashboard });
+    }
     if (this.web.loadBalancer)
       new CfnOutput(this, 'EntryUrl', {
         value: `http${props.certificateArn ? 's' : ''}://${this.web.loadBalancer.loadBalancerDnsName}`,

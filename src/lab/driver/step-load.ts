@@ -19,7 +19,7 @@ export interface StepLoadOptions {
   /** A status that counts as answered (default: anything but a 5xx). */
   ok?: (status: number) => boolean;
   maxConnections?: number;
-  /** Called after each whole second with that second's figures (for a live log). */
+  /** Called with each second's figures (for a live log), REPORT_LAG_S after it ended, so its slow answers are in. */
   onSecond?: (s: LoadSecond) => void;
   /** Stops early when it returns true (checked every second). */
   stop?: () => boolean;
@@ -51,6 +51,7 @@ export interface StepLoadResult {
 }
 
 const DRAIN_MS = 5000;
+const REPORT_LAG_S = 2;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function runStepLoad(o: StepLoadOptions): Promise<StepLoadResult> {
@@ -151,7 +152,7 @@ export async function runStepLoad(o: StepLoadOptions): Promise<StepLoadResult> {
       backlog.push({ due: at, path: o.path() });
     }
     pump();
-    while (reported < Math.floor(t)) {
+    while (reported < Math.floor(t) - REPORT_LAG_S) {
       const s = reported++;
       if (o.onSecond && seconds[s]) o.onSecond(summarize(s, seconds[s]));
     }
