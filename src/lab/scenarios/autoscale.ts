@@ -24,6 +24,7 @@ import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../kit/errors.ts';
+import { treeCpuSeconds } from '../../kit/process/process-cpu.ts';
 import { benchCode } from '../dataset/bench-links.ts';
 import { runStepLoad, type LoadSecond } from '../driver/step-load.ts';
 import { allowedCpus, pin } from '../machine/cpu-pinning.ts';
@@ -85,9 +86,18 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
     log(`capacity ${round}/${o.rounds}: ${Math.round(m.throughput)} req/s through HAProxy, web CPU ${Math.round(m.serverCpu * 100)}%, errors ${m.non302 + m.failed}`);
     saturation.push(m);
   }
-  const capacity = mediansOf(saturation, '1 server');
+  const closed = mediansOf(saturation, '1 server');
+  // What the step is a share of: the arrival rate at which the server runs out of CPU. Not the
+  // closed-loop figure: with 32 requests always waiting, node answers many per event-loop
+  // turn and spends a fraction of the CPU per request that it spends on requests arriving
+  // one by one (5x less, measured on this machine), so 20% of the closed-loop figure would
+  // already ask for more servers. A ramp of the arrival rate finds it.
+  const web1 = capacityRun.topology.webs()[0]!;
+  const cap = up.cpu ?? 1;
+  const ramp = await rampToCapacity(capacityRun.topology.entry, web1.pid!, cap, closed.throughput, paths, log);
   const capacityTopology = topologyParts(capacityRun, '').topology;
   await capacityRun.topology.down();
+  const capacity = { throughput: ramp.capacity };
 
   // 2. The autoscaled topology and the step.
   const upArgs = ['--autoscale', `${MIN}:${MAX}`, '--target-cpu', String(TARGET_CPU), '--autoscale-sync', String(o.sync), '--scale-in-window', String(o.window)];
@@ -109,7 +119,7 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
   const rate = (t: number) => (t >= BASE_S && t < highEnd ? high : low);
   const servingNow = () => topology.webs().filter((w) => w.state === 'ready').length;
   const url = topology.entry;
-  log(`step: ${low} req/s for ${BASE_S} s, ${high} req/s for ${HIGH_S} s, ${low} req/s for ${o.window + LOW_EXTRA_S} s (one server: ${Math.round(capacity.throughput)} req/s)`);
+  log(`step: ${low} req/s for ${BASE_S} s, ${high} req/s for ${HIGH_S} s, ${low} req/s for ${o.window + LOW_EXTRA_S} s (one server: ${Math.round(capacity.throughput)} req/s arriving, ${Math.round(closed.throughput)} req/s closed loop)`);
   let n = 0;
   const path = () => paths[n++ % paths.length]!;
   const common = { host: url.hostname, port: Number(url.port), path, ok: (s: number) => s === 302, maxConnections: 512 };
@@ -177,7 +187,7 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
   log(`chart written to ${SVG}`);
 
   const parts = topologyParts(run, `step load: the topology and the servers the autoscaler adds on CPU ${pinning.servers ?? 'any'}, the step load (this process) on CPU ${pinning.driver ?? 'any'}`);
-  const errors = load.failed + warm.failed;
+  const errors = load.failed + warm.failed + ramp.failed;
   const notes = [...parts.notes, ...ctx.measurementNotes(saturation)];
   if (!warmup.flat) notes.push(`the capacity warm-up was not flat after ${warmup.seconds} s`);
   if (errors > 0) notes.push(`failed requests: ${JSON.stringify({ ...warm.failures, ...load.failures })}`);
@@ -193,12 +203,14 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
       { name: '1 server', label: `web1 at ${up.cpu} core behind HAProxy, no autoscaler (capacity)`, pid: 0 },
       { name: 'autoscaled', label: `ladder up --rung ${up.rung} --cpu ${up.cpu} ${upArgs.join(' ')}`, pid: topology.nodes('haproxy')[0]?.pid ?? 0 },
     ],
-    saturation: { measurements: saturation, medians: [capacity] },
-    fixedRate: { rate: high, rateSource: `${HIGH_SHARE * 100}% of 1 server's median saturation throughput (the step; ${LOW_SHARE * 100}% before and after)`, measurements: [] },
+    saturation: { measurements: saturation, medians: [closed] },
+    fixedRate: { rate: high, rateSource: `${HIGH_SHARE * 100}% of the arrival rate at which 1 server ran out of CPU on a ramp (the step; ${LOW_SHARE * 100}% before and after)`, measurements: [] },
     memory: parts.memory,
     ratios: {},
     figures: {
-      '1 server capacity, req/s': capacity.throughput,
+      '1 server capacity, arriving req/s (ramp)': capacity.throughput,
+      '1 server closed-loop throughput, req/s': closed.throughput,
+      'ramp: web1 CPU at the capacity, share of its cap': ramp.cpuAtCapacity,
       'low rate, req/s': low,
       'high rate, req/s': high,
       'first server added after the step, s': firstAddedS,
@@ -226,4 +238,37 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
     notes,
     timeSeries: series,
   });
+}
+
+/** Seconds of the capacity ramp, from 0 to the closed-loop throughput. */
+const RAMP_S = 40;
+/** Out of CPU: this share of its cap, two seconds running. */
+const SATURATED = 0.95;
+
+/**
+ * An open-loop ramp of the arrival rate, from 0 to `upTo` over RAMP_S, against one server
+ * capped at `cap` cores; returns the rate at which its CPU first stayed at SATURATED of the
+ * cap for two seconds (`upTo` if it never did).
+ */
+async function rampToCapacity(entry: URL, pid: number, cap: number, upTo: number, paths: string[], log: (m: string) => void) {
+  let n = 0;
+  const cpu: number[] = [];
+  let last = treeCpuSeconds(pid) ?? 0;
+  let lastAt = performance.now();
+  const t0 = lastAt;
+  const sampler = setInterval(() => {
+    const now = performance.now();
+    const c = treeCpuSeconds(pid) ?? last;
+    cpu[Math.floor((now - t0) / 1000) - 1] = (c - last) / ((now - lastAt) / 1000) / cap;
+    last = c;
+    lastAt = now;
+  }, 1000);
+  const rate = (t: number) => (upTo * t) / RAMP_S;
+  const load = await runStepLoad({ host: entry.hostname, port: Number(entry.port), rate, durationS: RAMP_S, path: () => paths[n++ % paths.length]!, ok: (s) => s === 302, maxConnections: 512 });
+  clearInterval(sampler);
+  let at = cpu.findIndex((u, i) => u >= SATURATED && (cpu[i + 1] ?? 0) >= SATURATED);
+  if (at < 0) at = RAMP_S;
+  const capacity = Math.max(1, Math.round(rate(at)));
+  log(`ramp: web1 ran out of CPU at ${capacity} req/s arriving (t=${at} s; CPU per second ${cpu.map((u) => Math.round(u * 100)).join(' ')}%; failed ${load.failed})`);
+  return { capacity, cpuAtCapacity: cpu[at] ?? NaN, failed: load.failed };
 }
