@@ -133,6 +133,7 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
   // Servers serving, sampled four times a second, kept per second (the most of that second).
   const servers: number[] = [];
   const t0 = performance.now();
+  const stepStartedAt = new Date().toISOString();
   const sampler = setInterval(() => {
     const s = Math.floor((performance.now() - t0) / 1000);
     servers[s] = Math.max(servers[s] ?? 0, servingNow());
@@ -171,7 +172,8 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
   const firstRemoved = afterDrop.find((r, i) => i > 0 && r.servers < afterDrop[i - 1]!.servers);
   const firstRemovedS = firstRemoved ? firstRemoved.t - highEnd : NaN;
   const endServers = series[series.length - 1]?.servers ?? NaN;
-  const decisions = topology.autoscalerDecisions();
+  // This run's (the supervisor's log of the bench folder keeps earlier runs' too).
+  const decisions = topology.autoscalerDecisions().filter((l) => (/^autoscaler: (\S+)/.exec(l)?.[1] ?? '') >= stepStartedAt);
 
   const svg = timeSeriesSvg(
     `ladder bench autoscale: ${low} → ${high} → ${low} req/s, servers at ${up.cpu} core, sync ${o.sync} s, scale-in window ${o.window} s`,
@@ -193,7 +195,7 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
   if (errors > 0) notes.push(`failed requests: ${JSON.stringify({ ...warm.failures, ...load.failures })}`);
   if (serversAtStart !== MIN) notes.push(`the tier still ran ${serversAtStart} servers when the step load started (the warm-up had scaled it out)`);
   notes.push(`the p99 of the base phase was ${baseP99.toFixed(1)} ms; "recovered" means every second's p99 stayed under ${recoveredBelow.toFixed(1)} ms to the end of the high phase`);
-  notes.push(`autoscaler decisions that changed the tier:\n${decisions.filter((d) => !/\(none\)/.test(d)).join('\n')}`);
+  for (const d of decisions.filter((l) => / \((out|in)\): /.test(l))) notes.push(d);
   return ctx.report({
     resolved: { rung: up.rung, cpu: up.cpu },
     poolSize: POOL_SIZE,
