@@ -176,6 +176,8 @@ export function status(stateDir: string, json: boolean): number {
   for (const n of st.nodes) {
     process.stdout.write(`  ${n.name.padEnd(9)} ${n.role.padEnd(16)} ${n.state.padEnd(10)} pid ${String(n.pid ?? '-').padEnd(7)} ${n.url}${n.restarts ? `  restarts ${n.restarts}` : ''}\n`);
   }
+  const a = "autoscaler" in st ? st.autoscaler : undefined;
+  if (a) process.stdout.write(`  autoscaler ${a.min}..${a.max} web servers at ${Math.round(a.targetCpu * 100)}% CPU (sync ${a.syncSeconds} s, scale-in window ${a.scaleInWindowSeconds} s), metrics ${a.url}\n`);
   return 0;
 }
 

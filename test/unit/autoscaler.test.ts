@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/kit/errors.ts';
 import { decide, meanUtilisation, type AutoscalePolicy, type Recommendation } from '../../src/launcher/autoscale-policy.ts';
+import { timeSeriesSvg } from '../../src/lab/report/time-series-svg.ts';
 import { buildTopology } from '../../src/topology/topology.ts';
 
 const policy: AutoscalePolicy = { min: 1, max: 6, targetCpu: 0.6, tolerance: 0.1, scaleInWindowMs: 300_000 };
@@ -119,5 +120,20 @@ describe('--autoscale settings', () => {
       expect(() => up(a, extra), JSON.stringify([a, extra])).toThrow(ConfigError);
       expect(() => up(a, extra), JSON.stringify([a, extra])).toThrow(msg);
     }
+  });
+});
+
+describe('the load step chart', () => {
+  it('draws servers, rate and p99 as three panels on one time axis, with markers, escaping text', () => {
+    const points = Array.from({ length: 60 }, (_, t) => ({ t, servers: t < 25 ? 1 : 3, rate: t < 20 ? 100 : 750, p99: t < 20 ? 5 : t < 30 ? 400 : 8 }));
+    const svg = timeSeriesSvg('step <100 & 750>', points, [{ t: 20, label: 'step up' }]);
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    expect(svg).toContain('step &lt;100 &amp; 750&gt;');
+    expect(svg.match(/<path /g)).toHaveLength(3);
+    for (const name of ['web servers', 'arrival rate (req/s)', 'p99 (ms)', 'step up', 'seconds']) expect(svg).toContain(name);
+    // Axes end on round figures at or above the data: 1000 req/s, 500 ms; servers to their most.
+    expect(svg).toContain('>1000<');
+    expect(svg).toContain('>500<');
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
   });
 });
