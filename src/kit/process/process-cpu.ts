@@ -1,6 +1,6 @@
 // CPU time a process, or a process tree, has used, from /proc: what the lab reports to tell
 // who was the bottleneck and what the autoscaler divides by the wall time for utilisation.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { descendants } from './process-tree.ts';
 
 /** Linux reports CPU times in clock ticks; USER_HZ is 100 on every architecture we run on. */
@@ -42,4 +42,27 @@ export function treeCpuSeconds(pid: number): number | undefined {
   let total = root.own + root.children;
   for (const d of descendants(pid)) total += readStat(d)?.own ?? 0;
   return total;
+}
+
+/**
+ * CPU seconds one process's threads have run, to the nanosecond (each thread's schedstat under /proc/PID/task),
+ * where /proc/PID/stat counts in 10 ms ticks: for per-second samples of a process capped at a
+ * fraction of a core, whose second holds only a few ticks. Undefined when it is gone.
+ */
+export function preciseCpuSeconds(pid: number): number | undefined {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  let ns = 0;
+  for (const t of tasks) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      /* the thread exited meanwhile */
+    }
+  }
+  return ns / 1e9;
 }

@@ -11,7 +11,14 @@
 // fresh server's first requests cost several times a warm one's, which the autoscaler
 // would answer with servers), a wait until the tier is back at one server, and the
 // open-loop arrival rate, second by second:
-//   20% of that capacity for BASE_S, 150% for HIGH_S, 20% again for W + LOW_EXTRA_S.
+//   20% of that capacity for BASE_S, 150% for HIGH_S, 5% for W + LOW_EXTRA_S.
+// The target CPU is 80%, not the HPA's 60%, and the load drops to 5%, not back to 20%, for
+// one reason measured on this VM: a capped node server's CPU hardly follows its load below
+// saturation (at 0.15 core: 53% of its cap at 100 req/s, 72% at 200, 64% at 400, 75% at 800,
+// 99% at 1,600: per request 790 us at 100 req/s, 93 us at 1,600, as wake-ups and system
+// calls are shared by more requests). At a 60% target one server at 20% of its capacity
+// already asks for a second; and 20% spread over the servers the step added keeps each near
+// 50%, which the HPA's rule (ceil(current x utilisation / target)) never scales in from.
 // Targets (issue 17): the first server is added (serving) within 15 s of the step; p99 at the
 // fixed rate recovers within 45 s of it (every second from then to the end of the high
 // phase under RECOVERED_P99, the base phase's p99 times 2 plus 25 ms); after the drop, no
@@ -24,7 +31,7 @@ import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../kit/errors.ts';
-import { treeCpuSeconds } from '../../kit/process/process-cpu.ts';
+import { preciseCpuSeconds } from '../../kit/process/process-cpu.ts';
 import { benchCode } from '../dataset/bench-links.ts';
 import { runStepLoad, type LoadSecond } from '../driver/step-load.ts';
 import { allowedCpus, pin } from '../machine/cpu-pinning.ts';
@@ -40,9 +47,10 @@ const DEFAULT_RUNG = 3;
 const DEFAULT_CPU = 0.15;
 const MIN = 1;
 const MAX = 4;
-const TARGET_CPU = 0.6;
+const TARGET_CPU = 0.8;
 const LOW_SHARE = 0.2;
 const HIGH_SHARE = 1.5;
+const AFTER_SHARE = 0.05;
 const BASE_S = 20;
 const HIGH_S = 60;
 /** After the window, long enough for the removals (drain, stop) and a few quiet seconds. */
@@ -58,7 +66,7 @@ const SVG = fileURLToPath(new URL('../../../docs/autoscale-step.svg', import.met
 
 export const autoscaleScenario: Scenario = {
   name: 'autoscale',
-  summary: 'a load step from 20% to 150% of one capped server and back, with `ladder up --autoscale 1:4`: servers, rate and p99 per second',
+  summary: 'a load step from 20% to 150% of one capped server, then 5%, with `ladder up --autoscale 1:4`: servers, rate and p99 per second',
   options: [{ flag: '--rung', default: String(DEFAULT_RUNG) }, { flag: '--cpu', default: String(DEFAULT_CPU) }, { flag: '--sync' }, { flag: '--window' }],
   run: autoscale,
 };
@@ -114,12 +122,13 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
 
   const low = Math.max(1, Math.round(capacity.throughput * LOW_SHARE));
   const high = Math.max(1, Math.round(capacity.throughput * HIGH_SHARE));
+  const after = Math.max(1, Math.round(capacity.throughput * AFTER_SHARE));
   const highEnd = BASE_S + HIGH_S;
   const total = highEnd + o.window + LOW_EXTRA_S;
-  const rate = (t: number) => (t >= BASE_S && t < highEnd ? high : low);
+  const rate = (t: number) => (t < BASE_S ? low : t < highEnd ? high : after);
   const servingNow = () => topology.webs().filter((w) => w.state === 'ready').length;
   const url = topology.entry;
-  log(`step: ${low} req/s for ${BASE_S} s, ${high} req/s for ${HIGH_S} s, ${low} req/s for ${o.window + LOW_EXTRA_S} s (one server: ${Math.round(capacity.throughput)} req/s arriving, ${Math.round(closed.throughput)} req/s closed loop)`);
+  log(`step: ${low} req/s for ${BASE_S} s, ${high} req/s for ${HIGH_S} s, ${after} req/s for ${o.window + LOW_EXTRA_S} s (one server: ${Math.round(capacity.throughput)} req/s arriving, ${Math.round(closed.throughput)} req/s closed loop)`);
   let n = 0;
   const path = () => paths[n++ % paths.length]!;
   const common = { host: url.hostname, port: Number(url.port), path, ok: (s: number) => s === 302, maxConnections: 512 };
@@ -176,7 +185,7 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
   const decisions = topology.autoscalerDecisions().filter((l) => (/^autoscaler: (\S+)/.exec(l)?.[1] ?? '') >= stepStartedAt);
 
   const svg = timeSeriesSvg(
-    `ladder bench autoscale: ${low} → ${high} → ${low} req/s, servers at ${up.cpu} core, sync ${o.sync} s, scale-in window ${o.window} s`,
+    `ladder bench autoscale: ${low} → ${high} → ${after} req/s, servers at ${up.cpu} core, sync ${o.sync} s, scale-in window ${o.window} s`,
     series.map((r) => ({ t: r.t, servers: r.servers, rate: r.rate, p99: r.p99 })),
     [
       { t: BASE_S, label: 'step up' },
@@ -206,7 +215,7 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
       { name: 'autoscaled', label: `ladder up --rung ${up.rung} --cpu ${up.cpu} ${upArgs.join(' ')}`, pid: topology.nodes('haproxy')[0]?.pid ?? 0 },
     ],
     saturation: { measurements: saturation, medians: [closed] },
-    fixedRate: { rate: high, rateSource: `${HIGH_SHARE * 100}% of the arrival rate at which 1 server ran out of CPU on a ramp (the step; ${LOW_SHARE * 100}% before and after)`, measurements: [] },
+    fixedRate: { rate: high, rateSource: `${HIGH_SHARE * 100}% of the arrival rate at which 1 server ran out of CPU on a ramp (the step; ${LOW_SHARE * 100}% before, ${AFTER_SHARE * 100}% after)`, measurements: [] },
     memory: parts.memory,
     ratios: {},
     figures: {
@@ -215,6 +224,7 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
       'ramp: web1 CPU at the capacity, share of its cap': ramp.cpuAtCapacity,
       'low rate, req/s': low,
       'high rate, req/s': high,
+      'rate after the drop, req/s': after,
       'first server added after the step, s': firstAddedS,
       'p99 recovered after the step, s': recoveredAt,
       'most servers': peak,
@@ -244,23 +254,26 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
 
 /** Seconds of the capacity ramp, from 0 to the closed-loop throughput. */
 const RAMP_S = 40;
-/** Out of CPU: this share of its cap, two seconds running. */
-const SATURATED = 0.95;
+/** Out of CPU: this share of its cap, over three seconds running. */
+const SATURATED = 0.9;
 
 /**
  * An open-loop ramp of the arrival rate, from 0 to `upTo` over RAMP_S, against one server
- * capped at `cap` cores; returns the rate at which its CPU first stayed at SATURATED of the
- * cap for two seconds (`upTo` if it never did).
+ * capped at `cap` cores; returns the rate at which its CPU first averaged SATURATED of the
+ * cap over three seconds (`upTo` if it never did). Past that point the server still keeps up
+ * for a while, because it answers more requests per event-loop turn and per database
+ * lookup as they crowd in (its CPU per request falls), but it has no idle CPU left: what
+ * a CPU-tracking autoscaler sees as full.
  */
 async function rampToCapacity(entry: URL, pid: number, cap: number, upTo: number, paths: string[], log: (m: string) => void) {
   let n = 0;
   const cpu: number[] = [];
-  let last = treeCpuSeconds(pid) ?? 0;
+  let last = preciseCpuSeconds(pid) ?? 0;
   let lastAt = performance.now();
   const t0 = lastAt;
   const sampler = setInterval(() => {
     const now = performance.now();
-    const c = treeCpuSeconds(pid) ?? last;
+    const c = preciseCpuSeconds(pid) ?? last;
     cpu[Math.floor((now - t0) / 1000) - 1] = (c - last) / ((now - lastAt) / 1000) / cap;
     last = c;
     lastAt = now;
@@ -268,7 +281,7 @@ async function rampToCapacity(entry: URL, pid: number, cap: number, upTo: number
   const rate = (t: number) => (upTo * t) / RAMP_S;
   const load = await runStepLoad({ host: entry.hostname, port: Number(entry.port), rate, durationS: RAMP_S, path: () => paths[n++ % paths.length]!, ok: (s) => s === 302, maxConnections: 512 });
   clearInterval(sampler);
-  let at = cpu.findIndex((u, i) => u >= SATURATED && (cpu[i + 1] ?? 0) >= SATURATED);
+  let at = cpu.findIndex((u, i) => (u + (cpu[i + 1] ?? 0) + (cpu[i + 2] ?? 0)) / 3 >= SATURATED);
   if (at < 0) at = RAMP_S;
   const capacity = Math.max(1, Math.round(rate(at)));
   log(`ramp: web1 ran out of CPU at ${capacity} req/s arriving (t=${at} s; CPU per second ${cpu.map((u) => Math.round(u * 100)).join(' ')}%; failed ${load.failed})`);
