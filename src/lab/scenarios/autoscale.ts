@@ -20,8 +20,8 @@
 // already asks for a second; and 20% spread over the servers the step added keeps each near
 // 50%, which the HPA's rule (ceil(current x utilisation / target)) never scales in from.
 // Targets (issue 17): the first server is added (serving) within 15 s of the step; p99 at the
-// fixed rate recovers within 45 s of it (every second from then to the end of the high
-// phase under RECOVERED_P99, the base phase's p99 times 2 plus 25 ms); after the drop, no
+// fixed rate recovers within 45 s of it (the median p99 of every 5 s from then to the end of
+// the high phase under the base phase's p99 times 2 plus 25 ms); after the drop, no
 // server goes before the window has passed and the tier is back to one by the end; no
 // request fails. The report's `timeSeries` has servers, rate and p99 per second, and the
 // run writes the chart of it to docs/autoscale-step.svg (docs/performance.md shows it).
@@ -174,8 +174,12 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
   const baseP99 = median(series.filter((r) => r.t >= 5 && r.t < BASE_S).map((r) => r.p99));
   const recoveredBelow = baseP99 * 2 + 25;
   const high_ = series.filter((r) => r.t >= BASE_S && r.t < highEnd);
+  // Recovered from the first second after which every 5-second window's median p99 stays under
+  // the bound to the end of the high phase: a one-second stall of a busy neighbour does not
+  // undo it, a queue that is still draining does.
+  const windowP99 = high_.map((_, i) => median(high_.slice(i, i + 5).map((r) => r.p99)));
   let recoveredAt = NaN;
-  for (let i = high_.length - 1; i >= 0 && high_[i]!.p99 <= recoveredBelow; i--) recoveredAt = high_[i]!.t - BASE_S;
+  for (let i = windowP99.length - 1; i >= 0 && windowP99[i]! <= recoveredBelow; i--) recoveredAt = high_[i]!.t - BASE_S;
   const peak = Math.max(...series.map((r) => r.servers));
   const afterDrop = series.filter((r) => r.t >= highEnd);
   const firstRemoved = afterDrop.find((r, i) => i > 0 && r.servers < afterDrop[i - 1]!.servers);
@@ -203,7 +207,7 @@ async function autoscale(ctx: ScenarioContext): Promise<BenchReport> {
   if (!warmup.flat) notes.push(`the capacity warm-up was not flat after ${warmup.seconds} s`);
   if (errors > 0) notes.push(`failed requests: ${JSON.stringify({ ...warm.failures, ...load.failures })}`);
   if (serversAtStart !== MIN) notes.push(`the tier still ran ${serversAtStart} servers when the step load started (the warm-up had scaled it out)`);
-  notes.push(`the p99 of the base phase was ${baseP99.toFixed(1)} ms; "recovered" means every second's p99 stayed under ${recoveredBelow.toFixed(1)} ms to the end of the high phase`);
+  notes.push(`the p99 of the base phase was ${baseP99.toFixed(1)} ms; "recovered" means the median p99 of every 5 s from then to the end of the high phase stayed under ${recoveredBelow.toFixed(1)} ms`);
   for (const d of decisions.filter((l) => / \((out|in)\): /.test(l))) notes.push(d);
   return ctx.report({
     resolved: { rung: up.rung, cpu: up.cpu },
