@@ -40,6 +40,9 @@ export interface SupervisorOptions {
   report: (p: Progress) => void;
 }
 
+/** A server added at runtime goes from a tenth of a full share of the traffic to all of it in this long. */
+const ADD_RAMP_MS = 10_000;
+
 /** Restarts within this window count towards the backoff. */
 const RESTART_WINDOW_MS = 30_000;
 
@@ -53,6 +56,8 @@ export class Supervisor {
   private autoscaler: Autoscaler | undefined;
   /** Scale requests (`ladder scale`, the autoscaler) run one after the other. */
   private scaling: Promise<void> = Promise.resolve();
+  /** Servers being raised to a full share of the traffic. */
+  private readonly ramps = new Set<Promise<void>>();
 
   constructor(private readonly opts: SupervisorOptions) {
     const t = opts.topology;
@@ -190,9 +195,16 @@ export class Supervisor {
       for (let i = webs.length + 1; i <= count; i++) {
         const n = this.register(await this.plan!.newWeb(`web${i}`));
         await this.launch(n);
-        // Its first requests run cold: they go to its own port, not to users.
-        if (balancer) await warmServer(n.component.url);
-        if (balancer) await balancer.addServer(n.component);
+        if (balancer) {
+          // Its first requests run cold: they go to its own port, not to users; then it takes a
+          // growing share of the traffic (not awaited: the next scaling need not wait for it).
+          await warmServer(n.component.url);
+          const ramp = balancer.addServerGradually(n.component, ADD_RAMP_MS).catch((err: unknown) => {
+            if (!this.stopping) process.stderr.write(`${n.info.name}: adding to the balancer failed: ${(err as Error).message}\n`);
+          });
+          this.ramps.add(ramp);
+          void ramp.finally(() => this.ramps.delete(ramp));
+        }
       }
     } else {
       for (const n of webs.slice(count).reverse()) {
@@ -216,6 +228,7 @@ export class Supervisor {
     this.save();
     await this.autoscaler?.stop();
     await this.scaling;
+    await Promise.all(this.ramps);
     for (const role of startOrder().reverse()) {
       await Promise.all(
         this.byRole(role).map(async (n) => {

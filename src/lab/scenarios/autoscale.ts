@@ -274,11 +274,11 @@ async function rampToCapacity(entry: URL, pid: number, cap: number, upTo: number
   const cpu: number[] = [];
   let last = preciseCpuSeconds(pid) ?? 0;
   let lastAt = performance.now();
-  const t0 = lastAt;
   const sampler = setInterval(() => {
     const now = performance.now();
     const c = preciseCpuSeconds(pid) ?? last;
-    cpu[Math.floor((now - t0) / 1000) - 1] = (c - last) / ((now - lastAt) / 1000) / cap;
+    // One sample a second, in order (a late timer still fills the next one, never leaves a hole).
+    cpu.push((c - last) / ((now - lastAt) / 1000) / cap);
     last = c;
     lastAt = now;
   }, 1000);
