@@ -20,7 +20,7 @@ const PANEL_H = 120;
 const GAP = 34;
 const LEFT = 64;
 const RIGHT = 16;
-const TOP = 34;
+const TOP = 48;
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const fmt = (n: number) => (Math.abs(n) >= 100 ? Math.round(n).toString() : Math.abs(n) >= 10 ? n.toFixed(0) : n.toFixed(1).replace(/\.0$/, ''));
@@ -52,8 +52,10 @@ export function timeSeriesSvg(title: string, points: readonly ChartPoint[], mark
     const vmax = panel.max ?? niceMax(Math.max(...points.map(panel.value), 0));
     const y = (v: number) => y0 + PANEL_H - (Math.min(v, vmax) / vmax) * PANEL_H;
     out.push(`<rect x="${LEFT}" y="${y0}" width="${plotW}" height="${PANEL_H}" fill="none" stroke="#ccc"/>`);
+    // Whole servers on the servers' axis; halves elsewhere.
     for (const f of [0, 0.5, 1]) {
       const v = vmax * f;
+      if (panel.step && panel.max !== undefined && !Number.isInteger(v)) continue;
       out.push(`<line x1="${LEFT}" x2="${LEFT + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#eee"/>`);
       out.push(`<text x="${LEFT - 4}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" fill="#555">${fmt(v)}</text>`);
     }
@@ -67,10 +69,11 @@ export function timeSeriesSvg(title: string, points: readonly ChartPoint[], mark
       else d += `L${px},${py}`;
     });
     if (d) out.push(`<path d="${d}" fill="none" stroke="${panel.color}" stroke-width="1.6"/>`);
-    for (const m of markers) {
+    markers.forEach((m, k) => {
       out.push(`<line x1="${x(m.t).toFixed(1)}" x2="${x(m.t).toFixed(1)}" y1="${y0}" y2="${y0 + PANEL_H}" stroke="#999" stroke-dasharray="3,3"/>`);
-      if (i === 0) out.push(`<text x="${(x(m.t) + 3).toFixed(1)}" y="${y0 + 12}" fill="#555">${esc(m.label)}</text>`);
-    }
+      // Labels a line apart, so that markers close in time do not overlap.
+      if (i === 0) out.push(`<text x="${(x(m.t) + 3).toFixed(1)}" y="${y0 + 12 + (k % 3) * 12}" fill="#555">${esc(m.label)}</text>`);
+    });
   });
   const yAxis = TOP + panels.length * (PANEL_H + GAP) - GAP + 14;
   const tick = niceMax(tMax / 8);
