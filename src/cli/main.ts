@@ -15,10 +15,13 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder rungs [--json]        the rungs and which are built
   ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
            [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache] [--monitor|--no-monitor]
+           [--autoscale MIN:MAX [--target-cpu 0.6] [--autoscale-sync S] [--scale-in-window S]]
                                start a topology in the background; prints the entry URL when ready
                                (rung 4 and up: a primary and R streaming replicas, 2 unless told;
                                rung 5 and up: the cache tier, unless --no-cache;
-                               rung 3 and up: Prometheus, Alertmanager and the dashboard, unless --no-monitor)
+                               rung 3 and up: Prometheus, Alertmanager and the dashboard, unless --no-monitor;
+                               --autoscale, rung 3 and up: the web tier sizes itself to the target CPU,
+                               see docs/operations.md)
   ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
   ladder alerts [--json]       the alerts firing now (from the topology's Alertmanager)
   ladder dashboard             the monitoring dashboard's URL (a live picture of the topology)
@@ -29,6 +32,7 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder scale --web K         add or remove web servers at runtime (HAProxy runtime API)
   ladder synth --rung N [--target aws|k8s] [--out DIR] [--web K] [--replicas R] [--cpu C]
            [--no-cache] [--region R] [--certificate-arn ARN] [--validate] [--image IMG] [--database cnpg|external] [--json]
+           [--autoscale MIN:MAX [--target-cpu 0.6] [--scale-in-window S]]
                                the rung's deployable artefacts, offline: a CDK cloud assembly with
                                CloudFormation (aws, the default) or Kubernetes manifests (k8s);
                                see docs/deploy.md
@@ -66,6 +70,23 @@ function num(raw: string | undefined, field: string): number | undefined {
   if (raw.trim() === '' || !Number.isFinite(n))
     throw new ConfigError(field, `"${raw}" is not a number`, `pass a number to --${field}`);
   return n;
+}
+
+/** --autoscale MIN:MAX and the flags that tune it (which mean nothing without it). */
+function autoscaleFlags(values: Record<string, string | boolean | undefined>) {
+  const str = (k: string) => (typeof values[k] === 'string' ? values[k] : undefined);
+  const range = str('autoscale');
+  const tuning = ['target-cpu', 'autoscale-sync', 'scale-in-window'].filter((k) => values[k] !== undefined);
+  if (range === undefined) {
+    if (tuning.length > 0) throw new ConfigError(tuning[0]!, 'tunes the autoscaler, which is off', 'add --autoscale MIN:MAX');
+    return undefined;
+  }
+  return {
+    range,
+    targetCpu: num(str('target-cpu'), 'target-cpu'),
+    syncSeconds: num(str('autoscale-sync'), 'autoscale-sync'),
+    scaleInWindowSeconds: num(str('scale-in-window'), 'scale-in-window'),
+  };
 }
 
 function envPort(): number | undefined {
@@ -180,12 +201,17 @@ export async function main(argv: string[]): Promise<number> {
             'no-cache': { type: 'boolean' },
             monitor: { type: 'boolean' },
             'no-monitor': { type: 'boolean' },
+            autoscale: { type: 'string' },
+            'target-cpu': { type: 'string' },
+            'autoscale-sync': { type: 'string' },
+            'scale-in-window': { type: 'string' },
             json: { type: 'boolean' },
           },
           strict: true,
         });
         if (values.monitor && values['no-monitor'])
           throw new ConfigError('monitor', '--monitor and --no-monitor contradict each other', 'pass one of them');
+        const autoscale = autoscaleFlags(values);
         const { up } = await import('../launcher/up-commands.ts');
         return await up(
           {
@@ -200,6 +226,7 @@ export async function main(argv: string[]): Promise<number> {
             dbCpu: num(values['db-cpu'], 'db-cpu'),
             ...(values['no-cache'] ? { cache: false } : {}),
             ...(values.monitor ? { monitor: true } : values['no-monitor'] ? { monitor: false } : {}),
+            ...(autoscale ? { autoscale } : {}),
             stateDir: stateDir(),
             json: values.json,
           },
@@ -292,10 +319,14 @@ export async function main(argv: string[]): Promise<number> {
             image: { type: 'string' },
             database: { type: 'string' },
             validate: { type: 'boolean' },
+            autoscale: { type: 'string' },
+            'target-cpu': { type: 'string' },
+            'scale-in-window': { type: 'string' },
             json: { type: 'boolean' },
           },
           strict: true,
         });
+        const autoscale = autoscaleFlags(values);
         const rung = num(values.rung, 'rung');
         if (rung === undefined) throw new ConfigError('rung', 'is required', 'use ladder synth --rung N');
         const target = values.target ?? 'aws';
@@ -306,6 +337,7 @@ export async function main(argv: string[]): Promise<number> {
           replicas: num(values.replicas, 'replicas'),
           cpu: num(values.cpu, 'cpu'),
           ...(values['no-cache'] ? { cache: false } : {}),
+          ...(autoscale ? { autoscale } : {}),
           target,
           outDir: values.out ?? `synth.out/rung-${rung}-${target}`,
           region: values.region,

@@ -2,6 +2,7 @@
 // (AWS and Kubernetes) deploy. Derived from the same typed topology `ladder up` runs, so a
 // rung means the same thing locally and in the cloud; the targets only spell it.
 import { DEFAULTS } from '../kit/config.ts';
+import { AUTOSCALE_DEFAULT_SCALE_IN_WINDOW_S, AUTOSCALE_DEFAULT_TARGET_CPU } from '../topology/autoscale-config.ts';
 import { MAX_WEB_BALANCED, type Topology } from '../topology/topology.ts';
 
 /** The port the app listens on inside its container (the app's default). */
@@ -79,9 +80,13 @@ export interface DeployPlan {
   web: {
     /** Servers at start (ladder up's --web). */
     count: number;
-    /** Autoscaling range (rung 2 and up scale on CPU; rung 1 is one server). */
+    /** Autoscaling range (rung 2 and up scale on CPU; rung 1 is one server): --autoscale MIN:MAX, else the count to twice it. */
     min: number;
     max: number;
+    /** CPU utilisation autoscaling holds the tier at, 0..1: the local autoscaler's target (--target-cpu). */
+    targetCpu: number;
+    /** Scale-in stabilization: the local --scale-in-window (HPA behavior, ECS scale-in cooldown). */
+    scaleInWindowSeconds: number;
     size: WebSize;
   };
   balancer: boolean;
@@ -119,8 +124,10 @@ export function planOf(t: Readonly<Topology>): DeployPlan {
     skipped: [...t.skipped],
     web: {
       count: t.web.count,
-      min: t.web.count,
-      max: t.rung >= 2 ? maxWeb(t.web.count) : 1,
+      min: t.autoscale?.min ?? t.web.count,
+      max: t.autoscale?.max ?? (t.rung >= 2 ? maxWeb(t.web.count) : 1),
+      targetCpu: t.autoscale?.targetCpu ?? AUTOSCALE_DEFAULT_TARGET_CPU,
+      scaleInWindowSeconds: (t.autoscale?.scaleInWindowMs ?? AUTOSCALE_DEFAULT_SCALE_IN_WINDOW_S * 1000) / 1000,
       size: webSizeOf(t.web.cpu),
     },
     balancer,

@@ -57,6 +57,8 @@ export interface ExporterSpec {
  */
 export interface Balancer {
   addServer(web: Component): Promise<void>;
+  /** Adds a server at a small share of the traffic and raises it to a full one over `rampMs`. */
+  addServerGradually(web: Component, rampMs: number): Promise<void>;
   /** Stops new traffic to a server; its open requests finish. */
   drainServer(web: Component): Promise<void>;
   removeServer(web: Component): Promise<void>;

@@ -154,7 +154,8 @@ backend web
   http-check expect status 200
   http-request disable-l7-retry if !METH_GET !METH_HEAD
   http-reuse safe
-${o.sticky ? `  cookie LADDER_SRV insert indirect nocache httponly${o.edge ? ' postonly' : ''}\n` : ''}  default-server check inter 500ms fall 2 rise 2 slowstart 0s
+${o.sticky ? `  cookie LADDER_SRV insert indirect nocache httponly${o.edge ? ' postonly' : ''}\n` : ''}  # Weight ${FULL_WEIGHT}, not 1: a server added at runtime starts at a fraction of it (rampWeight).
+  default-server check inter 500ms fall 2 rise 2 slowstart 0s weight ${FULL_WEIGHT}
 ${servers}
 `;
 }
@@ -204,6 +205,23 @@ export async function enableServer(socket: string, s: HaproxyBackend): Promise<v
   if (/No such|not found|error/i.test(addr)) throw new Error(`HAProxy refused the address of ${s.name}: ${addr}`);
   await haproxyCommand(socket, `enable health web/${s.name}`);
   await haproxyCommand(socket, `set server web/${s.name} state ready`);
+}
+
+/** Every server's weight; a server added at runtime is ramped up to it (rampWeight). */
+export const FULL_WEIGHT = 100;
+
+/**
+ * Ramps a server's weight from a tenth of FULL_WEIGHT to all of it over `ms`, in ten steps:
+ * a server added under load gets its share of traffic gradually (HAProxy's slowstart, for a
+ * server enabled through the runtime API; the config's slowstart stays 0 for the bench,
+ * which puts servers in and out of rotation and measures them at once).
+ */
+export async function rampWeight(socket: string, name: string, ms: number): Promise<void> {
+  const steps = 10;
+  for (let i = 1; i <= steps; i++) {
+    await haproxyCommand(socket, `set weight web/${name} ${Math.round((FULL_WEIGHT * i) / steps)}`);
+    if (i < steps) await new Promise((r) => setTimeout(r, ms / steps));
+  }
 }
 
 /** Stops new traffic to a server (drain): open requests finish, sticky users move on. */

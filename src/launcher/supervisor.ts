@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { exited, hasExited } from '../kit/process/stop-process.ts';
 import type { Topology } from '../topology/topology.ts';
+import { Autoscaler, type ScalableServer } from './autoscaler.ts';
 import { cgroupAvailable } from './cgroup-cpu.ts';
 import { isBalancer, isTargetSink, startOrder, type Component, type ComponentContext } from './component.ts';
 import { MAX_WEB } from './components/haproxy.ts';
@@ -15,6 +16,7 @@ import { chaosHoldMs } from './chaos-hold.ts';
 import { startExporter, stopExporter } from './exporter.ts';
 import { planTopology, type Plan } from './plan.ts';
 import { acquireLock, ensureDir } from './state-dir.ts';
+import { warmServer } from './warm-up.ts';
 import { upDir, writeUpState, type NodeRole, type NodeState, type UpState } from './up-state.ts';
 
 export { MAX_WEB };
@@ -42,6 +44,9 @@ export interface SupervisorOptions {
   report: (p: Progress) => void;
 }
 
+/** A server added at runtime goes from a tenth of a full share of the traffic to all of it in this long. */
+const ADD_RAMP_MS = 10_000;
+
 /** Restarts within this window count towards the backoff. */
 const RESTART_WINDOW_MS = 30_000;
 
@@ -52,6 +57,11 @@ export class Supervisor {
   private stopping = false;
   private release: (() => void) | undefined;
   private plan: Plan | undefined;
+  private autoscaler: Autoscaler | undefined;
+  /** Scale requests (`ladder scale`, the autoscaler) run one after the other. */
+  private scaling: Promise<void> = Promise.resolve();
+  /** Servers being raised to a full share of the traffic. */
+  private readonly ramps = new Set<Promise<void>>();
 
   constructor(private readonly opts: SupervisorOptions) {
     const t = opts.topology;
@@ -117,6 +127,10 @@ export class Supervisor {
     for (const role of startOrder()) await Promise.all(this.byRole(role).map((n) => this.launch(n)));
     if (this.plan.dashboard) this.state.dashboard = await this.plan.dashboard.start(() => ({ ...this.state, nodes: this.nodes.map((n) => ({ ...n.info })) }));
     this.state.entry = this.plan.entry;
+    if (t.autoscale) {
+      this.autoscaler = new Autoscaler(t.autoscale, this, (line) => process.stderr.write(`${line}\n`));
+      this.state.autoscaler = await this.autoscaler.start();
+    }
     this.state.state = 'ready';
     this.save();
     return this.plan.entry;
@@ -194,8 +208,22 @@ export class Supervisor {
     }, delay).unref();
   }
 
+  /** The web servers serving now (ready, not starting or draining), for the autoscaler. */
+  servingWebs(): ScalableServer[] {
+    return this.byRole('web')
+      .filter((n) => n.info.state === 'ready' && n.info.pid !== null)
+      .map((n) => ({ name: n.info.name, pid: n.info.pid!, ...(n.info.cpu !== undefined ? { cpu: n.info.cpu } : {}) }));
+  }
+
   /** Adds or removes web servers at runtime; the balancer learns without a reload. */
-  async scale(count: number): Promise<void> {
+  scale(count: number): Promise<void> {
+    const next = this.scaling.then(() => this.scaleNow(count));
+    this.scaling = next.catch(() => undefined);
+    return next;
+  }
+
+  private async scaleNow(count: number): Promise<void> {
+    if (this.stopping) return;
     const balancer = this.nodes.map((n) => n.component).find(isBalancer);
     if (balancer && count > MAX_WEB) throw new Error(`at most ${MAX_WEB} web servers behind HAProxy`);
     const webs = this.byRole('web');
@@ -203,7 +231,16 @@ export class Supervisor {
       for (let i = webs.length + 1; i <= count; i++) {
         const n = this.register(await this.plan!.newWeb(`web${i}`));
         await this.launch(n);
-        if (balancer) await balancer.addServer(n.component);
+        if (balancer) {
+          // Its first requests run cold: they go to its own port, not to users; then it takes a
+          // growing share of the traffic (not awaited: the next scaling need not wait for it).
+          await warmServer(n.component.url);
+          const ramp = balancer.addServerGradually(n.component, ADD_RAMP_MS).catch((err: unknown) => {
+            if (!this.stopping) process.stderr.write(`${n.info.name}: adding to the balancer failed: ${(err as Error).message}\n`);
+          });
+          this.ramps.add(ramp);
+          void ramp.finally(() => this.ramps.delete(ramp));
+        }
       }
     } else {
       for (const n of webs.slice(count).reverse()) {
@@ -226,6 +263,9 @@ export class Supervisor {
     this.stopping = true;
     this.state.state = 'stopping';
     this.save();
+    await this.autoscaler?.stop();
+    await this.scaling;
+    await Promise.all(this.ramps);
     await this.plan?.dashboard?.stop();
     for (const role of startOrder().reverse()) {
       await Promise.all(

@@ -117,7 +117,8 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
       `${replicas > 0 ? `, Postgres with ${replicas} replica(s)${replicaDelayMs > 0 ? ` applying ${replicaDelayMs} ms late` : ''}` : ''}` +
       `${topology.features.cache ? ', a cache (Redis + in-process L1)' : ''}` +
       `${topology.features.sharedSessions ? ', sessions in Redis' : ''}` +
-      `${topology.features.monitoring ? ', monitoring (Prometheus, Alertmanager, the dashboard)' : ''}`,
+      `${topology.features.monitoring ? ', monitoring (Prometheus, Alertmanager, the dashboard)' : ''}` +
+      `${topology.autoscale ? `; autoscaling ${topology.autoscale.min}..${topology.autoscale.max} web servers at ${Math.round(topology.autoscale.targetCpu * 100)}% CPU` : ''}`,
   );
 
   const result = await new Promise<{ ok: boolean; entry?: string; message?: string }>((resolve) => {
@@ -158,7 +159,7 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
 export function statusOf(stateDir: string) {
   const s = readUpState(stateDir);
   const supervisor = lockHolder(upDir(stateDir));
-  if (!s || (s.state === 'stopped' && supervisor === undefined)) return { entry: null, rung: null, state: 'stopped', nodes: [] };
+  if (!s || (s.state === 'stopped' && supervisor === undefined)) return { entry: null, rung: null, state: 'stopped', dashboard: null, nodes: [] };
   const nodes = s.nodes.map((n) => {
     const alive = n.pid !== null && isAlive(n.pid);
     return {
@@ -182,6 +183,7 @@ export function statusOf(stateDir: string) {
     supervisor: supervisor ?? null,
     notes: s.notes,
     nodes,
+    ...(s.autoscaler ? { autoscaler: s.autoscaler } : {}),
   };
 }
 
@@ -204,6 +206,8 @@ export function status(stateDir: string, json: boolean): number {
       process.stdout.write(`               hits ${e.hits}  misses ${e.misses}  passes ${e.passes}  origin requests ${e.originRequests}  hit ratio ${looked ? ((100 * e.hits) / looked).toFixed(1) : '-'}%\n`);
     }
   }
+  const a = "autoscaler" in st ? st.autoscaler : undefined;
+  if (a) process.stdout.write(`  autoscaler ${a.min}..${a.max} web servers at ${Math.round(a.targetCpu * 100)}% CPU (sync ${a.syncSeconds} s, scale-in window ${a.scaleInWindowSeconds} s), metrics ${a.url}\n`);
   return 0;
 }
 

@@ -21,6 +21,17 @@ export interface NodeState {
   exporter?: { pid: number | null; port: number };
 }
 
+/** The autoscaler's part of the state file (`ladder status --json`), with `--autoscale`. */
+export interface AutoscalerState {
+  /** Its Prometheus endpoint (loopback). */
+  url: string;
+  min: number;
+  max: number;
+  targetCpu: number;
+  syncSeconds: number;
+  scaleInWindowSeconds: number;
+}
+
 export interface UpState {
   entry: string | null;
   rung: number | null;
@@ -31,6 +42,8 @@ export interface UpState {
   /** The monitoring dashboard's URL, when the topology runs monitoring. */
   dashboard?: string | null;
   nodes: NodeState[];
+  /** With `--autoscale`: its settings and the URL of its Prometheus endpoint. */
+  autoscaler?: AutoscalerState;
 }
 
 export function upDir(stateDir: string): string {

@@ -1,6 +1,7 @@
 // The typed topology: what runs, how many, where. Rungs are cumulative presets; every
 // feature can also be switched on by itself. Validated once, with messages that name the
 // field and the fix, then frozen.
+import { buildAutoscale, type AutoscaleConfig, type AutoscaleInput } from './autoscale-config.ts';
 import { ConfigError } from './config-error.ts';
 
 export interface Features {
@@ -35,6 +36,8 @@ export interface Topology {
   balance: 'roundrobin' | 'leastconn';
   /** Lower rungs' features this topology runs without, because they are not built yet. */
   skipped: string[];
+  /** The web tier sizes itself (`--autoscale MIN:MAX`, rung 3 and up). */
+  autoscale?: AutoscaleConfig;
 }
 
 export interface RungPreset {
@@ -128,6 +131,7 @@ export interface TopologyInput {
   monitor?: boolean;
   stateDir?: string;
   balance?: string;
+  autoscale?: AutoscaleInput;
 }
 
 export function buildTopology(input: TopologyInput): Readonly<Topology> {
@@ -146,6 +150,11 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   }
   const { features, skipped } = builtFeaturesOf(rung);
   const web = checkWebCount(input.web ?? (rung >= 2 ? 2 : 1), features.loadBalancer);
+  // --web of an autoscaled tier defaults to its MIN: the autoscaler adds what the load asks for.
+  const autoscale = input.autoscale
+    ? buildAutoscale(input.autoscale, { loadBalancer: features.loadBalancer, web: input.web, maxWeb: MAX_WEB_BALANCED })
+    : undefined;
+  const webCount = autoscale && input.web === undefined ? autoscale.min : web;
   if (rung < 2 && web !== 1) throw new ConfigError('web', `rung ${rung} runs one web server`, 'use --rung 2 or more for several, or drop --web');
   const host = input.host ?? '127.0.0.1';
   if (host.length > 253 || !HOST.test(host)) throw new ConfigError('host', `"${host.slice(0, 100)}" is not a host`, 'use an address such as 127.0.0.1 or ::1, or a host name');
@@ -185,7 +194,7 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   }
   return Object.freeze({
     rung,
-    web: { count: web, host, port, cpu },
+    web: { count: webCount, host, port, cpu },
     database: {
       kind: input.databaseUrl ? 'external' : 'embedded',
       url: input.databaseUrl,
@@ -197,5 +206,6 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
     stateDir: input.stateDir ?? '.ladder',
     balance,
     skipped,
+    ...(autoscale ? { autoscale } : {}),
   } satisfies Topology);
 }

@@ -248,6 +248,32 @@ describe('pages in a real browser', () => {
       expect(clicks).toBe('1');
     });
 
+    await step(page, problems, "the link's chart draws its daily clicks from the stats API, today's bar at 1", async () => {
+      const today = new Date().toISOString().slice(0, 10);
+      const open = row().getByRole('button', { name: `Daily clicks of ${code}` });
+      expect(await open.getAttribute('aria-expanded')).toBe('false');
+      const stats = page.waitForResponse((r) => r.url() === `${base}/api/links/${code}/stats`);
+      await open.click();
+      expect((await stats).status()).toBe(200);
+      const chart = page.getByRole('img', { name: new RegExp(`^Daily clicks of ${code}, last 30 days: 1 in all, at most 1 a day$`) });
+      await chart.waitFor();
+      expect(await open.getAttribute('aria-expanded')).toBe('true');
+      expect(await page.getByText(`/${code}: 1 click in the last 30 days, 1 in all`).isVisible()).toBe(true);
+      const bars = chart.locator('rect.bar');
+      expect(await bars.count()).toBe(30);
+      const todayBar = chart.locator(`rect.bar[data-day="${today}"]`);
+      expect(await todayBar.getAttribute('data-clicks')).toBe('1');
+      // Drawn to scale: today's bar is the tallest there is, the other days have none.
+      expect(Number(await todayBar.getAttribute('height'))).toBeGreaterThan(50);
+      expect(await chart.locator('rect.bar[data-clicks="0"]').count()).toBe(29);
+      expect(await todayBar.locator('title').textContent()).toBe(`${today}: 1 click`);
+      await shot(page, '5b-dashboard-chart');
+      // The same button hides it again.
+      await open.click();
+      await chart.waitFor({ state: 'detached' });
+      expect(await open.getAttribute('aria-expanded')).toBe('false');
+    });
+
     await step(
       page,
       problems,
@@ -292,6 +318,11 @@ describe('pages in a real browser', () => {
 
     await step(page, problems, 'delete the link', async () => {
       await page.goto(`${base}/dashboard`);
+      // With its chart open: the chart goes with the row.
+      await row()
+        .getByRole('button', { name: `Daily clicks of ${code}` })
+        .click();
+      await page.locator(`#chart-${code}`).waitFor();
       let asked = '';
       page.once('dialog', (dialog) => {
         asked = dialog.message();
@@ -301,6 +332,7 @@ describe('pages in a real browser', () => {
         .getByRole('button', { name: `Delete ${code}` })
         .click();
       await row().waitFor({ state: 'detached' });
+      expect(await page.locator(`#chart-${code}`).count()).toBe(0);
       expect(asked).toContain(`Delete /${code}?`);
       await page.getByText('No links yet').waitFor();
       expect(await page.getByRole('status').textContent()).toBe(`Deleted /${code}.`);

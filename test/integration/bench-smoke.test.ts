@@ -26,6 +26,8 @@ const TINY: BenchOptions = {
   sizes: [1],
   replicas: undefined,
   dbCpu: undefined,
+  sync: 5,
+  window: 60,
 };
 
 const root = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'bench-'));

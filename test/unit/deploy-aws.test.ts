@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { estimateCost, loadPrices } from '../../src/deploy/aws/cost.ts';
 import { buildAwsApp } from '../../src/deploy/aws/synth-aws.ts';
 import { drainOf, planOf, webSizeOf } from '../../src/deploy/deploy-plan.ts';
+import { AUTOSCALE_DEFAULT_SCALE_IN_WINDOW_S, AUTOSCALE_DEFAULT_TARGET_CPU } from '../../src/topology/autoscale-config.ts';
 import { buildTopology, RUNGS, type TopologyInput } from '../../src/topology/topology.ts';
 
 const BUILT = RUNGS.filter((r) => r.built).map((r) => r.rung);
@@ -271,6 +272,44 @@ describe('AWS stacks of the built rungs', () => {
     for (const a of alarms) expect(a.Properties!.AlarmActions).toHaveLength(1);
     t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('autoscaling: target tracking at the local autoscaler\'s target CPU and scale-in window, an alarm at the ceiling, the tier on the dashboard', () => {
+    const t = template({ rung: 3 });
+    t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+        TargetValue: AUTOSCALE_DEFAULT_TARGET_CPU * 100,
+        ScaleInCooldown: AUTOSCALE_DEFAULT_SCALE_IN_WINDOW_S,
+        ScaleOutCooldown: 60,
+        PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' },
+      }),
+    });
+    const atMax = Object.values(resources(t, 'AWS::CloudWatch::Alarm')).filter((a) => a.Properties!.MetricName === 'RunningTaskCount');
+    expect(atMax).toHaveLength(1);
+    expect(atMax[0]!.Properties).toMatchObject({
+      Namespace: 'ECS/ContainerInsights',
+      Threshold: 4,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 15,
+    });
+    expect(atMax[0]!.Properties!.AlarmActions).toHaveLength(1);
+    const [dashboard] = Object.values(resources(t, 'AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard!.Properties!.DashboardBody);
+    expect(body).toMatch(/RunningTaskCount/);
+    expect(body).toMatch(/target 60%/);
+    // Rung 1 runs one task: nothing to scale, no alarm at a ceiling.
+    expect(Object.values(resources(template({ rung: 1 }), 'AWS::CloudWatch::Alarm')).filter((a) => a.Properties!.MetricName === 'RunningTaskCount')).toHaveLength(0);
+  });
+
+  it('autoscaling follows --autoscale MIN:MAX, --target-cpu and --scale-in-window', () => {
+    const t = template({ rung: 3, autoscale: { range: '2:6', targetCpu: 0.5, scaleInWindowSeconds: 120 } });
+    t.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2 });
+    t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 6 });
+    t.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({ TargetValue: 50, ScaleInCooldown: 120 }),
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'RunningTaskCount', Threshold: 6 });
   });
 
   it('HTTPS when given a certificate, and access logs when given a region', () => {

@@ -19,6 +19,15 @@ const webContainer = (m: Manifest[]): any =>
   byKind(m, 'Deployment', 'web')[0].spec.template.spec.containers[0];
 
 describe('Kubernetes manifests of the built rungs', () => {
+  it('the HPA follows --autoscale MIN:MAX, --target-cpu and --scale-in-window, as the local autoscaler does', () => {
+    const m = manifests({ rung: 3, autoscale: { range: '2:5', targetCpu: 0.7, scaleInWindowSeconds: 90 } });
+    expect(() => validateManifests(m)).not.toThrow();
+    const hpa = byKind(m, 'HorizontalPodAutoscaler', 'web')[0];
+    expect([hpa.spec.minReplicas, hpa.spec.maxReplicas]).toEqual([2, 5]);
+    expect(hpa.spec.metrics[0].resource.target.averageUtilization).toBe(70);
+    expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds).toBe(90);
+  });
+
   it.each(BUILT)(
     'rung %i: validates against the schemas, with probes, drain, HPA, PDB, Service and Ingress',
     (rung) => {
@@ -42,6 +51,8 @@ describe('Kubernetes manifests of the built rungs', () => {
       const hpa = byKind(m, 'HorizontalPodAutoscaler', 'web')[0];
       expect(hpa.apiVersion).toBe('autoscaling/v2');
       expect([hpa.spec.minReplicas, hpa.spec.maxReplicas]).toEqual([plan.web.min, plan.web.max]);
+      expect(hpa.spec.metrics[0].resource.target.averageUtilization).toBe(60);
+      expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds).toBe(300);
       expect(byKind(m, 'PodDisruptionBudget', 'web')).toHaveLength(1);
       expect(byKind(m, 'Service', 'web')).toHaveLength(1);
       expect(byKind(m, 'Ingress', 'web')[0].spec.rules[0].http.paths[0].backend.service.name).toBe('web');

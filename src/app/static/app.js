@@ -76,6 +76,99 @@ function openEditor(row) {
   input.select();
 }
 
+const SVG_NS = 'http://www.w3.org/2000/svg';
+/** Days the clicks chart shows, ending today (UTC, the day clicks are counted in). */
+const CHART_DAYS = 30;
+
+function svg(name, attrs, text) {
+  const el = document.createElementNS(SVG_NS, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/**
+ * A bar chart of a link's daily clicks over the last CHART_DAYS days, drawn as SVG elements
+ * (no inline style or script, so the page's CSP holds); days without clicks are zero.
+ */
+function clicksChart(code, stats) {
+  const byDay = new Map(stats.daily.map((d) => [d.day, d.clicks]));
+  const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
+  const days = [];
+  for (let i = CHART_DAYS - 1; i >= 0; i--) {
+    const day = new Date(today - i * 86_400_000).toISOString().slice(0, 10);
+    days.push({ day, clicks: byDay.get(day) || 0 });
+  }
+  const total = days.reduce((n, d) => n + d.clicks, 0);
+  const peak = Math.max(0, ...days.map((d) => d.clicks));
+  const max = Math.max(1, peak);
+  const W = 600;
+  const H = 120;
+  const left = 32;
+  const bottom = 18;
+  const bar = (W - left) / CHART_DAYS;
+  const chart = svg('svg', {
+    class: 'chart',
+    viewBox: `0 0 ${W} ${H}`,
+    role: 'img',
+    'aria-label': `Daily clicks of ${code}, last ${CHART_DAYS} days: ${total} in all, at most ${peak} a day`,
+  });
+  chart.append(
+    svg('line', { class: 'axis', x1: left, x2: W, y1: H - bottom, y2: H - bottom }),
+    svg('text', { class: 'label', x: left - 4, y: 10, 'text-anchor': 'end' }, String(max)),
+    svg('text', { class: 'label', x: left - 4, y: H - bottom, 'text-anchor': 'end' }, '0'),
+    svg('text', { class: 'label', x: left, y: H - 4 }, days[0].day),
+    svg('text', { class: 'label', x: W, y: H - 4, 'text-anchor': 'end' }, days[days.length - 1].day),
+  );
+  days.forEach((d, i) => {
+    const h = ((H - bottom - 6) * d.clicks) / max;
+    const rect = svg('rect', {
+      class: 'bar',
+      'data-day': d.day,
+      'data-clicks': d.clicks,
+      x: (left + i * bar + 1).toFixed(1),
+      y: (H - bottom - h).toFixed(1),
+      width: Math.max(1, bar - 2).toFixed(1),
+      height: h.toFixed(1),
+    });
+    rect.append(svg('title', {}, `${d.day}: ${d.clicks} click${d.clicks === 1 ? '' : 's'}`));
+    chart.append(rect);
+  });
+  return { chart, total };
+}
+
+/** Shows or hides the chart row under a link's row, loading its stats when shown. */
+async function toggleChart(row, button) {
+  const code = row.dataset.code;
+  const existing = document.getElementById('chart-' + code);
+  if (existing) {
+    existing.remove();
+    button.setAttribute('aria-expanded', 'false');
+    return;
+  }
+  button.disabled = true;
+  try {
+    const stats = await api('GET', '/api/links/' + encodeURIComponent(code) + '/stats');
+    const { chart, total } = clicksChart(code, stats);
+    const tr = document.createElement('tr');
+    tr.id = 'chart-' + code;
+    tr.className = 'chart-row';
+    const td = document.createElement('td');
+    td.colSpan = row.children.length;
+    const caption = document.createElement('p');
+    caption.className = 'chart-caption';
+    caption.textContent = `/${code}: ${total} click${total === 1 ? '' : 's'} in the last ${CHART_DAYS} days, ${stats.clicks} in all`;
+    td.append(caption, chart);
+    tr.append(td);
+    row.after(tr);
+    button.setAttribute('aria-expanded', 'true');
+  } catch (err) {
+    showError(document, err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function setUpDashboard(table) {
   const codeOf = (el) => el.closest('tr').dataset.code;
 
@@ -110,7 +203,10 @@ function setUpDashboard(table) {
     const button = ev.target.closest('button');
     if (!button) return;
     const row = button.closest('tr');
-    if (button.classList.contains('edit-open')) {
+    if (button.classList.contains('chart-open')) {
+      showError(document, null);
+      await toggleChart(row, button);
+    } else if (button.classList.contains('edit-open')) {
       showError(document, null);
       openEditor(row);
     } else if (button.classList.contains('cancel')) {
@@ -125,6 +221,7 @@ function setUpDashboard(table) {
       button.disabled = true;
       try {
         await api('DELETE', '/api/links/' + encodeURIComponent(code));
+        document.getElementById('chart-' + code)?.remove();
         row.remove();
         setStatus('Deleted /' + code + '.');
         if (!table.querySelector('tbody tr')) {

@@ -82,6 +82,7 @@ function linkRow(l: PageLink): string {
   <td class="clicks">${l.clicks}</td>
   <td class="created"><time datetime="${esc(l.createdAt)}">${esc(l.createdAt.slice(0, 10))}</time></td>
   <td class="actions">
+    <button type="button" class="chart-open secondary" aria-controls="chart-${code}" aria-expanded="false" aria-label="Daily clicks of ${code}">Chart</button>
     <button type="button" class="edit-open secondary" aria-controls="edit-${code}" aria-expanded="false" aria-label="Edit ${code}">Edit</button>
     <button type="button" class="delete danger" aria-label="Delete ${code}">Delete</button>
   </td>

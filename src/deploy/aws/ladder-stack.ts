@@ -9,6 +9,7 @@ import { Database } from './database.ts';
 import { Monitoring } from './monitoring.ts';
 import { Network } from './network.ts';
 import { Redis } from './redis.ts';
+import { WebAutoscaling } from './web-autoscaling.ts';
 import { WebService } from './web-service.ts';
 
 export interface LadderStackProps extends StackProps {
@@ -74,6 +75,9 @@ export class LadderStack extends Stack {
       database: this.database,
       dashboardName: `${id}`,
     });
+    if (plan.web.max > plan.web.min) {
+      new WebAutoscaling(this, 'Autoscaling', { service: this.web.service, plan, topic: this.monitoring.topic, dashboard: this.monitoring.dashboard });
+    }
     // Rung 6: CloudFront is the entry; short URLs name it.
     this.cdn =
       plan.cdn && this.web.loadBalancer

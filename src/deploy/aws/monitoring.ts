@@ -25,6 +25,7 @@ const PERIOD = Duration.minutes(1);
 export class Monitoring extends Construct {
   readonly alarms: cw.Alarm[] = [];
   readonly topic: sns.Topic;
+  readonly dashboard: cw.Dashboard;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
@@ -94,6 +95,6 @@ export class Monitoring extends Construct {
         }),
       );
 
-    new cw.Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName, widgets: [widgets] });
+    this.dashboard = new cw.Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName, widgets: [widgets] });
   }
 }

@@ -1,5 +1,5 @@
 // The web tier: the image on ECS Fargate, one task per web server of the topology. Rung 1
-// is one task; rung 2 and up scale on CPU (target tracking) from the topology's count; rung 3
+// is one task; rung 2 and up scale on CPU (target tracking, web-autoscaling.ts) from the topology's count; rung 3
 // and up put an ALB in front that checks /readyz and keeps a leaving task as long as the
 // app's drain takes. The app's settings are plain environment; its secrets (database
 // password, cookie secret, Redis AUTH tokens) come from Secrets Manager at task start.
@@ -231,17 +231,6 @@ export class WebService extends Construct {
         reason: 'Below rung 3 there is no balancer: the web servers are the public entry, as locally.',
       });
     }
-
-    if (plan.web.max > plan.web.min) {
-      const scaling = this.service.autoScaleTaskCount({
-        minCapacity: plan.web.min,
-        maxCapacity: plan.web.max,
-      });
-      scaling.scaleOnCpuUtilization('Cpu', {
-        targetUtilizationPercent: 60,
-        scaleInCooldown: Duration.seconds(120),
-        scaleOutCooldown: Duration.seconds(60),
-      });
-    }
+    // Autoscaling (rung 2 and up): web-autoscaling.ts, created by the stack.
   }
 }

@@ -262,9 +262,11 @@ export function k8sManifests(plan: DeployPlan, options: K8sOptions): Manifest[] 
         metrics: [
           {
             type: 'Resource',
-            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } },
+            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: Math.round(plan.web.targetCpu * 100) } },
           },
         ],
+        // The local autoscaler's scale-in window (the HPA's own default is the same 300 s).
+        behavior: { scaleDown: { stabilizationWindowSeconds: plan.web.scaleInWindowSeconds } },
       },
     }),
   );

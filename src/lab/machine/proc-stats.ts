@@ -1,50 +1,18 @@
 // What /proc says about a process: CPU time used and resident memory. The report uses the
 // CPU figures to tell who was the bottleneck (app, Postgres, or the driver itself).
 import { readFileSync } from 'node:fs';
+import { treeCpuSeconds as treeCpu } from '../../kit/process/process-cpu.ts';
 import { descendants } from '../../kit/process/process-tree.ts';
 
-/** Linux reports CPU times in clock ticks; USER_HZ is 100 on every architecture we run on. */
-const TICKS_PER_SECOND = 100;
-
-interface Stat {
-  ppid: number;
-  /** utime + stime, in seconds. */
-  own: number;
-  /** cutime + cstime (reaped children), in seconds. */
-  children: number;
-}
-
-function readStat(pid: number): Stat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name may hold spaces and parentheses; fields are counted after the last ')'.
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const n = (i: number) => Number(f[i - 3]); // f[0] is field 3 (state) of proc(5)
-  return { ppid: n(4), own: (n(14) + n(15)) / TICKS_PER_SECOND, children: (n(16) + n(17)) / TICKS_PER_SECOND };
-}
-
-/** CPU seconds used by one process (all its threads). */
-export function cpuSeconds(pid: number): number {
-  return readStat(pid)?.own ?? 0;
-}
+/** CPU seconds of a process (one implementation, in the kit, for the lab and the autoscaler). */
+export { cpuSeconds } from '../../kit/process/process-cpu.ts';
 
 /** Pids of every live descendant of `pid` (one helper for the whole project). */
 export { descendants };
 
-/**
- * CPU seconds used by a process tree (a postmaster and its backends): the live processes'
- * own time plus what the root has collected from children that already exited.
- */
+/** CPU seconds used by a process tree (0 when it is gone). */
 export function treeCpuSeconds(pid: number): number {
-  const root = readStat(pid);
-  if (!root) return 0;
-  let total = root.own + root.children;
-  for (const d of descendants(pid)) total += readStat(d)?.own ?? 0;
-  return total;
+  return treeCpu(pid) ?? 0;
 }
 
 export interface MemoryUse {

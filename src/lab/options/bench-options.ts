@@ -35,6 +35,10 @@ export interface BenchOptions {
   /** Cores each database node is capped at (`ladder up --db-cpu C`); undefined: the scenario's
    *  default (replicas: 0.15, else uncapped). */
   dbCpu: number | undefined;
+  /** autoscale: seconds between the autoscaler's decisions (`ladder up --autoscale-sync S`). */
+  sync: number;
+  /** autoscale: its scale-in stabilization window, seconds (`ladder up --scale-in-window S`). */
+  window: number;
 }
 
 /** The defaults, in one commented table. */
@@ -48,6 +52,8 @@ export const BENCH_DEFAULTS = {
   seed: 1,
   users: 100, // enough that sessions do not all sit in one hot Redis key or cache line
   sizes: [1, 2, 4], // 4 x 0.2 core and the rest still fit on two cores (docs/performance.md)
+  sync: 5, // autoscale: a third of the HPA's 15 s, so that a step is seen within the 15 s target
+  window: 60, // autoscale: a fifth of the HPA's 300 s, to keep a run to a few minutes
 } as const;
 
 /** --quick: a short run to try things out; its figures are rough. */
@@ -87,6 +93,8 @@ export function parseBenchOptions(argv: string[]): Readonly<BenchOptions> {
         sizes: { type: 'string' },
         replicas: { type: 'string' },
         'db-cpu': { type: 'string' },
+        sync: { type: 'string' },
+        window: { type: 'string' },
       },
     });
   } catch (err) {
@@ -112,6 +120,8 @@ export function parseBenchOptions(argv: string[]): Readonly<BenchOptions> {
     // MAX_REPLICAS of src/topology/topology.ts; the launcher checks again.
     replicas: v.replicas === undefined ? undefined : num(v.replicas, 'replicas', 0, 0, 8, true),
     dbCpu: v['db-cpu'] === undefined ? undefined : num(v['db-cpu'], 'db-cpu', 0, 0.01, 64, false),
+    sync: num(v.sync, 'sync', BENCH_DEFAULTS.sync, 0.5, 600, false),
+    window: num(v.window, 'window', BENCH_DEFAULTS.window, 0, 3600, false),
   });
 }
 
@@ -149,6 +159,8 @@ export const SCENARIO_FLAGS = {
   '--sizes': { arg: 'A,B,...', about: `numbers of web servers compared [${BENCH_DEFAULTS.sizes.join(',')}]` },
   '--replicas': { arg: 'R', about: "streaming replicas of the topology (`ladder up --replicas R`) [the rung's]" },
   '--db-cpu': { arg: 'C', about: 'cap every database node at C cores (`ladder up --db-cpu C`) [uncapped]' },
+  '--sync': { arg: 'S', about: `seconds between autoscaler decisions (\`ladder up --autoscale-sync S\`) [${BENCH_DEFAULTS.sync}]` },
+  '--window': { arg: 'S', about: `the autoscaler's scale-in stabilization window, seconds [${BENCH_DEFAULTS.window}]` },
 } as const;
 
 export type ScenarioFlag = keyof typeof SCENARIO_FLAGS;
@@ -167,6 +179,8 @@ export function commandLine(scenario: string, o: BenchOptions, own: readonly Sce
     o.dbCpu === undefined ? '' : ` --db-cpu ${o.dbCpu}`,
     own.includes('--users') ? ` --users ${o.users}` : '',
     own.includes('--sizes') ? ` --sizes ${o.sizes.join(',')}` : '',
+    own.includes('--sync') ? ` --sync ${o.sync}` : '',
+    own.includes('--window') ? ` --window ${o.window}` : '',
   ].join('');
   return (
     `ladder bench ${scenario}${topology} --links ${o.links} --duration ${o.duration} --warmup ${o.warmup} ` +

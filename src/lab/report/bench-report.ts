@@ -64,6 +64,24 @@ export interface BenchReport {
   targets: Target[];
   notes: string[];
   pass: boolean;
+  /** Scenarios that follow a run second by second (autoscale): one row per second. */
+  timeSeries?: TimeSeriesRow[];
+}
+
+/** One second of a run: what served, what was sent, how fast it was answered. */
+export interface TimeSeriesRow {
+  /** Seconds from the start of the load. */
+  t: number;
+  /** Web servers serving (in HAProxy's rotation) at the end of the second. */
+  servers: number;
+  /** Arrival rate asked, req/s. */
+  rate: number;
+  sent: number;
+  ok: number;
+  failed: number;
+  /** Latency from when each request was due, ms. */
+  p50: number;
+  p99: number;
 }
 
 /** Writes the report; returns the timestamped file's path. */

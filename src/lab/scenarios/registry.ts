@@ -1,6 +1,7 @@
 // Every scenario `ladder bench` runs, in the order `ladder bench --help` lists them. A new
 // scenario is one file in this folder that declares itself (name, one-line summary, the
 // flags it reads, its run function; see scaffold.ts) and one line here.
+import { autoscaleScenario } from './autoscale.ts';
 import { cacheScenario } from './cache.ts';
 import { edgeScenario } from './edge.ts';
 import { enginesScenario } from './engines.ts';
@@ -18,6 +19,7 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
   scalingScenario,
   replicasScenario,
   edgeScenario,
+  autoscaleScenario,
 ]);
 
 export function findScenario(name: string): Scenario | undefined {

@@ -60,6 +60,7 @@ export interface ReportParts {
   topologies?: BenchReport['topologies'];
   targets: BenchReport['targets'];
   notes: string[];
+  timeSeries?: BenchReport['timeSeries'];
 }
 
 export class ScenarioContext {
@@ -130,6 +131,7 @@ export class ScenarioContext {
       targets: p.targets,
       notes: p.notes,
       pass: p.targets.every((t) => t.pass),
+      ...(p.timeSeries ? { timeSeries: p.timeSeries } : {}),
     };
   }
 }

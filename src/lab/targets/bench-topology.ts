@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { haproxyCommand, haproxySocketPath, serverStates } from '../../launcher/haproxy.ts';
 import { statusOf } from '../../launcher/up-commands.ts';
-import { upDir } from '../../launcher/up-state.ts';
+import { logFile, upDir } from '../../launcher/up-state.ts';
 import type { BenchSession } from '../machine/bench-session.ts';
 import { pin, pinTree, type PinningPlan } from '../machine/cpu-pinning.ts';
 import type { CpuSample, MeasureTarget } from '../measure/measurement.ts';
@@ -61,6 +61,8 @@ export interface LaunchOptions {
   pinning: PinningPlan;
   /** Environment for the topology's processes on top of the basics (the web servers inherit it). */
   env?: Record<string, string>;
+  /** More `ladder up` flags (the autoscale scenario's --autoscale ...). */
+  upArgs?: readonly string[];
 }
 
 /** How long `ladder up` may take (it waits for every node itself, up to 180 s). */
@@ -134,6 +136,7 @@ export class BenchTopology {
     if (opts.replicas !== undefined) args.push('--replicas', String(opts.replicas));
     if (opts.dbCpu !== undefined) args.push('--db-cpu', String(opts.dbCpu));
     args.push(opts.monitor ? '--monitor' : '--no-monitor');
+    if (opts.upArgs) args.push(...opts.upArgs);
     session.log(`ladder ${args.join(' ')} (state in ${path.relative(process.cwd(), stateDir)})…`);
     await t.ladder(args, UP_TIMEOUT_MS);
     t.pin();
@@ -170,6 +173,15 @@ export class BenchTopology {
 
   async down(): Promise<void> {
     await this.ladder(['down'], DOWN_TIMEOUT_MS);
+  }
+
+  /** The autoscaler's decisions so far, one line each, from the supervisor's log. */
+  autoscalerDecisions(): string[] {
+    try {
+      return readFileSync(logFile(this.stateDir, 'supervisor'), 'utf8').split('\n').filter((l) => l.startsWith('autoscaler: '));
+    } catch {
+      return [];
+    }
   }
 
   /** `ladder status --json`, read in-process (the same document). */

@@ -45,7 +45,7 @@ export interface UpFlags {
  */
 export async function startTopologyRun(
   session: BenchSession,
-  up: UpFlags & { env?: Record<string, string>; folder?: string },
+  up: UpFlags & { env?: Record<string, string>; folder?: string; upArgs?: readonly string[] },
   seed: (db: pg.Client) => Promise<void>,
 ): Promise<TopologyRun> {
   const pinning = planTopologyPinning();
@@ -60,7 +60,7 @@ export async function startTopologyRun(
  */
 export async function launchSeeded(
   session: BenchSession,
-  up: UpFlags & { env?: Record<string, string>; folder?: string },
+  up: UpFlags & { env?: Record<string, string>; folder?: string; upArgs?: readonly string[] },
   pinning: PinningPlan,
   seed: (db: pg.Client) => Promise<void>,
 ): Promise<Omit<TopologyRun, 'driver'>> {

@@ -13,9 +13,12 @@ import {
   disableServer,
   drainServer,
   enableServer,
+  FULL_WEIGHT,
+  haproxyCommand,
   haproxyConfig,
   haproxyErrorFiles,
   haproxySocketPath,
+  rampWeight,
   serverStates,
   type HaproxyBackend,
 } from '../haproxy.ts';
@@ -115,6 +118,14 @@ export class HaproxyComponent implements Component, Balancer {
     if (this.servers.length >= MAX_WEB) throw new Error(`at most ${MAX_WEB} web servers behind HAProxy`);
     await enableServer(this.adminSocket, backend(web));
     this.servers.push(backend(web));
+  }
+
+  async addServerGradually(web: Component, rampMs: number): Promise<void> {
+    if (this.servers.length >= MAX_WEB) throw new Error(`at most ${MAX_WEB} web servers behind HAProxy`);
+    await haproxyCommand(this.adminSocket, `set weight web/${web.name} ${Math.round(FULL_WEIGHT / 10)}`);
+    await enableServer(this.adminSocket, backend(web));
+    this.servers.push(backend(web));
+    await rampWeight(this.adminSocket, web.name, rampMs);
   }
 
   async drainServer(web: Component): Promise<void> {
