@@ -87,9 +87,12 @@ export class Supervisor {
   private publishTargets(): void {
     const sink = this.nodes.map((n) => n.component).find(isTargetSink);
     if (!sink) return;
-    sink.setTargets(
-      this.nodes.flatMap(({ component: c }) => (c.metrics ? [{ node: c.name, role: c.role, port: c.metrics.port, path: c.metrics.path }] : [])),
-    );
+    const autoscaler = this.state.autoscaler ? new URL(this.state.autoscaler.url) : undefined;
+    sink.setTargets([
+      ...this.nodes.flatMap(({ component: c }) => (c.metrics ? [{ node: c.name, role: c.role, port: c.metrics.port, path: c.metrics.path }] : [])),
+      // The autoscaler's decisions (ladder_autoscaler_*), served by this process.
+      ...(autoscaler ? [{ node: 'autoscaler', role: 'autoscaler' as const, port: Number(autoscaler.port), path: autoscaler.pathname }] : []),
+    ]);
   }
 
   private note(message: string): void {

@@ -14,7 +14,8 @@ export const RULES_FILE = fileURLToPath(new URL('./ladder-rules.yml', import.met
 
 export interface ScrapeTarget {
   node: string;
-  role: NodeRole;
+  /** A node's role; `autoscaler` for the supervisor's autoscaler endpoint (not a node). */
+  role: NodeRole | 'autoscaler';
   port: number;
   path: string;
 }
