@@ -147,7 +147,7 @@ describe('ladder bench on a launched topology', () => {
     { timeout: 120_000 },
     async () => {
       const { report } = await run('replicas', { links: 1000 });
-      expect(report.topologies?.map((t) => t.command)).toEqual(['ladder up --rung 3 --db-cpu 0.15', 'ladder up --rung 4 --replicas 2 --db-cpu 0.15']);
+      expect(report.topologies?.map((t) => t.command)).toEqual(['ladder up --rung 3 --db-cpu 0.1', 'ladder up --rung 4 --replicas 2 --db-cpu 0.1']);
       expect(report.saturation.medians.map((m) => m.server)).toEqual(['rung 3', 'rung 4']);
       expectClean(report.saturation.measurements);
       for (const m of report.saturation.measurements) {
