@@ -10,7 +10,8 @@ import { cleanEnv } from '../machine/clean-env.ts';
 import { pinTree } from '../machine/cpu-pinning.ts';
 import type { CpuSample, MeasureTarget } from '../measure/measurement.ts';
 import { LADDER_BIN, nodeEntry } from '../machine/node-entry.ts';
-import { treeCpuSeconds } from '../machine/proc-stats.ts';
+import { servingPid, treeCpuSeconds } from '../machine/proc-stats.ts';
+import { favour } from '../machine/priority.ts';
 import type { ManagedProcess } from '../machine/process-supervisor.ts';
 
 export interface ServerUnderTest extends MeasureTarget {
@@ -80,6 +81,9 @@ export async function startApp(
     sampleCpu: cpuSampler(proc.pid, opts.databasePid),
   };
   await ready(session, sut, opts, true);
+  // `ladder start` runs its web server in a session of its own (it outlives a closed
+  // terminal): that session is the one to favour, as the lab's own is (machine/priority.ts).
+  favour(servingPid(proc.pid));
   return sut;
 }
 
