@@ -15,12 +15,15 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder rungs [--json]        the rungs and which are built
   ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
            [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache]
+           [--ha [--sync]] [--pgbouncer]
                                start a topology in the background; prints the entry URL when ready
                                (rung 4 and up: a primary and R streaming replicas, 2 unless told;
-                               rung 5 and up: the cache tier, unless --no-cache)
+                               rung 5 and up: the cache tier, unless --no-cache;
+                               --ha: pg1..pgN under Patroni with etcd1..3, automatic failover,
+                               --sync for synchronous replication; --pgbouncer: PgBouncer in front)
   ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
   ladder down                  stop everything \`up\` started
-  ladder chaos kill|stop|cont|term NODE   fault injection on a node
+  ladder chaos kill|stop|cont|term NODE   fault injection on a node (NODE \`primary\`: the current leader)
   ladder logs NODE [--lines N] a node's log
   ladder scale --web K         add or remove web servers at runtime (HAProxy runtime API)
   ladder synth --rung N [--target aws|k8s] [--out DIR] [--web K] [--replicas R] [--cpu C]
@@ -174,6 +177,9 @@ export async function main(argv: string[]): Promise<number> {
             'replica-delay': { type: 'string' },
             'db-cpu': { type: 'string' },
             'no-cache': { type: 'boolean' },
+            ha: { type: 'boolean' },
+            sync: { type: 'boolean' },
+            pgbouncer: { type: 'boolean' },
             json: { type: 'boolean' },
           },
           strict: true,
@@ -191,6 +197,9 @@ export async function main(argv: string[]): Promise<number> {
             replicaDelayMs: num(values['replica-delay'], 'replica-delay'),
             dbCpu: num(values['db-cpu'], 'db-cpu'),
             ...(values['no-cache'] ? { cache: false } : {}),
+            ...(values.ha ? { ha: true } : {}),
+            ...(values.sync ? { sync: true } : {}),
+            ...(values.pgbouncer ? { pgbouncer: true } : {}),
             stateDir: stateDir(),
             json: values.json,
           },
@@ -215,7 +224,7 @@ export async function main(argv: string[]): Promise<number> {
             'use ladder chaos kill|stop|cont|term NODE',
           );
         const { chaos } = await import('../launcher/up-commands.ts');
-        return chaos(stateDir(), rest[0], rest[1], say);
+        return await chaos(stateDir(), rest[0], rest[1], say);
       }
       case 'logs': {
         const { values, positionals } = parseArgs({

@@ -12,6 +12,10 @@ export const PACKAGES: Record<string, string> = {
   'pg_basebackup': 'postgresql',
   varnishd: 'varnish',
   prometheus: 'prometheus',
+  patroni: 'patroni',
+  etcd: 'etcd-server',
+  pgbouncer: 'pgbouncer',
+  'redis-sentinel': 'redis-sentinel',
 };
 
 export function findBinary(name: string): string | undefined {

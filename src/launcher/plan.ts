@@ -9,6 +9,7 @@ import { PostgresComponent, REPLICATION_SETTINGS } from './components/postgres.t
 import { RedisComponent } from './components/redis.ts';
 import { ReplicaComponent } from './components/replica.ts';
 import { WebComponent } from './components/web.ts';
+import { planHa } from './ha-plan.ts';
 import { systemBinDir } from './postgres-server.ts';
 import { CACHE_REDIS } from './redis-server.ts';
 import { ensureDir, freePort, loadSecret } from './state-dir.ts';
@@ -36,34 +37,46 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   const dbCpu = ctx.cpuCapped ? t.database.cpu : undefined;
   const webCpu = ctx.cpuCapped ? t.web.cpu : undefined;
 
-  // Replicas need pg_basebackup, which the embedded engine does not ship: with replicas the
-  // machine's PostgreSQL 15 runs every database node (same major, same data folder format).
-  const withReplicas = t.database.replicas > 0;
-  const postgres = new PostgresComponent(ctx, {
-    dataDir: path.join(dir('postgres'), 'pgdata'),
-    port: await freePort(),
-    logFile: logFile(t.stateDir, 'postgres'),
-    ...(withReplicas ? { binDir: systemBinDir(), settings: REPLICATION_SETTINGS } : {}),
-    ...(dbCpu !== undefined ? { cpu: dbCpu } : {}),
-  });
-  components.push(postgres);
+  // --ha: etcd and Patroni nodes instead of a fixed primary and its replicas (ha-plan.ts).
+  const ha = t.ha.enabled ? await planHa(t, ctx) : undefined;
+  let dbEnv: Record<string, string | undefined>;
+  if (ha) {
+    components.push(...ha.components);
+    dbEnv = ha.env;
+  } else {
+    // Replicas need pg_basebackup, which the embedded engine does not ship: with replicas the
+    // machine's PostgreSQL 15 runs every database node (same major, same data folder format).
+    const withReplicas = t.database.replicas > 0;
+    const postgres = new PostgresComponent(ctx, {
+      dataDir: path.join(dir('postgres'), 'pgdata'),
+      port: await freePort(),
+      logFile: logFile(t.stateDir, 'postgres'),
+      ...(withReplicas ? { binDir: systemBinDir(), settings: REPLICATION_SETTINGS } : {}),
+      ...(dbCpu !== undefined ? { cpu: dbCpu } : {}),
+    });
+    components.push(postgres);
 
-  const replicas: ReplicaComponent[] = [];
-  for (let i = 1; i <= t.database.replicas; i++) {
-    const name = `replica${i}`;
-    replicas.push(
-      new ReplicaComponent(ctx, {
-        name,
-        port: await freePort(),
-        dataDir: path.join(dir(name), 'pgdata'),
-        logFile: logFile(t.stateDir, name),
-        primary: postgres,
-        ...(t.database.replicaDelayMs > 0 ? { applyDelayMs: t.database.replicaDelayMs } : {}),
-        ...(dbCpu !== undefined ? { cpu: dbCpu } : {}),
-      }),
-    );
+    const replicas: ReplicaComponent[] = [];
+    for (let i = 1; i <= t.database.replicas; i++) {
+      const name = `replica${i}`;
+      replicas.push(
+        new ReplicaComponent(ctx, {
+          name,
+          port: await freePort(),
+          dataDir: path.join(dir(name), 'pgdata'),
+          logFile: logFile(t.stateDir, name),
+          primary: postgres,
+          ...(t.database.replicaDelayMs > 0 ? { applyDelayMs: t.database.replicaDelayMs } : {}),
+          ...(dbCpu !== undefined ? { cpu: dbCpu } : {}),
+        }),
+      );
+    }
+    components.push(...replicas);
+    dbEnv = {
+      DATABASE_URL: postgres.databaseUrl,
+      DATABASE_REPLICA_URLS: replicas.length > 0 ? replicas.map((r) => r.databaseUrl).join(',') : undefined,
+    };
   }
-  components.push(...replicas);
 
   // Sessions and rate limits shared by every web server (rung 7).
   const redis = t.features.sharedSessions
@@ -87,12 +100,11 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
 
   const secret = loadSecret(t.stateDir);
   const webEnv: Record<string, string | undefined> = {
-    DATABASE_URL: postgres.databaseUrl,
+    ...dbEnv,
     LADDER_SECRET: secret,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     REDIS_URL: redis?.url,
     CACHE_REDIS_URL: cache?.url,
-    DATABASE_REPLICA_URLS: replicas.length > 0 ? replicas.map((r) => r.databaseUrl).join(',') : undefined,
     // Behind the balancer: trust X-Forwarded-* from its address only (it sets them itself,
     // see haproxy.ts), and drain before closing so it can take a stopping server out first.
     TRUST_PROXY: balancerUrl !== undefined ? BALANCER_ADDRESS : undefined,

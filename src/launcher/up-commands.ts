@@ -10,6 +10,8 @@ import { descendants } from '../kit/process/process-tree.ts';
 import { stopPid } from '../kit/process/stop-process.ts';
 import { buildTopology, checkWebCount, type TopologyInput } from '../topology/topology.ts';
 import { requireBinary } from './binaries.ts';
+import { readPostmasterPid } from './components/patroni.ts';
+import { findLeader } from './patroni-api.ts';
 import { ROLES, startOrder } from './component.ts';
 import { LADDER_BIN } from './ladder-bin.ts';
 import { systemBinDir } from './postgres-server.ts';
@@ -38,7 +40,7 @@ function looksLike(node: NodeState, pid: number): boolean {
     return false;
   }
   const role = ROLES[node.role] as (typeof ROLES)[keyof typeof ROLES] | undefined; // a state file from another version may name other roles
-  return role !== undefined && cmd.includes(role.command);
+  return role !== undefined && (cmd.includes(role.command) || (role.altCommand !== undefined && cmd.includes(role.altCommand)));
 }
 
 /** Stops what an earlier run left running (its supervisor died), by PID, checked first. */
@@ -64,6 +66,10 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   // Check everything we can before starting anything, so a failure leaves nothing behind.
   if (topology.features.loadBalancer) requireBinary('haproxy');
   if (topology.features.sharedSessions || topology.features.cache) requireBinary('redis-server');
+  if (topology.ha.enabled) {
+    requireBinary('patroni');
+    requireBinary('etcd');
+  }
   if (topology.database.replicas > 0) {
     // Replicas need the machine's PostgreSQL 15 (pg_basebackup); the error names the package.
     const bin = systemBinDir();
@@ -97,7 +103,8 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
     `starting rung ${topology.rung}: ${topology.web.count} web server(s)${topology.features.loadBalancer ? ' behind HAProxy' : ''}` +
       `${replicas > 0 ? `, Postgres with ${replicas} replica(s)${replicaDelayMs > 0 ? ` applying ${replicaDelayMs} ms late` : ''}` : ''}` +
       `${topology.features.cache ? ', a cache (Redis + in-process L1)' : ''}` +
-      `${topology.features.sharedSessions ? ', sessions in Redis' : ''}`,
+      `${topology.features.sharedSessions ? ', sessions in Redis' : ''}`+
+      `${topology.ha.enabled ? `; high availability: Patroni on pg1..pg${replicas + 1} with a 3-member etcd${topology.ha.sync ? ', synchronous replication' : ''}` : ''}`,
   );
 
   const result = await new Promise<{ ok: boolean; entry?: string; message?: string }>((resolve) => {
@@ -148,6 +155,7 @@ export function statusOf(stateDir: string) {
       state: alive ? n.state : n.state === 'restarting' ? 'restarting' : supervisor === undefined ? 'stopped' : n.state === 'ready' ? 'down' : n.state,
       restarts: n.restarts,
       ...(n.cpu !== undefined ? { cpu: n.cpu } : {}),
+      ...(n.api !== undefined ? { api: n.api } : {}),
     };
   });
   return {
@@ -203,26 +211,37 @@ export async function down(stateDir: string, say: Say): Promise<number> {
 
 const CHAOS: Record<string, NodeJS.Signals> = { kill: 'SIGKILL', stop: 'SIGSTOP', cont: 'SIGCONT', term: 'SIGTERM' };
 
-export function chaos(stateDir: string, action: string | undefined, nodeName: string | undefined, say: Say): number {
+/**
+ * `ladder chaos ACTION NODE`. NODE `primary` is the Postgres that leads now: under --ha the
+ * node whose Patroni holds the leader key (asked at once, not as of the last refresh).
+ * A --ha database node is Patroni and its Postgres (whose postmaster is no child of Patroni):
+ * kill, stop and cont take both trees, as losing or freezing the machine would.
+ */
+export async function chaos(stateDir: string, action: string | undefined, nodeName: string | undefined, say: Say): Promise<number> {
   const signal = action ? CHAOS[action] : undefined;
   if (!signal || !nodeName) {
-    say('usage: ladder chaos kill|stop|cont|term NODE (node names: `ladder status`)');
+    say('usage: ladder chaos kill|stop|cont|term NODE (node names: `ladder status`; `primary` is the current Postgres leader)');
     return 1;
   }
   const s = readUpState(stateDir);
-  const node = s?.nodes.find((n) => n.name === nodeName);
+  const node = nodeName === 'primary' && s ? await currentPrimary(s.nodes) : s?.nodes.find((n) => n.name === nodeName);
   if (!s || !node) {
-    say(`no node named "${nodeName}"${s ? `; nodes: ${s.nodes.map((n) => n.name).join(', ')}` : ' (nothing is running)'}`);
+    const why = nodeName === 'primary' ? 'no Postgres leads right now' : `no node named "${nodeName}"`;
+    say(`${why}${s ? `; nodes: ${s.nodes.map((n) => n.name).join(', ')}` : ' (nothing is running)'}`);
     return 1;
   }
   if (node.pid === null || !isAlive(node.pid)) {
-    say(`${nodeName} is not running right now (${node.state})`);
+    say(`${node.name} is not running right now (${node.state})`);
     return 1;
   }
   // kill and term go to the node's main process, as a crash or a stop request would; stop and
   // cont freeze and thaw the whole node (a Postgres node's backends and WAL receiver are
   // processes of their own, which would go on serving if only the postmaster were paused).
-  const targets = signal === 'SIGSTOP' || signal === 'SIGCONT' ? [node.pid, ...descendants(node.pid)] : [node.pid];
+  // A --ha node's kill is the machine lost: Patroni, its Postgres and every backend.
+  const whole = signal === 'SIGSTOP' || signal === 'SIGCONT' || (signal === 'SIGKILL' && node.pidFile !== undefined);
+  const postmaster = node.pidFile !== undefined ? readPostmasterPid(node.pidFile) : undefined;
+  const roots = [node.pid, ...(postmaster !== undefined && whole ? [postmaster] : [])];
+  const targets = whole ? [...new Set(roots.flatMap((p) => [p, ...descendants(p)]))] : [node.pid];
   for (const pid of targets) {
     try {
       process.kill(pid, signal);
@@ -230,8 +249,16 @@ export function chaos(stateDir: string, action: string | undefined, nodeName: st
       /* exited meanwhile */
     }
   }
-  say(`sent ${signal} to ${nodeName} (pid ${node.pid}${targets.length > 1 ? ` and ${targets.length - 1} child process(es)` : ''})`);
+  say(`sent ${signal} to ${node.name} (pid ${node.pid}${targets.length > 1 ? ` and ${targets.length - 1} other process(es) of the node` : ''})`);
   return 0;
+}
+
+/** The node that leads: asked of each Patroni API when there are some, else the state's `postgres` node. */
+async function currentPrimary(nodes: readonly NodeState[]): Promise<NodeState | undefined> {
+  const patroni = nodes.filter((n) => n.api !== undefined);
+  if (patroni.length === 0) return nodes.find((n) => n.role === 'postgres');
+  const i = await findLeader(patroni.map((n) => n.api!));
+  return i === undefined ? undefined : patroni[i];
 }
 
 export function logs(stateDir: string, nodeName: string | undefined, lines: number, say: Say): number {

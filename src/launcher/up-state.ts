@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-export type NodeRole = 'postgres' | 'postgres-replica' | 'redis' | 'haproxy' | 'web';
+export type NodeRole = 'postgres' | 'postgres-replica' | 'redis' | 'haproxy' | 'web' | 'etcd';
 export type NodeRunState = 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'failed';
 
 export interface NodeState {
@@ -17,6 +17,10 @@ export interface NodeState {
   restarts: number;
   /** Cores the node is capped at, when it is. */
   cpu?: number;
+  /** --ha database nodes: Patroni's REST API. */
+  api?: string;
+  /** --ha database nodes: their Postgres' postmaster.pid (the postmaster is no child of Patroni). */
+  pidFile?: string;
 }
 
 export interface UpState {

@@ -35,6 +35,13 @@ export interface Topology {
   balance: 'roundrobin' | 'leastconn';
   /** Lower rungs' features this topology runs without, because they are not built yet. */
   skipped: string[];
+  /**
+   * --ha (rung 4 and up): the database nodes pg1..pgN run under Patroni with a 3-member etcd,
+   * so a lost primary is replaced automatically. `sync`: Patroni's synchronous_mode.
+   */
+  ha: { enabled: boolean; sync: boolean };
+  /** --pgbouncer: PgBouncer (transaction mode) between the web tier and Postgres. */
+  pgbouncer: boolean;
 }
 
 export interface RungPreset {
@@ -123,6 +130,12 @@ export interface TopologyInput {
   cache?: boolean;
   stateDir?: string;
   balance?: string;
+  /** --ha: Patroni + etcd failover (rung 4 and up). */
+  ha?: boolean;
+  /** --sync: Patroni synchronous_mode (with --ha). */
+  sync?: boolean;
+  /** --pgbouncer: PgBouncer between the web tier and Postgres. */
+  pgbouncer?: boolean;
 }
 
 export function buildTopology(input: TopologyInput): Readonly<Topology> {
@@ -175,6 +188,14 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   if (balance !== 'roundrobin' && balance !== 'leastconn') {
     throw new ConfigError('balance', `"${balance}" is not a balancing algorithm`, 'use roundrobin or leastconn');
   }
+  const ha = input.ha === true;
+  if (ha && rung < 4) throw new ConfigError('ha', `rung ${rung} has no replicas to fail over to`, 'use --ha with --rung 4 or more');
+  if (ha && replicas < 1) throw new ConfigError('replicas', 'with --ha at least one replica must be there to take over', 'use --replicas 1 or more (2 unless told)');
+  if (ha && replicaDelayMs > 0) throw new ConfigError('replica-delay', 'Patroni manages the replicas of --ha', 'drop --replica-delay with --ha');
+  if (ha && input.databaseUrl !== undefined) throw new ConfigError('DATABASE_URL', 'an external database cannot be run under Patroni', 'unset DATABASE_URL with --ha');
+  if (input.sync === true && !ha) throw new ConfigError('sync', 'synchronous mode is a Patroni setting', 'add --ha (rung 4 and up)');
+  const pgbouncer = input.pgbouncer === true;
+  if (pgbouncer && rung < 2) throw new ConfigError('pgbouncer', 'rung 1 runs one embedded Postgres in the foreground', 'use --pgbouncer with `ladder up --rung 2` or more');
   return Object.freeze({
     rung,
     web: { count: web, host, port, cpu },
@@ -189,5 +210,7 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
     stateDir: input.stateDir ?? '.ladder',
     balance,
     skipped,
+    ha: { enabled: ha, sync: ha && input.sync === true },
+    pgbouncer,
   } satisfies Topology);
 }
