@@ -65,6 +65,11 @@ export interface ReplicaSettings {
   maxLagMs: number;
   /** A replica read (or connection) slower than this is abandoned and run on the primary. */
   readTimeoutMs: number;
+  /**
+   * DATABASE_PATRONI_URLS (--ha): each node's Patroni REST API, in the order of `urls`. Set,
+   * every node of `urls` is a Patroni node: the primary is whichever leads, found here.
+   */
+  patroniUrls: readonly string[];
 }
 
 /** The defaults, in one commented table. */
@@ -190,6 +195,26 @@ function checkReplicaUrls(raw: string | undefined): string[] {
   return urls;
 }
 
+/** DATABASE_PATRONI_URLS: comma-separated http:// URLs, one per replica URL. */
+function checkPatroniUrls(raw: string | undefined, nodes: number): string[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const urls = raw.split(',').map((u) => u.trim());
+  const fix = 'list each database node\'s Patroni REST API (http://host:port), in the order of DATABASE_REPLICA_URLS, or leave it unset';
+  if (urls.length !== nodes) throw new ConfigError('DATABASE_PATRONI_URLS', `${urls.length} URLs for ${nodes} database nodes`, fix);
+  for (const [i, url] of urls.entries()) {
+    let u: URL | undefined;
+    try {
+      u = new URL(url);
+    } catch {
+      u = undefined;
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '' || u.username !== '' || u.password !== '' || !/^\/?$/.test(u.pathname) || u.search !== '') {
+      throw new ConfigError('DATABASE_PATRONI_URLS', `entry ${i + 1}, "${url.slice(0, 100)}", is not a Patroni API URL`, fix);
+    }
+  }
+  return urls.map((u) => u.replace(/\/$/, ''));
+}
+
 /** Settings given in code (tests, `ladder start`); they win over the environment. */
 export type ServerConfigOverrides = Partial<Omit<ServerConfig, 'replicas'>> & { replicas?: Partial<ReplicaSettings> };
 
@@ -217,8 +242,10 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
   const cacheRedisUrl = checkRedisUrl(overrides.cacheRedisUrl ?? (env.CACHE_REDIS_URL || undefined), 'CACHE_REDIS_URL');
   const host = overrides.host ?? env.HOST ?? DEFAULTS.host;
   if (!/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host)) throw new ConfigError('HOST', `"${host}" is not a host`, 'use an address such as 127.0.0.1');
+  const replicaUrls = Object.freeze(overrides.replicas?.urls ?? checkReplicaUrls(env.DATABASE_REPLICA_URLS));
   const replicas: ReplicaSettings = {
-    urls: Object.freeze(overrides.replicas?.urls ?? checkReplicaUrls(env.DATABASE_REPLICA_URLS)),
+    urls: replicaUrls,
+    patroniUrls: Object.freeze(overrides.replicas?.patroniUrls ?? checkPatroniUrls(env.DATABASE_PATRONI_URLS, replicaUrls.length)),
     pollMs: overrides.replicas?.pollMs ?? int(env, 'DATABASE_REPLICA_POLL_MS', DEFAULTS.replicaPollMs, 10, 10_000),
     maxLagMs: overrides.replicas?.maxLagMs ?? int(env, 'DATABASE_REPLICA_MAX_LAG_MS', DEFAULTS.replicaMaxLagMs, 100, 3_600_000),
     readTimeoutMs: overrides.replicas?.readTimeoutMs ?? int(env, 'DATABASE_REPLICA_TIMEOUT_MS', DEFAULTS.replicaReadTimeoutMs, 50, 120_000),

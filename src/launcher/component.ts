@@ -30,6 +30,8 @@ export interface Component {
    * now, or undefined when it cannot tell. The supervisor asks every second.
    */
   currentRole?(): Promise<NodeRole | undefined>;
+  /** With currentRole: the role it is shown with while it is not running (a dead Patroni node leads nothing). */
+  readonly downRole?: NodeRole;
   /**
    * The least time between an unexpected exit and the restart: a Patroni node killed as a
    * lost machine must stay away until its leader key has expired, or it would come back in

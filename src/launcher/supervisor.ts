@@ -182,7 +182,7 @@ export class Supervisor {
     const delay = Math.max(backoff, n.component.restartDelayMs ?? 0);
     n.recentRestarts.push(now);
     process.stderr.write(`${new Date().toISOString()} ${n.info.name} ${how}; restarting in ${delay} ms\n`);
-    this.setNode(n, { state: 'restarting', pid: null, restarts: n.info.restarts + 1 });
+    this.setNode(n, { state: 'restarting', pid: null, restarts: n.info.restarts + 1, ...(n.component.downRole ? { role: n.component.downRole } : {}) });
     setTimeout(() => {
       if (this.stopping) return;
       this.launch(n).catch((err: unknown) => {

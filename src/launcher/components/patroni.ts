@@ -85,6 +85,7 @@ export class PatroniComponent implements Component {
   readonly apiUrl: string;
   /** postmaster.pid of its Postgres: the other half of the node. */
   readonly pidFile: string;
+  readonly downRole: NodeRole = 'postgres-replica';
   /** Back after the leader key has expired (and a replica has taken over), as a machine that rebooted. */
   readonly restartDelayMs = (HA_TIMING.ttl + 4) * 1000;
   private readonly configFile: string;
