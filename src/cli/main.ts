@@ -15,12 +15,13 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder rungs [--json]        the rungs and which are built
   ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
            [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache]
-           [--ha [--sync]] [--pgbouncer]
+           [--ha [--sync]] [--pgbouncer] [--max-connections N]
                                start a topology in the background; prints the entry URL when ready
                                (rung 4 and up: a primary and R streaming replicas, 2 unless told;
                                rung 5 and up: the cache tier, unless --no-cache;
                                --ha: pg1..pgN under Patroni with etcd1..3, automatic failover,
-                               --sync for synchronous replication; --pgbouncer: PgBouncer in front)
+                               --sync for synchronous replication; --pgbouncer: PgBouncer in front,
+                               also by itself when the web tier's pools would pass --max-connections)
   ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
   ladder down                  stop everything \`up\` started
   ladder chaos kill|stop|cont|term NODE   fault injection on a node (NODE \`primary\`: the current leader)
@@ -180,6 +181,7 @@ export async function main(argv: string[]): Promise<number> {
             ha: { type: 'boolean' },
             sync: { type: 'boolean' },
             pgbouncer: { type: 'boolean' },
+            'max-connections': { type: 'string' },
             json: { type: 'boolean' },
           },
           strict: true,
@@ -200,6 +202,7 @@ export async function main(argv: string[]): Promise<number> {
             ...(values.ha ? { ha: true } : {}),
             ...(values.sync ? { sync: true } : {}),
             ...(values.pgbouncer ? { pgbouncer: true } : {}),
+            maxConnections: num(values['max-connections'], 'max-connections'),
             stateDir: stateDir(),
             json: values.json,
           },

@@ -51,6 +51,14 @@ export interface ServerConfig {
   cacheL1TtlMs: number;
   /** Streaming replicas for reads (rung 4); empty: every query goes to the primary. */
   replicas: ReplicaSettings;
+  /**
+   * DATABASE_STATEMENTS: `named` (prepared once per connection, the default) or `unnamed`
+   * (behind PgBouncer in transaction mode, which does not carry named statements from one
+   * transaction to the next; src/kit/db/prepared.ts).
+   */
+  statements: 'named' | 'unnamed';
+  /** DATABASE_POOL_MAX: connections per pool of this process (POOL_DEFAULTS.max unless set). */
+  poolMax: number | undefined;
 }
 
 export interface ReplicaSettings {
@@ -195,6 +203,12 @@ function checkReplicaUrls(raw: string | undefined): string[] {
   return urls;
 }
 
+function checkStatements(raw: string | undefined): 'named' | 'unnamed' {
+  if (raw === undefined || raw === '' || raw === 'named') return 'named';
+  if (raw === 'unnamed') return 'unnamed';
+  throw new ConfigError('DATABASE_STATEMENTS', `"${raw.slice(0, 40)}" is not a statement mode`, 'use named (the default) or unnamed (behind PgBouncer in transaction mode)');
+}
+
 /** DATABASE_PATRONI_URLS: comma-separated http:// URLs, one per replica URL. */
 function checkPatroniUrls(raw: string | undefined, nodes: number): string[] {
   if (raw === undefined || raw.trim() === '') return [];
@@ -273,6 +287,8 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
     cacheL1Bytes: overrides.cacheL1Bytes ?? int(env, 'CACHE_L1_MB', DEFAULTS.cacheL1Mb, 1, 4096) * 1024 * 1024,
     cacheL1TtlMs: overrides.cacheL1TtlMs ?? int(env, 'CACHE_L1_TTL_S', DEFAULTS.cacheL1TtlS, 1, 86_400) * 1000,
     replicas,
+    statements: checkStatements(overrides.statements ?? env.DATABASE_STATEMENTS),
+    poolMax: overrides.poolMax ?? (env.DATABASE_POOL_MAX ? int(env, 'DATABASE_POOL_MAX', 10, 1, 1000) : undefined),
   };
   // Never serialized into logs.
   Object.defineProperty(config, 'secret', { enumerable: false });

@@ -78,7 +78,9 @@ export const ROLES: Readonly<Record<NodeRole, RoleInfo>> = {
   postgres: { after: ['etcd'], command: 'postgres', altCommand: 'patroni', stopSignal: 'SIGINT', stopTimeoutMs: 15_000 },
   'postgres-replica': { after: ['postgres'], command: 'postgres', altCommand: 'patroni', stopSignal: 'SIGINT', stopTimeoutMs: 15_000 },
   redis: { after: [], command: 'redis-server', stopSignal: 'SIGTERM', stopTimeoutMs: 5_000 },
-  web: { after: ['postgres', 'postgres-replica', 'redis'], command: '__web', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
+  // SIGINT: PgBouncer's safe shutdown (after its clients, the web servers, have gone).
+  pgbouncer: { after: ['postgres'], command: 'pgbouncer', stopSignal: 'SIGINT', stopTimeoutMs: 10_000 },
+  web: { after: ['postgres', 'postgres-replica', 'redis', 'pgbouncer'], command: '__web', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
   // SIGUSR1: HAProxy's soft stop, which finishes open requests.
   haproxy: { after: ['web'], command: 'haproxy', stopSignal: 'SIGUSR1', stopTimeoutMs: 10_000 },
 };

@@ -9,8 +9,9 @@ import { PostgresComponent, REPLICATION_SETTINGS } from './components/postgres.t
 import { RedisComponent } from './components/redis.ts';
 import { ReplicaComponent } from './components/replica.ts';
 import { WebComponent } from './components/web.ts';
+import { PgbouncerComponent } from './components/pgbouncer.ts';
 import { planHa } from './ha-plan.ts';
-import { systemBinDir } from './postgres-server.ts';
+import { runAsAccount, systemBinDir } from './postgres-server.ts';
 import { CACHE_REDIS } from './redis-server.ts';
 import { ensureDir, freePort, loadSecret } from './state-dir.ts';
 import { logFile } from './up-state.ts';
@@ -18,6 +19,9 @@ import { logFile } from './up-state.ts';
 /** Web servers behind HAProxy wait this long after SIGTERM before closing: two failed
  * health checks at 500 ms, plus a margin, so the balancer has stopped sending them work. */
 export const DRAIN_DELAY_MS = 1500;
+
+/** Connections of max_connections PgBouncer leaves to others (3 reserved for the superuser, migrations, psql). */
+export const PGBOUNCER_HEADROOM = 10;
 
 /** The address HAProxy connects to the web servers from: the one hop they trust X-Forwarded-* from. */
 export const BALANCER_ADDRESS = '127.0.0.1';
@@ -47,11 +51,13 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     // Replicas need pg_basebackup, which the embedded engine does not ship: with replicas the
     // machine's PostgreSQL 15 runs every database node (same major, same data folder format).
     const withReplicas = t.database.replicas > 0;
+    const maxConnections = { max_connections: t.database.maxConnections };
     const postgres = new PostgresComponent(ctx, {
       dataDir: path.join(dir('postgres'), 'pgdata'),
       port: await freePort(),
       logFile: logFile(t.stateDir, 'postgres'),
-      ...(withReplicas ? { binDir: systemBinDir(), settings: REPLICATION_SETTINGS } : {}),
+      settings: withReplicas ? { ...REPLICATION_SETTINGS, ...maxConnections } : maxConnections,
+      ...(withReplicas ? { binDir: systemBinDir() } : {}),
       ...(dbCpu !== undefined ? { cpu: dbCpu } : {}),
     });
     components.push(postgres);
@@ -72,8 +78,26 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
       );
     }
     components.push(...replicas);
+    // PgBouncer in front of the primary (pgbouncer.ts): the web servers' DATABASE_URL, and
+    // unnamed statements, which transaction pooling can carry.
+    const bouncer = t.pgbouncer
+      ? new PgbouncerComponent({
+          port: await freePort(),
+          dir: dir('pgbouncer'),
+          logFile: logFile(t.stateDir, 'pgbouncer'),
+          server: postgres.server.connection,
+          // Room left for the superuser's reserved slots, migrations and an operator's psql.
+          poolSize: Math.max(5, t.database.maxConnections - PGBOUNCER_HEADROOM),
+          runAs: runAsAccount(),
+        })
+      : undefined;
+    if (bouncer) {
+      components.push(bouncer);
+      ctx.note(`PgBouncer (transaction mode) between the web servers and the primary: ${t.web.count} web servers share ${Math.max(5, t.database.maxConnections - PGBOUNCER_HEADROOM)} server connections (max_connections ${t.database.maxConnections})`);
+    }
     dbEnv = {
-      DATABASE_URL: postgres.databaseUrl,
+      DATABASE_URL: bouncer?.databaseUrl ?? postgres.databaseUrl,
+      DATABASE_STATEMENTS: bouncer ? 'unnamed' : undefined,
       DATABASE_REPLICA_URLS: replicas.length > 0 ? replicas.map((r) => r.databaseUrl).join(',') : undefined,
     };
   }

@@ -66,6 +66,7 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   // Check everything we can before starting anything, so a failure leaves nothing behind.
   if (topology.features.loadBalancer) requireBinary('haproxy');
   if (topology.features.sharedSessions || topology.features.cache) requireBinary('redis-server');
+  if (topology.pgbouncer) requireBinary('pgbouncer');
   if (topology.ha.enabled) {
     requireBinary('patroni');
     requireBinary('etcd');

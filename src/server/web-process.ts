@@ -10,6 +10,7 @@ import { TwoTierCache } from '../kit/cache/two-tier-cache.ts';
 import type { ServerConfig } from '../kit/config.ts';
 import { LeaderTracker } from '../kit/db/leader-tracker.ts';
 import { PgDatabase } from '../kit/db/pg-database.ts';
+import { useUnnamedStatements } from '../kit/db/prepared.ts';
 import { ReplicaRouter } from '../kit/db/replica-router.ts';
 import { buildServer, shutdown } from '../kit/http/server.ts';
 import { createMetrics, type Metrics } from '../kit/metrics/metrics.ts';
@@ -47,6 +48,7 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
     info: (obj: object, msg: string) => logger.current?.info(obj, msg),
   };
   const { replicas } = config;
+  useUnnamedStatements(config.statements === 'unnamed');
   // --ha: every database node is Patroni's; the leader is found through its REST API.
   const leader =
     replicas.patroniUrls.length > 0
@@ -68,10 +70,11 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
           pollMs: replicas.pollMs,
           maxLagMs: replicas.maxLagMs,
           readTimeoutMs: replicas.readTimeoutMs,
+          ...(config.poolMax !== undefined ? { poolSize: config.poolMax } : {}),
           log,
         })
       : undefined;
-  const database = router ?? new PgDatabase({ url: databaseUrl, metrics, log });
+  const database = router ?? new PgDatabase({ url: databaseUrl, metrics, log, ...(config.poolMax !== undefined ? { max: config.poolMax } : {}) });
   const queue = new InProcessQueue({
     flushIntervalMs: config.clickFlushMs,
     // A flush of thousands of links was one statement of 100 ms or more on the database's

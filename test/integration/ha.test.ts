@@ -11,8 +11,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
-import { Client, signedUpClient } from '../support/app.ts';
-import { startLoad, writeOutageMs } from '../support/ha-load.ts';
+import { uniqueEmail } from '../support/app.ts';
+import { startLoad, Visitor, writeOutageMs } from '../../src/lab/ha/steady-load.ts';
 import { LADDER_BIN } from '../support/process.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'ha-'));
@@ -76,8 +76,8 @@ beforeAll(async () => {
   const up = ladder('up', '--rung', '4', '--ha', '--web', '2');
   if (up.code !== 0) throw new Error(`ladder up failed: ${up.out}\n${up.err}`);
   entry = up.out.trim();
-  const user = await signedUpClient(entry);
-  for (let i = 0; i < 20; i++) codes.push(((await user.post('/api/links', { url: `https://example.com/seed/${i}` })).json as { code: string }).code);
+  const user = await Visitor.signUp(entry, uniqueEmail());
+  for (let i = 0; i < 20; i++) codes.push(((await user.request('POST', '/api/links', { url: `https://example.com/seed/${i}` })).json as { code: string }).code);
   codes = codes.filter(Boolean);
 }, 200_000);
 
@@ -126,7 +126,7 @@ describe('ladder up --rung 4 --ha', () => {
   });
 
   it('kill -9 of the leader under load: writes are back within 10 s, no read fails, the old leader rejoins as a replica', async () => {
-    const writers = await Promise.all([0, 1, 2].map(() => signedUpClient(entry)));
+    const writers = await Promise.all([0, 1, 2].map(() => Visitor.signUp(entry, uniqueEmail())));
     const load = startLoad({ writers, readers: 3, base: entry, codes });
     await sleep(2000);
     const old = pgNodes().find((n) => n.role === 'postgres')!;
@@ -158,7 +158,7 @@ describe('ladder up --rung 4 --ha', () => {
   }, 120_000);
 
   it('a frozen leader (chaos stop) is replaced, is not written to once the new leader exists, and rejoins after chaos cont', async () => {
-    const writers = await Promise.all([0, 1].map(() => signedUpClient(entry)));
+    const writers = await Promise.all([0, 1].map(() => Visitor.signUp(entry, uniqueEmail())));
     const load = startLoad({ writers, readers: 2, base: entry, codes });
     await sleep(1000);
     const old = pgNodes().find((n) => n.role === 'postgres')!;
@@ -195,4 +195,3 @@ describe('ladder up --rung 4 --ha', () => {
   }, 120_000);
 });
 
-export { Client };

@@ -91,7 +91,6 @@ export class Client {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
-    timeoutMs?: number,
   ): Promise<{ status: number; headers: Headers; json: any; text: string }> {
     const h: Record<string, string> = { ...headers };
     if (body !== undefined && !('content-type' in h)) h['content-type'] = 'application/json';
@@ -101,7 +100,6 @@ export class Client {
       headers: h,
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       redirect: 'manual',
-      ...(timeoutMs !== undefined ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
     });
     for (const setCookie of res.headers.getSetCookie()) {
       const pair = setCookie.split(';')[0]!;

@@ -9,7 +9,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { FRESHEST, type Database, type Db, type Row, type TxDb } from './database.ts';
 import { createPool, errorText, type DbLog } from './pool.ts';
 import type { PrimarySource } from './leader-tracker.ts';
-import { prepared } from './prepared.ts';
+import { prepared, statement } from './prepared.ts';
 
 /** --ha: how long a statement waits for a new leader: a failover takes 5 to 7 s here (docs/performance.md). */
 const FAILOVER_WAIT_MS = 10_000;
@@ -280,7 +280,7 @@ export class PgDatabase implements Database {
         this.counter.inc();
         return (await client.query<R>(prepared(sql, params))).rows;
       },
-      internal: async <R extends Row = Row>(query: { name: string; text: string }) => (await client.query<R>(query)).rows,
+      internal: async <R extends Row = Row>(query: { name: string; text: string }) => (await client.query<R>(statement(query))).rows,
     };
   }
 }

@@ -8,6 +8,7 @@ import pg from 'pg';
 import type { Metrics } from '../metrics/metrics.ts';
 import { parseLsn } from './consistency-token.ts';
 import { errorText } from './pool.ts';
+import { statement } from './prepared.ts';
 import { WalHistory } from './wal-history.ts';
 
 /** The server's start time in microseconds: a replica restarted is a different replica. */
@@ -104,10 +105,7 @@ class Poller {
         this.client = c;
         await c.connect();
       }
-      const res = await this.client.query<R>({
-        name: sql === REPLICA_SQL ? 'l_mon_r' : 'l_mon_p',
-        text: sql,
-      });
+      const res = await this.client.query<R>(statement({ name: sql === REPLICA_SQL ? 'l_mon_r' : 'l_mon_p', text: sql }));
       if (!res.rows[0]) throw new Error('no row');
       return res.rows[0];
     } catch (err) {

@@ -51,7 +51,7 @@ import { LadderError } from '../errors.ts';
 import type { LeaderTracker } from './leader-tracker.ts';
 import { PgDatabase, type PgConnection } from './pg-database.ts';
 import { createPool, errorText } from './pool.ts';
-import { prepared } from './prepared.ts';
+import { prepared, statement } from './prepared.ts';
 import { EPOCH_SQL, ReplicaMonitor, type MonitorLog, type ReplicaView } from './replica-monitor.ts';
 
 export interface ReplicaRouterOptions {
@@ -462,7 +462,7 @@ export class ReplicaRouter implements Database {
       let epoch = this.epochs.get(client);
       if (epoch === undefined) {
         const row = (
-          await timed(client.query<{ epoch: string }>({ name: 'l_epoch', text: EPOCH_SQL }), ms, release)
+          await timed(client.query<{ epoch: string }>(statement({ name: 'l_epoch', text: EPOCH_SQL })), ms, release)
         ).rows[0];
         epoch = BigInt(row?.epoch ?? '0').toString(36);
         this.epochs.set(client, epoch);
