@@ -91,6 +91,8 @@ export interface DeployPlan {
   cache: boolean;
   /** Sessions and rate limits in a Redis of their own (REDIS_URL). */
   sessions: boolean;
+  /** --ha: RDS Multi-AZ behind RDS Proxy, ElastiCache with a replica and automatic failover (aws/high-availability.ts). */
+  ha: boolean;
   drain: Drain;
   /** Settings every web server gets as plain environment (no secret among them). */
   env: Record<string, string>;
@@ -112,6 +114,10 @@ export function planOf(t: Readonly<Topology>): DeployPlan {
     SHUTDOWN_TIMEOUT_MS: String(drain.shutdownTimeoutMs),
   };
   if (balancer) env.DRAIN_DELAY_MS = String(drain.drainDelayMs);
+  // Behind RDS Proxy (--ha), as behind PgBouncer locally: unnamed statements, which a
+  // connection pool in transaction mode can carry (RDS Proxy would pin each session that
+  // prepares a named one to its server connection).
+  if (t.ha.enabled) env.DATABASE_STATEMENTS = 'unnamed';
   return {
     rung: t.rung,
     skipped: [...t.skipped],
@@ -125,6 +131,7 @@ export function planOf(t: Readonly<Topology>): DeployPlan {
     replicas: t.database.replicas,
     cache: t.features.cache,
     sessions: t.features.sharedSessions,
+    ha: t.ha.enabled,
     drain,
     env,
   };

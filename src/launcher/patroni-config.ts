@@ -14,7 +14,7 @@
  * within 10 s.
  */
 export const HA_TIMING = {
-  ttl: 6,
+  ttl: 5,
   loopWait: 1,
   retryTimeout: 2,
   /**
