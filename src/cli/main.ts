@@ -28,7 +28,7 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder logs NODE [--lines N] a node's log
   ladder scale --web K         add or remove web servers at runtime (HAProxy runtime API)
   ladder synth --rung N [--target aws|k8s] [--out DIR] [--web K] [--replicas R] [--cpu C]
-           [--no-cache] [--region R] [--certificate-arn ARN] [--validate] [--image IMG] [--database cnpg|external] [--json]
+           [--no-cache] [--ha] [--region R] [--certificate-arn ARN] [--validate] [--image IMG] [--database cnpg|external] [--json]
                                the rung's deployable artefacts, offline: a CDK cloud assembly with
                                CloudFormation (aws, the default) or Kubernetes manifests (k8s);
                                see docs/deploy.md
@@ -268,6 +268,7 @@ export async function main(argv: string[]): Promise<number> {
             replicas: { type: 'string' },
             cpu: { type: 'string' },
             'no-cache': { type: 'boolean' },
+            ha: { type: 'boolean' },
             region: { type: 'string' },
             'certificate-arn': { type: 'string' },
             image: { type: 'string' },
@@ -287,6 +288,7 @@ export async function main(argv: string[]): Promise<number> {
           replicas: num(values.replicas, 'replicas'),
           cpu: num(values.cpu, 'cpu'),
           ...(values['no-cache'] ? { cache: false } : {}),
+          ...(values.ha ? { ha: true } : {}),
           target,
           outDir: values.out ?? `synth.out/rung-${rung}-${target}`,
           region: values.region,
