@@ -250,6 +250,15 @@ describe('AWS stacks of the built rungs', () => {
 });
 
 describe('--ha (high-availability.ts)', () => {
+  it('costs the standby, the second cache nodes and the proxy', () => {
+    const plain = estimateCost(planOf(buildTopology({ rung: 7 })), loadPrices());
+    const ha = estimateCost(planOf(buildTopology({ rung: 7, ha: true })), loadPrices());
+    expect(ha.lines.database).toBeGreaterThan(plain.lines.database!);
+    expect(ha.lines.redis).toBeCloseTo(2 * plain.lines.redis!, 2);
+    expect(ha.lines.proxy).toBeGreaterThan(0);
+    expect(plain.lines.proxy).toBeUndefined();
+  });
+
   it('makes the primary Multi-AZ, puts RDS Proxy in front of it for the web tier, and unnamed statements', () => {
     const t = template({ rung: 4, ha: true });
     const instances = Object.values(resources(t, 'AWS::RDS::DBInstance'));
