@@ -40,6 +40,13 @@ export interface ServerConfig {
    * both live in the process. May hold a password, so it is kept out of logs like secret.
    */
   redisUrl: string | undefined;
+  /**
+   * REDIS_SENTINELS (--ha from rung 7): host:port of the sentinels that know which Redis is
+   * the session primary now (REDIS_SENTINEL_NAME names it); set, the client asks them
+   * instead of connecting to REDIS_URL's host, and follows a failover.
+   */
+  redisSentinels: readonly { host: string; port: number }[];
+  redisSentinelName: string;
   /** CACHE_REDIS_URL: the cache tier's Redis (rung 5); unset, reads go straight to the database. */
   cacheRedisUrl: string | undefined;
   /** CACHE_L1_MB: bytes each web process may hold in its in-process cache. */
@@ -203,6 +210,26 @@ function checkReplicaUrls(raw: string | undefined): string[] {
   return urls;
 }
 
+/** REDIS_SENTINELS: comma-separated host:port (at most 9). */
+function checkSentinels(raw: string | undefined): { host: string; port: number }[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const fix = 'list the sentinels as host:port,host:port (e.g. 127.0.0.1:26379), or leave it unset';
+  const parts = raw.split(',').map((p) => p.trim());
+  if (parts.length > 9) throw new ConfigError('REDIS_SENTINELS', `${parts.length} sentinels`, fix);
+  return parts.map((p) => {
+    const m = /^([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:]{2,45}\]):(\d{1,5})$/.exec(p);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) throw new ConfigError('REDIS_SENTINELS', `"${p.slice(0, 60)}" is not host:port`, fix);
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+}
+
+function checkSentinelName(raw: string | undefined): string {
+  const name = raw === undefined || raw === '' ? 'sessions' : raw;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new ConfigError('REDIS_SENTINEL_NAME', `"${name.slice(0, 40)}" is not a master name`, 'use letters, digits, _ . - (the name in the sentinels\' monitor line)');
+  return name;
+}
+
 function checkStatements(raw: string | undefined): 'named' | 'unnamed' {
   if (raw === undefined || raw === '' || raw === 'named') return 'named';
   if (raw === 'unnamed') return 'unnamed';
@@ -283,6 +310,8 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
     shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? int(env, 'SHUTDOWN_TIMEOUT_MS', DEFAULTS.shutdownTimeoutMs, 100, 120_000),
     clickFlushMs: overrides.clickFlushMs ?? int(env, 'CLICK_FLUSH_MS', DEFAULTS.clickFlushMs, 10, 60_000),
     redisUrl,
+    redisSentinels: overrides.redisSentinels ?? checkSentinels(env.REDIS_SENTINELS),
+    redisSentinelName: overrides.redisSentinelName ?? checkSentinelName(env.REDIS_SENTINEL_NAME),
     cacheRedisUrl,
     cacheL1Bytes: overrides.cacheL1Bytes ?? int(env, 'CACHE_L1_MB', DEFAULTS.cacheL1Mb, 1, 4096) * 1024 * 1024,
     cacheL1TtlMs: overrides.cacheL1TtlMs ?? int(env, 'CACHE_L1_TTL_S', DEFAULTS.cacheL1TtlS, 1, 86_400) * 1000,

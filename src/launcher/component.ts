@@ -78,9 +78,12 @@ export const ROLES: Readonly<Record<NodeRole, RoleInfo>> = {
   postgres: { after: ['etcd'], command: 'postgres', altCommand: 'patroni', stopSignal: 'SIGINT', stopTimeoutMs: 15_000 },
   'postgres-replica': { after: ['postgres'], command: 'postgres', altCommand: 'patroni', stopSignal: 'SIGINT', stopTimeoutMs: 15_000 },
   redis: { after: [], command: 'redis-server', stopSignal: 'SIGTERM', stopTimeoutMs: 5_000 },
+  // --ha from rung 7: the session Redis' replica and the sentinels that fail over to it.
+  'redis-replica': { after: ['redis'], command: 'redis-server', stopSignal: 'SIGTERM', stopTimeoutMs: 5_000 },
+  sentinel: { after: ['redis', 'redis-replica'], command: 'redis-sentinel', altCommand: 'sentinel', stopSignal: 'SIGTERM', stopTimeoutMs: 5_000 },
   // SIGINT: PgBouncer's safe shutdown (after its clients, the web servers, have gone).
   pgbouncer: { after: ['postgres'], command: 'pgbouncer', stopSignal: 'SIGINT', stopTimeoutMs: 10_000 },
-  web: { after: ['postgres', 'postgres-replica', 'redis', 'pgbouncer'], command: '__web', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
+  web: { after: ['postgres', 'postgres-replica', 'redis', 'redis-replica', 'sentinel', 'pgbouncer'], command: '__web', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
   // SIGUSR1: HAProxy's soft stop, which finishes open requests.
   haproxy: { after: ['web'], command: 'haproxy', stopSignal: 'SIGUSR1', stopTimeoutMs: 10_000 },
 };

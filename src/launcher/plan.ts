@@ -7,6 +7,7 @@ import type { Component, ComponentContext } from './component.ts';
 import { HaproxyComponent, httpUrl } from './components/haproxy.ts';
 import { PostgresComponent, REPLICATION_SETTINGS } from './components/postgres.ts';
 import { RedisComponent } from './components/redis.ts';
+import { SentinelComponent, SESSIONS_MASTER } from './components/sentinel.ts';
 import { ReplicaComponent } from './components/replica.ts';
 import { WebComponent } from './components/web.ts';
 import { PgbouncerComponent } from './components/pgbouncer.ts';
@@ -102,10 +103,39 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     };
   }
 
-  // Sessions and rate limits shared by every web server (rung 7).
+  // Sessions and rate limits shared by every web server (rung 7). With --ha: a replica and
+  // three sentinels that fail over to it (components/sentinel.ts).
+  const sentinels = t.ha.enabled && t.features.sharedSessions;
+  const redisPort = await freePort();
+  const replicaPort = sentinels ? await freePort() : undefined;
   const redis = t.features.sharedSessions
-    ? new RedisComponent({ name: 'redis', port: await freePort(), dir: dir('redis'), logFile: logFile(t.stateDir, 'redis') })
+    ? new RedisComponent({
+        name: 'redis',
+        port: redisPort,
+        dir: dir('redis'),
+        logFile: logFile(t.stateDir, 'redis'),
+        ...(replicaPort !== undefined ? { sentinelPeerPort: replicaPort } : {}),
+      })
     : undefined;
+  const sentinelNodes: SentinelComponent[] = [];
+  if (redis && replicaPort !== undefined) {
+    components.push(
+      new RedisComponent({
+        name: 'redis-replica',
+        role: 'redis-replica',
+        port: replicaPort,
+        dir: dir('redis-replica'),
+        logFile: logFile(t.stateDir, 'redis-replica'),
+        replicaOfPort: redisPort,
+        sentinelPeerPort: redisPort,
+      }),
+    );
+    for (let i = 1; i <= 3; i++) {
+      const name = `sentinel${i}`;
+      sentinelNodes.push(new SentinelComponent(name, await freePort(), dir(name), logFile(t.stateDir, name), redisPort));
+    }
+    components.push(...sentinelNodes);
+  }
   // The cache tier's own Redis (rung 5): evicts by LRU; sessions never share it.
   const cache = t.features.cache
     ? new RedisComponent({ name: 'cache', port: await freePort(), dir: dir('cache'), logFile: logFile(t.stateDir, 'cache'), ...CACHE_REDIS })
@@ -128,6 +158,8 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     LADDER_SECRET: secret,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     REDIS_URL: redis?.url,
+    REDIS_SENTINELS: sentinelNodes.length > 0 ? sentinelNodes.map((n) => `127.0.0.1:${n.port}`).join(',') : undefined,
+    REDIS_SENTINEL_NAME: sentinelNodes.length > 0 ? SESSIONS_MASTER : undefined,
     CACHE_REDIS_URL: cache?.url,
     // Behind the balancer: trust X-Forwarded-* from its address only (it sets them itself,
     // see haproxy.ts), and drain before closing so it can take a stopping server out first.

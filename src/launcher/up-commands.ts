@@ -67,6 +67,7 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   if (topology.features.loadBalancer) requireBinary('haproxy');
   if (topology.features.sharedSessions || topology.features.cache) requireBinary('redis-server');
   if (topology.pgbouncer) requireBinary('pgbouncer');
+  if (topology.ha.enabled && topology.features.sharedSessions) requireBinary('redis-sentinel');
   if (topology.ha.enabled) {
     requireBinary('patroni');
     requireBinary('etcd');

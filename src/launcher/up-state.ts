@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-export type NodeRole = 'postgres' | 'postgres-replica' | 'redis' | 'haproxy' | 'web' | 'etcd' | 'pgbouncer';
+export type NodeRole = 'postgres' | 'postgres-replica' | 'redis' | 'haproxy' | 'web' | 'etcd' | 'pgbouncer' | 'redis-replica' | 'sentinel';
 export type NodeRunState = 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'failed';
 
 export interface NodeState {

@@ -137,6 +137,7 @@ function stateStores(
   metrics.redisUp.set({ role: 'state' }, 0);
   const redis = createRedisConnection({
     url: config.redisUrl,
+    ...(config.redisSentinels.length > 0 ? { sentinels: config.redisSentinels, sentinelName: config.redisSentinelName } : {}),
     role: 'state',
     log,
     onStateChange: (up) => metrics.redisUp.set({ role: 'state' }, up ? 1 : 0),
