@@ -20,6 +20,10 @@ const NEEDS = [
   { pkg: 'util-linux', programs: ['taskset', 'chrt'], why: 'the bench tests pin processes to CPUs' },
   { pkg: 'haproxy', programs: ['haproxy'], why: 'the load balancer from rung 3' },
   { pkg: 'redis-server', programs: ['redis-server'], why: 'sessions, rate limits and the cache from rung 7' },
+  { pkg: 'patroni', programs: ['patroni'], why: 'automatic Postgres failover with --ha' },
+  { pkg: 'etcd-server', programs: ['etcd'], why: "Patroni's configuration store with --ha" },
+  { pkg: 'pgbouncer', programs: ['pgbouncer'], why: 'connection pooling with --pgbouncer' },
+  { pkg: 'redis-sentinel', programs: ['redis-sentinel'], why: 'the session Redis failover with --ha from rung 7' },
   {
     pkg: 'postgresql-15',
     programs: ['/usr/lib/postgresql/15/bin/pg_basebackup'],

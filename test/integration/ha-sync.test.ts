@@ -68,7 +68,7 @@ async function onNode<T>(n: Node, fn: (c: pg.Client) => Promise<T>): Promise<T> 
 }
 
 let entry = '';
-let codes: string[] = [];
+const codes: string[] = [];
 
 beforeAll(async () => {
   const up = ladder('up', '--rung', '4', '--ha', '--sync', '--web', '2');

@@ -5,7 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { loadServerConfig } from '../../src/kit/config.ts';
 import { ConfigError } from '../../src/kit/errors.ts';
 import { etcdArgs, HA_TIMING, patroniConfig, type PatroniNodeConfig } from '../../src/launcher/patroni-config.ts';
-import { buildTopology } from '../../src/topology/topology.ts';
+import { POOL_DEFAULTS } from '../../src/kit/db/pool.ts';
+import { pgbouncerIni } from '../../src/launcher/components/pgbouncer.ts';
+import { sentinelConf, SESSIONS_MASTER } from '../../src/launcher/components/sentinel.ts';
+import { buildTopology, PRIMARY_CONNECTIONS_PER_WEB } from '../../src/topology/topology.ts';
 
 const node: PatroniNodeConfig = {
   scope: 'ladder-abc',
@@ -99,5 +102,44 @@ describe('DATABASE_PATRONI_URLS', () => {
     expect(() => loadServerConfig({}, { ...env, DATABASE_PATRONI_URLS: 'http://127.0.0.1:8008' })).toThrow(/1 URLs for 2 database nodes/);
     expect(() => loadServerConfig({}, { ...env, DATABASE_PATRONI_URLS: 'http://127.0.0.1:8008,ftp://x' })).toThrow(/entry 2/);
     expect(() => loadServerConfig({}, { ...env, DATABASE_PATRONI_URLS: 'http://a:b@h:1,http://h:2' })).toThrow(ConfigError);
+  });
+});
+
+describe('PgBouncer and Sentinel configuration', () => {
+  it('PgBouncer comes by itself once the web tier could pass max_connections, and never with --ha', () => {
+    expect(PRIMARY_CONNECTIONS_PER_WEB).toBe(POOL_DEFAULTS.max + 1);
+    expect(buildTopology({ rung: 3, web: 4 }).pgbouncer).toBe(false);
+    expect(buildTopology({ rung: 3, web: 5, maxConnections: 50 }).pgbouncer).toBe(true);
+    expect(buildTopology({ rung: 3, web: 2, pgbouncer: true }).pgbouncer).toBe(true);
+    expect(() => buildTopology({ rung: 4, ha: true, pgbouncer: true })).toThrow(/not built yet/);
+    expect(() => buildTopology({ rung: 4, ha: true, web: 5, maxConnections: 50 })).toThrow(/raise --max-connections/);
+    expect(() => buildTopology({ rung: 3, maxConnections: 5 })).toThrow(ConfigError);
+  });
+
+  it('pgbouncer.ini: loopback, transaction pooling, a pool under max_connections', () => {
+    const ini = pgbouncerIni({ port: 6001, server: { host: '127.0.0.1', port: 5001, user: 'postgres', password: 'x' }, poolSize: 40 }, '/d/userlist.txt');
+    expect(ini).toContain('links = host=127.0.0.1 port=5001 dbname=links');
+    expect(ini).toContain('listen_addr = 127.0.0.1');
+    expect(ini).toContain('pool_mode = transaction');
+    expect(ini).toContain('max_db_connections = 40');
+    expect(ini).not.toContain('password');
+  });
+
+  it('sentinel.conf: watches the session primary with a quorum of 2 and a 1 s down-after', () => {
+    const conf = sentinelConf(7001, '/d', 7000);
+    expect(conf).toContain('bind 127.0.0.1');
+    expect(conf).toContain(`sentinel monitor ${SESSIONS_MASTER} 127.0.0.1 7000 2`);
+    expect(conf).toContain('sentinel down-after-milliseconds sessions 1000');
+  });
+
+  it('REDIS_SENTINELS is host:port, checked', () => {
+    const base = { LADDER_SECRET: 'x'.repeat(40) };
+    expect(loadServerConfig({}, { ...base, REDIS_SENTINELS: '127.0.0.1:7001, 127.0.0.1:7002' }).redisSentinels).toEqual([
+      { host: '127.0.0.1', port: 7001 },
+      { host: '127.0.0.1', port: 7002 },
+    ]);
+    expect(() => loadServerConfig({}, { ...base, REDIS_SENTINELS: '127.0.0.1' })).toThrow(ConfigError);
+    expect(() => loadServerConfig({}, { ...base, REDIS_SENTINEL_NAME: 'bad name' })).toThrow(ConfigError);
+    expect(() => loadServerConfig({}, { ...base, DATABASE_STATEMENTS: 'sometimes' })).toThrow(ConfigError);
   });
 });

@@ -4,7 +4,7 @@
 // front of it that also holds client connections across a failover, as PgBouncer does), and
 // each ElastiCache group gets a replica in another zone with automatic failover (Sentinel's
 // job). Kept apart from the tiers' own constructs: it changes them after they are made.
-import { aws_ec2 as ec2, aws_elasticache as elasticache, aws_rds as rds, Duration } from 'aws-cdk-lib';
+import { aws_ec2 as ec2, aws_rds as rds, Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { Database } from './database.ts';
 import type { Redis } from './redis.ts';
@@ -51,7 +51,7 @@ export class HighAvailability extends Construct {
 
     for (const r of props.redis) {
       // A primary and a replica in two zones; ElastiCache promotes the replica when the primary fails.
-      const group = r.group as elasticache.CfnReplicationGroup;
+      const group = r.group;
       group.numCacheClusters = 2;
       group.automaticFailoverEnabled = true;
       group.multiAzEnabled = true;
