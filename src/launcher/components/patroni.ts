@@ -144,8 +144,10 @@ export class PatroniComponent implements Component {
   /** `postgres` while it holds the leader key, `postgres-replica` otherwise; undefined when it does not answer. */
   async currentRole(): Promise<NodeRole | undefined> {
     const s = await patroniStatus(this.apiUrl, 800);
-    if (!s) return undefined;
-    return s.leader ? 'postgres' : 'postgres-replica';
+    if (s) return s.leader ? 'postgres' : 'postgres-replica';
+    // Not answering (frozen, stopping): it leads nothing once another node does.
+    const leader = await this.opts.cluster.leader(800);
+    return leader !== undefined && leader !== this ? 'postgres-replica' : undefined;
   }
 
   /** The postmaster's pid (from its postmaster.pid), when it runs. */
