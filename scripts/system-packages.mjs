@@ -47,6 +47,11 @@ const NEEDS = [
     why: 'Redis metrics for Prometheus',
   },
   {
+    pkg: 'prometheus-varnish-exporter',
+    programs: ['prometheus-varnish-exporter'],
+    why: "the edge's metrics for Prometheus",
+  },
+  {
     pkg: 'postgresql-15',
     programs: ['/usr/lib/postgresql/15/bin/pg_basebackup'],
     why: 'replicas from rung 4, the engine comparison',

@@ -82,6 +82,7 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   if (topology.features.monitoring) {
     for (const bin of ['prometheus', 'prometheus-alertmanager', 'prometheus-postgres-exporter']) requireBinary(bin);
     if (topology.features.sharedSessions || topology.features.cache) requireBinary('prometheus-redis-exporter');
+    if (topology.features.cdn) requireBinary('prometheus-varnish-exporter');
   }
   if (topology.database.replicas > 0) {
     // Replicas need the machine's PostgreSQL 15 (pg_basebackup); the error names the package.
