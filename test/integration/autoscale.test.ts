@@ -32,7 +32,7 @@ let entry: URL;
 let code: string;
 
 beforeAll(async () => {
-  const up = ladder('up', '--rung', '3', '--cpu', '0.1', '--autoscale', '1:3', '--target-cpu', '0.6', '--autoscale-sync', '1', '--scale-in-window', '5');
+  const up = ladder('up', '--rung', '3', '--cpu', '0.1', '--autoscale', '1:3', '--target-cpu', '0.6', '--autoscale-sync', '1', '--scale-in-window', '5', '--no-monitor');
   if (up.code !== 0) throw new Error(`ladder up failed:\n${up.err}`);
   entry = new URL(up.out.trim().split('\n').pop()!);
   const user = await signedUpClient(entry.origin);

@@ -97,7 +97,7 @@ async function warm(code: string, url: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const up = ladder('up', '--rung', '5', '--web', '3', '--replica-delay', '500');
+  const up = ladder('up', '--rung', '5', '--web', '3', '--replica-delay', '500', '--no-monitor'); // monitoring has its own tests; its scrapes would only load the machine
   if (up.code !== 0) throw new Error(`ladder up failed:\n${up.err}`);
   entry = up.out.trim().split('\n').pop()!;
   webs = nodes()

@@ -78,7 +78,7 @@ function p99(xs: number[]): number {
 
 beforeAll(async () => {
   // Replicas have their own test; the cache tier (rung 5) stays.
-  const up = ladder('up', '--rung', '6', '--replicas', '0');
+  const up = ladder('up', '--rung', '6', '--replicas', '0', '--no-monitor'); // monitoring has its own tests
   if (up.code !== 0) throw new Error(`ladder up failed:\n${up.err}\n${up.out}`);
   entry = up.out.trim().split('\n').pop()!;
   webs = status().nodes.filter((n) => n.role === 'web').map((n) => n.url);

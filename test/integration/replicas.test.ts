@@ -150,6 +150,8 @@ beforeAll(async () => {
     // Without the cache tier (rung 5), so that redirects are database reads: this file
     // checks the router; the cache's own guarantees over replicas are in cache.test.ts.
     '--no-cache',
+    // Monitoring has its own tests (monitor.test.ts); its scrapes would only load the machine.
+    '--no-monitor',
   );
   if (up.code !== 0) throw new Error(`ladder up failed:\n${up.err}`);
   entry = up.out.trim().split('\n').pop()!;
