@@ -166,11 +166,12 @@ describe('ladder bench on a launched topology', () => {
       expect(report.targets.find((t) => t.name.startsWith('rung 4: primary share'))?.threshold).toBe(10);
       // The regression guard of rung 4's read path, from the web servers' counters (nothing
       // timed): concurrent redirects share statements on the replicas as they do on the rung
-      // 3 primary (before, each rung 4 redirect was a statement of its own: 1.0 or more), and
+      // 3 primary (before, each rung 4 redirect was a statement of its own: 1.0 or more; 0.2 to
+      // 0.81 since, by the load on the machine), and
       // rotation spreads them evenly over the two replicas.
       const perRedirect = (rung: number) => f[`rung ${rung}: database statements per redirect`]!;
       expect(perRedirect(3)).toBeGreaterThan(0);
-      expect(perRedirect(4), `rung 3: ${perRedirect(3)}`).toBeLessThan(0.8);
+      expect(perRedirect(4), `rung 3: ${perRedirect(3)}`).toBeLessThan(0.9);
       expect(perRedirect(4), `rung 3: ${perRedirect(3)}`).toBeLessThan(3 * perRedirect(3));
       for (const replica of ['replica1', 'replica2']) {
         const share = f[`rung 4: ${replica} share of replica reads, %`];
