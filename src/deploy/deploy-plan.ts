@@ -98,6 +98,8 @@ export interface DeployPlan {
   sessions: boolean;
   /** A CDN in front of the balancer (rung 6: CloudFront; locally the Varnish edge). */
   cdn: boolean;
+  /** --ha: RDS Multi-AZ behind RDS Proxy, ElastiCache with a replica and automatic failover (aws/high-availability.ts). */
+  ha: boolean;
   drain: Drain;
   /** Settings every web server gets as plain environment (no secret among them). */
   env: Record<string, string>;
@@ -119,6 +121,10 @@ export function planOf(t: Readonly<Topology>): DeployPlan {
     SHUTDOWN_TIMEOUT_MS: String(drain.shutdownTimeoutMs),
   };
   if (balancer) env.DRAIN_DELAY_MS = String(drain.drainDelayMs);
+  // Behind RDS Proxy (--ha), as behind PgBouncer locally: unnamed statements, which a
+  // connection pool in transaction mode can carry (RDS Proxy would pin each session that
+  // prepares a named one to its server connection).
+  if (t.ha.enabled) env.DATABASE_STATEMENTS = 'unnamed';
   return {
     rung: t.rung,
     skipped: [...t.skipped],
@@ -135,6 +141,7 @@ export function planOf(t: Readonly<Topology>): DeployPlan {
     cache: t.features.cache,
     sessions: t.features.sharedSessions,
     cdn: t.features.cdn && balancer,
+    ha: t.ha.enabled,
     drain,
     env,
   };

@@ -4,7 +4,19 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-export type NodeRole = 'postgres' | 'postgres-replica' | 'redis' | 'haproxy' | 'web' | 'varnish' | 'prometheus' | 'alertmanager';
+export type NodeRole =
+  | 'postgres'
+  | 'postgres-replica'
+  | 'redis'
+  | 'haproxy'
+  | 'web'
+  | 'varnish'
+  | 'prometheus'
+  | 'alertmanager'
+  | 'etcd'
+  | 'pgbouncer'
+  | 'redis-replica'
+  | 'sentinel';
 export type NodeRunState = 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'failed';
 
 export interface NodeState {
@@ -17,6 +29,10 @@ export interface NodeState {
   restarts: number;
   /** Cores the node is capped at, when it is. */
   cpu?: number;
+  /** --ha database nodes: Patroni's REST API. */
+  api?: string;
+  /** --ha database nodes: their Postgres' postmaster.pid (the postmaster is no child of Patroni). */
+  pidFile?: string;
   /** The node's metrics exporter, a process of its own beside it (Postgres, Redis): stopped with the node. */
   exporter?: { pid: number | null; port: number };
 }

@@ -8,6 +8,7 @@ import { Cdn } from './cdn.ts';
 import { Database } from './database.ts';
 import { Monitoring } from './monitoring.ts';
 import { Network } from './network.ts';
+import { HighAvailability } from './high-availability.ts';
 import { Redis } from './redis.ts';
 import { WebAutoscaling } from './web-autoscaling.ts';
 import { WebService } from './web-service.ts';
@@ -22,6 +23,8 @@ export class LadderStack extends Stack {
   readonly database: Database;
   readonly cache: Redis | undefined;
   readonly sessions: Redis | undefined;
+  /** --ha: Multi-AZ, RDS Proxy, ElastiCache failover. */
+  readonly ha: HighAvailability | undefined;
   readonly web: WebService;
   readonly monitoring: Monitoring;
   readonly cdn: Cdn | undefined;
@@ -59,12 +62,21 @@ export class LadderStack extends Stack {
           evict: false,
         })
       : undefined;
+    this.ha = plan.ha
+      ? new HighAvailability(this, 'HighAvailability', {
+          vpc: this.network.vpc,
+          subnets: data,
+          database: this.database,
+          redis: [this.cache, this.sessions].filter((r): r is Redis => r !== undefined),
+        })
+      : undefined;
     this.web = new WebService(this, 'Web', {
       vpc: this.network.vpc,
       subnets: this.network.webSubnets,
       plan,
       image: image.valueAsString,
       database: this.database,
+      ...(this.ha ? { proxy: this.ha } : {}),
       cache: this.cache,
       sessions: this.sessions,
       certificateArn: props.certificateArn,

@@ -18,6 +18,7 @@ import {
 import { Construct } from 'constructs';
 import { APP_PORT, type DeployPlan } from '../deploy-plan.ts';
 import { DB_NAME, DB_USER, type Database } from './database.ts';
+import type { HighAvailability } from './high-availability.ts';
 import type { Redis } from './redis.ts';
 
 export interface WebServiceProps {
@@ -26,6 +27,8 @@ export interface WebServiceProps {
   plan: DeployPlan;
   image: string;
   database: Database;
+  /** --ha: writes go through RDS Proxy in front of the Multi-AZ primary. */
+  proxy?: HighAvailability;
   cache: Redis | undefined;
   sessions: Redis | undefined;
   /** An ACM certificate for HTTPS on the balancer; without one it listens on HTTP. */
@@ -78,8 +81,8 @@ export class WebService extends Construct {
     const primary = database.primary;
     const environment: Record<string, string> = {
       ...plan.env,
-      DB_HOST: primary.dbInstanceEndpointAddress,
-      DB_PORT: primary.dbInstanceEndpointPort,
+      DB_HOST: props.proxy ? props.proxy.endpoint : primary.dbInstanceEndpointAddress,
+      DB_PORT: props.proxy ? '5432' : primary.dbInstanceEndpointPort,
       DB_NAME,
       DB_USER,
       DB_SSL_ROOT_CERT: RDS_CA,
@@ -189,6 +192,7 @@ export class WebService extends Construct {
       ...(plan.balancer ? { healthCheckGracePeriod: Duration.seconds(60) } : {}),
     });
     database.allowFrom(this.securityGroup);
+    props.proxy?.allowFrom(this.securityGroup);
     props.cache?.allowFrom(this.securityGroup);
     props.sessions?.allowFrom(this.securityGroup);
 

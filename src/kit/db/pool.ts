@@ -22,6 +22,8 @@ export interface PoolOptions {
   url: string;
   max?: number;
   connectionTimeoutMs?: number;
+  /** A statement without an answer for this long fails and its connection is dropped (--ha: a frozen primary). */
+  queryTimeoutMs?: number;
   /**
    * An idle connection lost its server (restarted, stopped, network cut): the pool drops it
    * and opens a new one when needed; this is told, for a log line and a metric. Without a
@@ -37,6 +39,7 @@ export function createPool(opts: PoolOptions): pg.Pool {
     idleTimeoutMillis: POOL_DEFAULTS.idleTimeoutMs,
     connectionTimeoutMillis: opts.connectionTimeoutMs ?? POOL_DEFAULTS.connectionTimeoutMs,
     application_name: POOL_DEFAULTS.applicationName,
+    ...(opts.queryTimeoutMs !== undefined ? { query_timeout: opts.queryTimeoutMs } : {}),
   });
   pool.on('error', (err) => opts.onIdleError(err));
   return pool;
