@@ -78,7 +78,13 @@ export function patroniConfig(c: PatroniNodeConfig): Record<string, unknown> {
     name: c.name,
     log: { level: 'INFO', format: '%(asctime)s %(levelname)s: %(message)s' },
     restapi: { listen: `127.0.0.1:${c.restPort}`, connect_address: `127.0.0.1:${c.restPort}` },
-    etcd3: { hosts: [...c.etcdHosts], protocol: 'http' },
+    // etcd's v2 API, not etcd3: Patroni 3.0.2 renews the leader key over v2 with a
+    // compare-and-swap (prevValue = its own name), but over etcd3, once its lease has expired
+    // (a leader frozen past the ttl), it grants a new lease and puts the key unconditionally,
+    // judged on the cluster view it read before the freeze: a resumed old leader took the key
+    // back from the new one 2 s after the promotion, and the new leader's writes were lost
+    // (test/integration/ha.test.ts, the frozen leader; docs/decisions.md).
+    etcd: { hosts: [...c.etcdHosts], protocol: 'http' },
     bootstrap: {
       dcs: {
         ttl: t.ttl,
@@ -149,7 +155,7 @@ export function etcdArgs(member: EtcdMember, members: readonly EtcdMember[], dat
     // and no metrics or debug listeners beyond the client port.
     '--heartbeat-interval=100',
     '--election-timeout=1000',
-    '--enable-v2=false',
+    '--enable-v2=true', // Patroni's DCS protocol (patroniConfig)
     '--log-level=warn',
   ];
 }

@@ -136,14 +136,15 @@ export class Supervisor {
       this.autoscaler = new Autoscaler(t.autoscale, this, (line) => process.stderr.write(`${line}\n`));
       this.state.autoscaler = await this.autoscaler.start();
     }
+    // The roles `up` reports are the live ones: every Patroni node starts as a leader candidate.
+    await this.watchRoles();
     this.state.state = 'ready';
     this.save();
-    this.watchRoles();
     return this.plan.entry;
   }
 
   /** Nodes whose role changes while they run (Patroni: leader or replica) are asked every second. */
-  private watchRoles(): void {
+  private async watchRoles(): Promise<void> {
     const live = this.nodes.filter((n) => n.component.currentRole !== undefined);
     if (live.length === 0) return;
     let busy = false;
@@ -163,7 +164,8 @@ export class Supervisor {
       void refresh().finally(() => (busy = false));
     }, ROLE_REFRESH_MS);
     timer.unref();
-    void refresh();
+    busy = true;
+    await refresh().finally(() => (busy = false));
   }
 
   private register(component: Component): Managed {

@@ -71,7 +71,7 @@ let entry = '';
 const codes: string[] = [];
 
 beforeAll(async () => {
-  const up = ladder('up', '--rung', '4', '--ha', '--sync', '--web', '2');
+  const up = ladder('up', '--rung', '4', '--ha', '--sync', '--web', '2', '--no-monitor');
   if (up.code !== 0) throw new Error(`ladder up failed: ${up.out}\n${up.err}`);
   entry = up.out.trim();
   const user = await Visitor.signUp(entry, uniqueEmail());

@@ -61,7 +61,9 @@ function readFile(file: string): string {
 
 async function onNode<T>(n: Node, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: adminUrl(n), connectionTimeoutMillis: 3000 });
-  await c.connect();
+  await c.connect().catch((err: Error) => {
+    throw new Error(`${n.name} (${n.role}, ${n.state}, port ${n.port}): ${err.message}`, { cause: err });
+  });
   try {
     return await fn(c);
   } finally {
@@ -73,7 +75,7 @@ let entry = '';
 let codes: string[] = [];
 
 beforeAll(async () => {
-  const up = ladder('up', '--rung', '4', '--ha', '--web', '2');
+  const up = ladder('up', '--rung', '4', '--ha', '--web', '2', '--no-monitor');
   if (up.code !== 0) throw new Error(`ladder up failed: ${up.out}\n${up.err}`);
   entry = up.out.trim();
   const user = await Visitor.signUp(entry, uniqueEmail());
@@ -97,15 +99,31 @@ afterAll(async () => {
   const down = ladder('down');
   expect(down.code).toBe(0);
   for (const pid of pids) expect(isAlive(pid)).toBe(false);
-  rmSync(stateDir, { recursive: true, force: true });
+  if (!process.env.KEEP_STATE) rmSync(stateDir, { recursive: true, force: true }); // KEEP_STATE=1 keeps the nodes' logs for a failure
 }, 120_000);
+
+/** The codes of `acknowledged` that node n does not have. */
+async function missingOn(n: Node, acknowledged: readonly string[]): Promise<string[]> {
+  const found = await onNode(n, async (c) => (await c.query<{ code: string }>('select code from links where code = any($1)', [acknowledged])).rows);
+  const have = new Set(found.map((r) => r.code));
+  return acknowledged.filter((c) => !have.has(c));
+}
 
 /** Every acknowledged code that the leader does not have. */
 async function lost(acknowledged: readonly string[]): Promise<string[]> {
   const leader = pgNodes().find((n) => n.role === 'postgres' && n.state === 'ready')!;
-  const found = await onNode(leader, async (c) => (await c.query<{ code: string }>('select code from links where code = any($1)', [acknowledged])).rows);
-  const have = new Set(found.map((r) => r.code));
-  return acknowledged.filter((c) => !have.has(c));
+  return missingOn(leader, acknowledged);
+}
+
+/** For a failure message: each database node's role and which of `codes` it holds. */
+async function whereAre(codes: readonly string[]): Promise<string> {
+  const lines = await Promise.all(
+    pgNodes().map(async (n) => {
+      const missing = await missingOn(n, codes).catch((err: Error) => err.message);
+      return `${n.name} ${n.role} ${n.state}: ${typeof missing === 'string' ? missing : `has ${codes.length - missing.length} of ${codes.length}`}`;
+    }),
+  );
+  return lines.join('; ');
 }
 
 describe('ladder up --rung 4 --ha', () => {
@@ -178,17 +196,23 @@ describe('ladder up --rung 4 --ha', () => {
     // Every write acknowledged once the new leader led is on the new leader: nothing went to the old one.
     const afterNew = acknowledged.filter((r) => r.startedAt >= newLeaderAt).map((r) => r.code!);
     expect(afterNew.length).toBeGreaterThan(0);
-    expect(await lost(afterNew)).toEqual([]);
-    await waitFor(`${old.name} to rejoin as a replica`, async () => {
+    // On the node that took over, whichever `ladder status` names now.
+    const missingOnNext = await missingOn(next!, afterNew);
+    expect(missingOnNext, `${old.name} frozen, ${next!.name} led from ${newLeaderAt}; ${await whereAre(missingOnNext)}`).toEqual([]);
+    // Rejoined: a replica again, streaming on the new timeline (rewound if it had gone its own
+    // way): one history, not two. Demotion, then pg_rewind, restart its Postgres on the way.
+    let rejoinedTimeline = 0;
+    await waitFor(`${old.name} to rejoin as a replica streaming from the new leader`, async () => {
       const n = pgNodes().find((x) => x.name === old.name);
       if (n?.role !== 'postgres-replica') return false;
-      return onNode(n, async (c) => (await c.query<{ r: boolean }>('select pg_is_in_recovery() as r')).rows[0]!.r).catch(() => false);
+      const row = await onNode(n, async (c) => (await c.query<{ r: boolean; t: string | null }>("select pg_is_in_recovery() as r, (select received_tli::text from pg_stat_wal_receiver where status = 'streaming') as t")).rows[0]).catch(() => undefined);
+      rejoinedTimeline = Number(row?.t ?? 0);
+      return row?.r === true && rejoinedTimeline > 0;
     }, 60_000);
-    // Rejoined on the new timeline (rewound if it had gone its own way): one history, not two.
-    const rejoinedTimeline = await onNode(old, async (c) => (await c.query<{ t: string }>('select received_tli::text as t from pg_stat_wal_receiver')).rows[0]?.t);
-    expect(Number(rejoinedTimeline)).toBeGreaterThanOrEqual(forkTimeline);
+    expect(rejoinedTimeline).toBeGreaterThanOrEqual(forkTimeline);
     // Every acknowledged write of the whole run is on the leader (none applied only on the old one).
-    expect(await lost(acknowledged.map((r) => r.code!))).toEqual([]);
+    const lostOfRun = await lost(acknowledged.map((r) => r.code!));
+    expect(lostOfRun, await whereAre(lostOfRun)).toEqual([]);
     const reads = load.records.filter((r) => r.kind === 'redirect');
     process.stderr.write(`ha: frozen leader replaced ${newLeaderAt - frozenAt} ms after the freeze; ${reads.filter((r) => r.status !== 302).length} of ${reads.length} redirects failed\n`);
     expect(reads.filter((r) => r.status !== 302).map((r) => r.status)).toEqual([]);

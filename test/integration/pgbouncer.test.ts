@@ -62,7 +62,7 @@ async function concurrent(port: number, n: number): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  const up = ladder('up', '--rung', '3', '--web', '2', '--pgbouncer', '--max-connections', '50');
+  const up = ladder('up', '--rung', '3', '--web', '2', '--pgbouncer', '--max-connections', '50', '--no-monitor');
   if (up.code !== 0) throw new Error(`ladder up failed: ${up.out}\n${up.err}`);
   entry = up.out.trim();
 }, 200_000);

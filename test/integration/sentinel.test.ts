@@ -37,7 +37,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let entry = '';
 
 beforeAll(async () => {
-  const up = ladder('up', '--rung', '7', '--ha', '--web', '2', '--no-cache', '--replicas', '1');
+  const up = ladder('up', '--rung', '7', '--ha', '--web', '2', '--no-cache', '--replicas', '1', '--no-monitor');
   if (up.code !== 0) throw new Error(`ladder up failed: ${up.out}\n${up.err}`);
   entry = up.out.trim();
 }, 200_000);

@@ -51,7 +51,8 @@ describe('patroni.yml', () => {
     expect(c.restapi).toEqual({ listen: '127.0.0.1:41001', connect_address: '127.0.0.1:41001' });
     expect(c.postgresql.listen).toBe('127.0.0.1:41002');
     expect(c.postgresql.data_dir).toBe('/x/pg2/pgdata');
-    expect(c.etcd3.hosts).toEqual(node.etcdHosts);
+    expect(c.etcd.hosts).toEqual(node.etcdHosts);
+    expect(c).not.toHaveProperty('etcd3'); // its leader renewal is no compare-and-swap (patroni-config.ts)
     // Nothing listens beyond loopback, and only loopback may connect.
     expect(JSON.stringify(c)).not.toMatch(/0\.0\.0\.0/);
     expect(c.postgresql.pg_hba.every((l: string) => l.startsWith('local') || l.includes('127.0.0.1/32'))).toBe(true);
@@ -85,6 +86,7 @@ describe('etcd members', () => {
     expect(args).toContain('--listen-peer-urls=http://127.0.0.1:43002');
     expect(args).toContain('--initial-cluster=etcd1=http://127.0.0.1:43001,etcd2=http://127.0.0.1:43002,etcd3=http://127.0.0.1:43003');
     expect(args).toContain('--initial-cluster-token=ladder-abc');
+    expect(args).toContain('--enable-v2=true'); // Patroni speaks v2 to it
   });
 });
 

@@ -37,7 +37,7 @@ export class EtcdComponent implements Component {
     this.logFile = opts.logFile;
   }
 
-  /** host:port, as Patroni's etcd3.hosts lists it. */
+  /** host:port, as Patroni's etcd.hosts lists it. */
   get hostPort(): string {
     return `127.0.0.1:${this.port}`;
   }
