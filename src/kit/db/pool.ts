@@ -1,6 +1,6 @@
 // The one place the kit opens a pg.Pool: the primary's (PgDatabase) and each replica's
 // (ReplicaRouter), and at rung 10 each shard's, so that every pool has the same settings
-// and the same handling of a connection that fails while idle.
+// and the same handling of a connection that fails, idle or checked out.
 import pg from 'pg';
 
 /** The settings, in one commented table. */
@@ -42,8 +42,16 @@ export function createPool(opts: PoolOptions): pg.Pool {
     ...(opts.queryTimeoutMs !== undefined ? { query_timeout: opts.queryTimeoutMs } : {}),
   });
   pool.on('error', (err) => opts.onIdleError(err));
+  // A connection lost while checked out (a statement or a transaction on it when its server
+  // died: kill -9 of the primary under load) emits 'error' on its client, which pg-pool hears
+  // only while the client is idle: unheard, it crashed the web process. The caller learns of
+  // the failure through its statement (or the next one, which the broken client refuses), and
+  // the release drops the client; this listener only keeps the event from being fatal.
+  pool.on('connect', (client) => client.on('error', ignoreCheckedOutError));
   return pool;
 }
+
+function ignoreCheckedOutError(): void {}
 
 /** The log lines the db components write: pino's shape, so Fastify's logger fits. */
 export interface DbLog {
