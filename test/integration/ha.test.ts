@@ -163,6 +163,8 @@ describe('ladder up --rung 4 --ha', () => {
     expect(outage).toBeLessThan(10_000);
     expect(reads.length).toBeGreaterThan(50);
     expect(failedReads.map((r) => r.status)).toEqual([]);
+    // No web server crashed on the way (HAProxy would hide one behind its retries).
+    expect(status().nodes.filter((n) => n.role === 'web').map((n) => `${n.name}: ${(n as Node & { restarts: number }).restarts}`)).toEqual(['web1: 0', 'web2: 0']);
     // Asynchronous mode: loss is possible, bounded by maximum_lag_on_failover; measured here.
     const acknowledged = load.records.filter((r) => r.kind === 'create' && r.status === 201).map((r) => r.code!);
     const missing = await lost(acknowledged);
