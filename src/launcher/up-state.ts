@@ -4,7 +4,18 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-export type NodeRole = 'postgres' | 'postgres-replica' | 'redis' | 'haproxy' | 'web' | 'varnish' | 'prometheus' | 'alertmanager';
+export type NodeRole =
+  | 'postgres'
+  | 'postgres-replica'
+  | 'redis'
+  | 'haproxy'
+  | 'web'
+  | 'varnish'
+  | 'prometheus'
+  | 'alertmanager'
+  | 'queue'
+  | 'relay'
+  | 'worker';
 export type NodeRunState = 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'failed';
 
 export interface NodeState {

@@ -12,6 +12,14 @@ export interface Queue {
   publish(topic: string, message: Message): void;
 }
 
+/** The process-wide queue behind `req.queue`, with the lifecycle the kit's plugin drives. */
+export interface ManagedQueue extends Queue {
+  start(): void;
+  close(): Promise<void>;
+  /** Messages accepted but not yet written where they survive this process. */
+  readonly size: number;
+}
+
 export interface Consumer {
   /**
    * Messages with equal keys (and equal groups, when the consumer has groups) are merged
@@ -52,7 +60,7 @@ interface Topic {
   keys: number;
 }
 
-export class InProcessQueue implements Queue {
+export class InProcessQueue implements ManagedQueue {
   private readonly topics = new Map<string, Topic>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;

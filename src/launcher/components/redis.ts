@@ -1,5 +1,6 @@
 // A redis-server as a component: sessions and rate limits shared by the web servers
-// (`redis`, rung 7), or the cache tier's own Redis (`cache`, rung 5: bounded, evicting).
+// (`redis`, rung 7), the cache tier's own Redis (`cache`, rung 5: bounded, evicting), or the
+// broker of rung 9 (`queue`, role queue: BullMQ's Redis, persisted, never evicting).
 import type { ChildProcess } from 'node:child_process';
 import { requireBinary } from '../binaries.ts';
 import { exitReason, spawnLogged, waitUntil } from '../child.ts';
@@ -10,13 +11,15 @@ import { ping, redisServerArgs, type RedisServerOptions } from '../redis-server.
 export interface RedisComponentOptions extends RedisServerOptions {
   name: string;
   logFile: string;
+  /** `queue`: the broker of rung 9 (a redis-server too); default `redis`. */
+  role?: 'redis' | 'queue';
 }
 
 const READY_TIMEOUT_MS = 15_000;
 
 export class RedisComponent implements Component {
   readonly name: string;
-  readonly role = 'redis' as const;
+  readonly role: 'redis' | 'queue';
   readonly port: number;
   readonly url: string;
   readonly logFile: string;
@@ -25,6 +28,7 @@ export class RedisComponent implements Component {
 
   constructor(private readonly opts: RedisComponentOptions) {
     this.name = opts.name;
+    this.role = opts.role ?? 'redis';
     this.port = opts.port;
     this.url = `redis://127.0.0.1:${opts.port}`;
     this.logFile = opts.logFile;
@@ -39,6 +43,6 @@ export class RedisComponent implements Component {
   }
 
   async stop(child: ChildProcess): Promise<void> {
-    await stopChild(child, { signal: ROLES.redis.stopSignal, timeoutMs: ROLES.redis.stopTimeoutMs });
+    await stopChild(child, { signal: ROLES[this.role].stopSignal, timeoutMs: ROLES[this.role].stopTimeoutMs });
   }
 }
