@@ -3,6 +3,7 @@
 // around the app), then listens. The only module that imports both app and kit
 // implementations; the launcher starts it by command (`ladder __web`, web-main.ts).
 import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
 import { cacheFilters, clickConsumer, linksApp, notFoundPage } from '../app/links-app.ts';
 import { redirectFastPath } from '../app/routes/redirect.ts';
 import { CACHE_DEFAULTS } from '../kit/cache/cache-defaults.ts';
@@ -116,9 +117,14 @@ function inProcessClicks(
   return queue;
 }
 
-/** The click log's producer name: this node's (web1, ...), made safe for a file name. */
+/**
+ * The click log's producer name: this node's (web1, ...), made safe for a file name; without
+ * one (a container), `web-` and random hex, so two servers never share a producer id.
+ */
 function clickLogNode(): string {
-  const node = (process.env.LADDER_NODE ?? 'web').toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 30);
+  const given = process.env.LADDER_NODE;
+  if (!given) return `web-${randomBytes(4).toString('hex')}`;
+  const node = given.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 30);
   return /^[a-z]/.test(node) ? node : `w${node.slice(0, 29)}`;
 }
 

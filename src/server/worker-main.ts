@@ -53,7 +53,7 @@ export async function runWorker(): Promise<number> {
       onResult,
       handle: async (body) => {
         const b = parseClickBatch(body);
-        await applyClickBatch(database, b, b.clicks);
+        if (!(await applyClickBatch(database, b, b.clicks))) qm.duplicate(QUEUES.clicks);
       },
     }),
     new BrokerConsumer({
@@ -64,7 +64,7 @@ export async function runWorker(): Promise<number> {
       handle: async (body) => {
         const e = parseLinkEvent(body);
         if (poisoned(e.url)) throw new Error(`poison event ${e.id} (LADDER_POISON_FILE)`);
-        await applyLinkEvent(database, e.id, e.type, e.ownerId);
+        if (!(await applyLinkEvent(database, e.id, e.type, e.ownerId))) qm.duplicate(QUEUES.linkEvents);
       },
     }),
   ];

@@ -11,6 +11,8 @@ const STATS_TIMEOUT_MS = 1000;
 export interface QueueMetrics {
   jobs: Counter<'queue' | 'result'>;
   count(queue: QueueName, result: JobResult): void;
+  /** A message received again after it was applied (a redelivery), recognised by its id and skipped. */
+  duplicate(queue: QueueName): void;
 }
 
 export function queueMetrics(registry: Registry, queues: readonly BrokerQueue[]): QueueMetrics {
@@ -21,7 +23,16 @@ export function queueMetrics(registry: Registry, queues: readonly BrokerQueue[])
     labelNames: ['queue', 'result'] as const,
     registers,
   });
-  for (const q of queues) for (const r of ['done', 'retried', 'dead'] as const) jobs.labels(q.name, r).inc(0);
+  const duplicates = new Counter({
+    name: 'ladder_jobs_duplicates_total',
+    help: 'Messages received again after they had been applied (redeliveries), recognised by their id and changing nothing.',
+    labelNames: ['queue'] as const,
+    registers,
+  });
+  for (const q of queues) {
+    for (const r of ['done', 'retried', 'dead'] as const) jobs.labels(q.name, r).inc(0);
+    duplicates.labels(q.name).inc(0);
+  }
   let last: Promise<QueueStats[]> | undefined;
   // One broker read per scrape, shared by both gauges.
   const stats = (): Promise<QueueStats[]> => {
@@ -57,5 +68,5 @@ export function queueMetrics(registry: Registry, queues: readonly BrokerQueue[])
       }
     },
   });
-  return { jobs, count: (queue, result) => jobs.labels(queue, result).inc() };
+  return { jobs, count: (queue, result) => jobs.labels(queue, result).inc(), duplicate: (queue) => duplicates.labels(queue).inc() };
 }
