@@ -17,7 +17,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/kit/process/pid.ts';
-import { BROKER_DEFAULTS } from '../../src/kit/queue/broker.ts';
+import { BROKER_DEFAULTS, BrokerQueue, QUEUES } from '../../src/kit/queue/broker.ts';
 import { sumSeries } from '../../src/lab/measure/prom-text.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { signedUpClient, type Client } from '../support/app.ts';
@@ -241,11 +241,61 @@ describe('ladder up --rung 9 --workers 2', () => {
     seen = await Promise.all(codes.map(clicksOf));
     expect(seen).toEqual(codes.map((c) => load.ok.get(c)));
     expect(dead('clicks')).toBe(0);
+    const duplicates = await workerMetric('ladder_jobs_duplicates_total', 'queue="clicks"');
+    const [{ batches }] = (await sql<{ batches: string }>('select count(*) as batches from click_batches')) as [{ batches: string }];
+    console.log(
+      `queue chaos: ${answered} redirects answered 302 in ${CHAOS_S} s (broker frozen ${STOP_S} s), other answers ${JSON.stringify(Object.fromEntries(load.other))}; ` +
+        `${batches} batches applied, ${duplicates} redelivered batch(es) recognised by the workers running now`,
+    );
     const [summary] = await sql<{ clicks: string }>('select clicks from owner_summary where owner_id = $1', [userId]);
     expect(Number(summary!.clicks)).toBe(answered);
     // Every node came back by itself.
     await waitFor('every node ready', () => nodes().every((n) => n.state === 'ready'), 30_000);
   }, 240_000);
+
+  it('changes nothing when a batch or an event already applied is delivered again, under another message id', async () => {
+    const owner = await signedUpClient(entry);
+    const ownerId = Number((await owner.get('/api/me')).json.user.id);
+    const code = (await owner.post('/api/links', { url: 'https://example.com/again' })).json.code as string;
+    for (let i = 0; i < 5; i++) expect((await fetch(`${entry}/${code}`, { redirect: 'manual' })).status).toBe(302);
+    const clicks = () => owner.get(`/api/links/${code}/stats`).then((r) => Number(r.json.clicks));
+    await waitFor('5 clicks', async () => (await clicks()) === 5, 20_000);
+    const summary = async () => (await sql<{ links: string; clicks: string }>('select links, clicks from owner_summary where owner_id = $1', [ownerId]))[0]!;
+    await waitFor('the creation applied', async () => Number((await summary()).links) === 1, 20_000);
+    const [batch] = await sql<{ producer: string; start_offset: string; end_offset: string; link_id: string; day: string }>(
+      `select b.producer, b.start_offset, b.end_offset, l.id as link_id, to_char(now() at time zone 'utc', 'YYYY-MM-DD') as day
+       from click_batches b, links l where l.code = $1 order by b.applied_at desc limit 1`,
+      [code],
+    );
+    const [event] = await sql<{ id: string; type: string; key: string; payload: Record<string, unknown> }>(
+      `select id, type, key, payload from outbox where payload->>'ownerId' = $1`,
+      [String(ownerId)],
+    );
+    const before = {
+      clicks: await workerMetric('ladder_jobs_duplicates_total', 'queue="clicks"'),
+      events: await workerMetric('ladder_jobs_duplicates_total', 'queue="link-events"'),
+    };
+    const url = nodes().find((n) => n.name === 'queue')!.url;
+    const clicksQ = new BrokerQueue(QUEUES.clicks, { ...BROKER_DEFAULTS, url });
+    const eventsQ = new BrokerQueue(QUEUES.linkEvents, { ...BROKER_DEFAULTS, url });
+    try {
+      // The same batch id (producer, start) with other counts: applied already, so skipped whole.
+      const body = { producer: batch!.producer, start: Number(batch!.start_offset), end: Number(batch!.end_offset), clicks: [[batch!.link_id, batch!.day, 1000]] };
+      await clicksQ.send([{ id: `again-${Date.now()}`, body }]);
+      await eventsQ.send([{ id: `again-${Date.now()}`, body: { id: String(event!.id), type: event!.type, key: event!.key, payload: event!.payload } }]);
+    } finally {
+      await Promise.all([clicksQ.close(), eventsQ.close()]);
+    }
+    await waitFor(
+      'both redeliveries recognised',
+      async () =>
+        (await workerMetric('ladder_jobs_duplicates_total', 'queue="clicks"')) === before.clicks + 1 &&
+        (await workerMetric('ladder_jobs_duplicates_total', 'queue="link-events"')) === before.events + 1,
+      20_000,
+    );
+    expect(await clicks()).toBe(5);
+    expect(await summary()).toEqual({ links: '1', clicks: '5' });
+  }, 60_000);
 
   it('dead-letters a poison event after exactly maxReceives receives, goes on with other work, and applies it once when re-driven', async () => {
     const marker = `poison-${Date.now().toString(36)}`;
