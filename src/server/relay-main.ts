@@ -92,7 +92,8 @@ export async function runRelay(): Promise<number> {
   outbox.start();
   say(`shipping click logs from ${logDir} and the outbox; ops at ${ops.url}`);
   await untilSignal(async () => {
-    await Promise.all([shipper.stop(), outbox.stop()]);
+    // What the logs hold now is shipped before leaving (bounded by the launcher's stop timeout).
+    await Promise.all([shipper.stop({ drain: true }).catch((err: unknown) => log('could not ship the rest of the logs', err)), outbox.stop()]);
     await Promise.all([clicks.close(), events.close()]);
     await ops.close();
     await pool.end();

@@ -62,6 +62,10 @@ function connection(url: string, opts: { failFast?: boolean } = {}) {
   return {
     host: u.hostname,
     port: Number(u.port || 6379),
+    // ElastiCache on AWS: TLS (rediss://) and an AUTH token in the URL's password.
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
     // Consumers and producers wait for a broker that is away; only commands fail fast.
     maxRetriesPerRequest: opts.failFast ? 1 : null,
     ...(opts.failFast ? { enableOfflineQueue: false, connectTimeout: 2000, retryStrategy: () => null } : { retryStrategy: (n: number) => Math.min(n * 100, 1000) }),

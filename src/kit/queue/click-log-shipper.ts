@@ -76,10 +76,23 @@ export class ClickLogShipper {
     loop();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops polling. `drain`: first ships what the logs hold now (a relay leaving with its
+   * web server, as a sidecar in a cloud task whose disk goes with it, must not leave clicks
+   * behind).
+   */
+  async stop(opts: { drain?: boolean } = {}): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
+    if (opts.drain) {
+      this.stopped = false;
+      try {
+        await this.pass();
+      } finally {
+        this.stopped = true;
+      }
+    }
   }
 
   /** Ships everything there is now, segment by segment; returns once every segment is sent to its current end. */
