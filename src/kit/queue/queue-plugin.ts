@@ -1,7 +1,8 @@
 // Plugin `ladder-queue`: `req.queue`, where handlers hand off work that must not delay the
-// response (click counts), and `req.outbox`, where business writes append their events. Started when the server gets ready; on close it flushes what is
-// buffered (before the database closes: it is registered after `ladder-db`, and Fastify
-// closes plugins in reverse order) and logs what it could not write.
+// response (click counts), and `req.outbox`, where business writes append their events
+// (rung 9). Started when the server gets ready; on close it flushes what is buffered
+// (before the database closes: it is registered after `ladder-db`, and Fastify closes
+// plugins in reverse order) and logs what it could not write.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Outbox } from './outbox.ts';

@@ -1,10 +1,11 @@
 // `req.queue`: fire-and-forget work that must not make the request wait. At rung 1 the
 // InProcessQueue aggregates messages by key in memory and flushes them in batches; rung 9
-// replaces it with a transactional outbox and workers behind the same interface.
+// replaces it with a durable local log that a relay ships to the broker and workers.
 //
 // What a crash can lose at rung 1: messages buffered since the last flush (at most one
 // flush interval, 1 s by default) if the process dies without a clean shutdown (SIGKILL,
-// power loss). A clean shutdown (SIGTERM/SIGINT) flushes everything.
+// power loss). A clean shutdown (SIGTERM/SIGINT) flushes everything. Rung 9 puts a
+// ClickLogQueue (click-log.ts) behind the same interface: nothing buffered, nothing lost.
 
 export type Message = Record<string, string | number>;
 
