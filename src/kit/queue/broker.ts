@@ -68,7 +68,7 @@ function connection(url: string, opts: { failFast?: boolean } = {}) {
     ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
     // Consumers and producers wait for a broker that is away; only commands fail fast.
     maxRetriesPerRequest: opts.failFast ? 1 : null,
-    ...(opts.failFast ? { enableOfflineQueue: false, connectTimeout: 2000, retryStrategy: () => null } : { retryStrategy: (n: number) => Math.min(n * 100, 1000) }),
+    ...(opts.failFast ? { enableOfflineQueue: false, connectTimeout: 2000, commandTimeout: 3000, retryStrategy: () => null } : { retryStrategy: (n: number) => Math.min(n * 100, 1000) }),
   };
 }
 
