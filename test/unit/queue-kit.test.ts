@@ -153,6 +153,29 @@ describe('click log shipper', () => {
     expect(s.sent.reduce((n, b) => n + b.clicks[0]!.count, 0)).toBe(10);
   });
 
+  it('takes the segments in turn: a log that always has a new line does not hold the others back', async () => {
+    const s = setup({ maxBatchBytes: 13 });
+    const Q = 'web2.1700000000000.999998.0';
+    writeFileSync(s.log(P), '1 2026-12-07\n');
+    writeFileSync(s.log(Q), '2 2026-12-07\n'.repeat(3));
+    const order: string[] = [];
+    const dir = s.dir;
+    const shipper = new ClickLogShipper({
+      dir: path.join(dir, 'log'),
+      statePath: path.join(dir, 'relay', 'offsets.json'),
+      maxBatchBytes: 13,
+      writerAlive: () => true,
+      send: async (b) => {
+        order.push(b.producer === P ? 'P' : 'Q');
+        // P's writer is busy: a new line arrives with every batch sent (up to a point).
+        if (b.producer === P && order.length < 20) appendFileSync(s.log(P), '1 2026-12-07\n');
+      },
+    });
+    await shipper.pass();
+    expect(order.slice(0, 6)).toEqual(['P', 'Q', 'P', 'Q', 'P', 'Q']);
+    expect(order.filter((x) => x === 'Q')).toHaveLength(3);
+  });
+
   it('sends the very same range again after a failed send, even if the log grew meanwhile', async () => {
     const s = setup();
     writeFileSync(s.log(P), '1 2026-12-07\n');

@@ -35,6 +35,8 @@ interface SegmentState {
 }
 
 const DEFAULT_MAX_BATCH_BYTES = 512 * 1024;
+/** Turns over the segments in one pass before the folder is listed again. */
+const MAX_ROUNDS = 64;
 
 function alive(pid: number): boolean {
   try {
@@ -95,16 +97,23 @@ export class ClickLogShipper {
     }
   }
 
-  /** Ships everything there is now, segment by segment; returns once every segment is sent to its current end. */
+  /**
+   * Ships what the logs hold, one batch per segment in turn (a busy web server's log, which
+   * always has a new line, must not hold the others back), until nothing is left or
+   * MAX_ROUNDS turns have passed; then retires the segments that are done.
+   */
   async pass(): Promise<void> {
     const files = readdirSync(this.opts.dir).flatMap((f) => producerOfFile(f) ?? []);
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      let shipped = false;
+      for (const producer of files) {
+        if (this.stopped) return;
+        if (await this.shipOne(producer)) shipped = true;
+      }
+      if (!shipped) break;
+    }
     let backlog = 0;
     for (const producer of files) {
-      for (;;) {
-        if (this.stopped) return;
-        const shipped = await this.shipOne(producer);
-        if (!shipped) break;
-      }
       const file = path.join(this.opts.dir, segmentFile(producer));
       const size = statSizeOrUndefined(file);
       const st = this.state[producer] ?? { offset: 0 };
