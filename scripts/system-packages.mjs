@@ -51,6 +51,10 @@ const NEEDS = [
     programs: ['prometheus-varnish-exporter'],
     why: "the edge's metrics for Prometheus",
   },
+  { pkg: 'patroni', programs: ['patroni'], why: 'automatic Postgres failover with --ha' },
+  { pkg: 'etcd-server', programs: ['etcd'], why: "Patroni's configuration store with --ha" },
+  { pkg: 'pgbouncer', programs: ['pgbouncer'], why: 'connection pooling with --pgbouncer' },
+  { pkg: 'redis-sentinel', programs: ['redis-sentinel'], why: 'the session Redis failover with --ha from rung 7' },
   {
     pkg: 'postgresql-15',
     programs: ['/usr/lib/postgresql/15/bin/pg_basebackup'],

@@ -16,13 +16,17 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
            [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache] [--monitor|--no-monitor] [--workers W]
            [--autoscale MIN:MAX [--target-cpu 0.6] [--autoscale-sync S] [--scale-in-window S]]
+           [--ha [--sync]] [--pgbouncer] [--max-connections N]
                                start a topology in the background; prints the entry URL when ready
                                (rung 4 and up: a primary and R streaming replicas, 2 unless told;
                                rung 5 and up: the cache tier, unless --no-cache;
                                rung 3 and up: Prometheus, Alertmanager and the dashboard, unless --no-monitor;
                                rung 9 and up: a broker, the relay and W workers, 2 unless told;
                                --autoscale, rung 3 and up: the web tier sizes itself to the target CPU,
-                               see docs/operations.md)
+                               see docs/operations.md;
+                               --ha: pg1..pgN under Patroni with etcd1..3, automatic failover,
+                               --sync for synchronous replication; --pgbouncer: PgBouncer in front,
+                               also by itself when the web tier's pools would pass --max-connections)
   ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
   ladder queue stats [--json]  the broker's queues: {queues:[{name, depth, oldestAgeSeconds, deadLetters}]}
   ladder queue dlq list|retry [--json]
@@ -30,12 +34,13 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
   ladder alerts [--json]       the alerts firing now (from the topology's Alertmanager)
   ladder dashboard             the monitoring dashboard's URL (a live picture of the topology)
   ladder down                  stop everything \`up\` started
-  ladder chaos kill|stop|cont|term NODE [--down S]   fault injection on a node (a killed
-                               node stays down S seconds, 5 unless told, then is restarted)
+  ladder chaos kill|stop|cont|term NODE [--down S]   fault injection on a node (NODE \`primary\`:
+                               the current leader; a killed node stays down S seconds, 5 unless
+                               told, then is restarted)
   ladder logs NODE [--lines N] a node's log
   ladder scale --web K         add or remove web servers at runtime (HAProxy runtime API)
   ladder synth --rung N [--target aws|k8s] [--out DIR] [--web K] [--replicas R] [--cpu C]
-           [--no-cache] [--region R] [--certificate-arn ARN] [--validate] [--image IMG] [--database cnpg|external] [--json]
+           [--no-cache] [--ha] [--region R] [--certificate-arn ARN] [--validate] [--image IMG] [--database cnpg|external] [--json]
            [--autoscale MIN:MAX [--target-cpu 0.6] [--scale-in-window S]]
                                the rung's deployable artefacts, offline: a CDK cloud assembly with
                                CloudFormation (aws, the default) or Kubernetes manifests (k8s);
@@ -210,6 +215,10 @@ export async function main(argv: string[]): Promise<number> {
             'target-cpu': { type: 'string' },
             'autoscale-sync': { type: 'string' },
             'scale-in-window': { type: 'string' },
+            ha: { type: 'boolean' },
+            sync: { type: 'boolean' },
+            pgbouncer: { type: 'boolean' },
+            'max-connections': { type: 'string' },
             json: { type: 'boolean' },
           },
           strict: true,
@@ -233,6 +242,10 @@ export async function main(argv: string[]): Promise<number> {
             ...(values['no-cache'] ? { cache: false } : {}),
             ...(values.monitor ? { monitor: true } : values['no-monitor'] ? { monitor: false } : {}),
             ...(autoscale ? { autoscale } : {}),
+            ...(values.ha ? { ha: true } : {}),
+            ...(values.sync ? { sync: true } : {}),
+            ...(values.pgbouncer ? { pgbouncer: true } : {}),
+            maxConnections: num(values['max-connections'], 'max-connections'),
             stateDir: stateDir(),
             json: values.json,
           },
@@ -279,7 +292,7 @@ export async function main(argv: string[]): Promise<number> {
         if (values.down !== undefined && positionals[0] !== 'kill')
           throw new ConfigError('down', 'applies to kill only', 'use ladder chaos kill NODE --down S');
         const { chaos } = await import('../launcher/up-commands.ts');
-        return chaos(stateDir(), positionals[0], positionals[1], say, down);
+        return await chaos(stateDir(), positionals[0], positionals[1], say, down);
       }
       case 'logs': {
         const { values, positionals } = parseArgs({
@@ -320,6 +333,7 @@ export async function main(argv: string[]): Promise<number> {
             replicas: { type: 'string' },
             cpu: { type: 'string' },
             'no-cache': { type: 'boolean' },
+            ha: { type: 'boolean' },
             region: { type: 'string' },
             'certificate-arn': { type: 'string' },
             image: { type: 'string' },
@@ -344,6 +358,7 @@ export async function main(argv: string[]): Promise<number> {
           cpu: num(values.cpu, 'cpu'),
           ...(values['no-cache'] ? { cache: false } : {}),
           ...(autoscale ? { autoscale } : {}),
+          ...(values.ha ? { ha: true } : {}),
           target,
           outDir: values.out ?? `synth.out/rung-${rung}-${target}`,
           region: values.region,

@@ -103,6 +103,8 @@ export interface DeployPlan {
    * service of their own; undefined below rung 9.
    */
   queue: { workers: number; size: WebSize } | undefined;
+  /** --ha: RDS Multi-AZ behind RDS Proxy, ElastiCache with a replica and automatic failover (aws/high-availability.ts). */
+  ha: boolean;
   drain: Drain;
   /** Settings every web server gets as plain environment (no secret among them). */
   env: Record<string, string>;
@@ -124,6 +126,10 @@ export function planOf(t: Readonly<Topology>): DeployPlan {
     SHUTDOWN_TIMEOUT_MS: String(drain.shutdownTimeoutMs),
   };
   if (balancer) env.DRAIN_DELAY_MS = String(drain.drainDelayMs);
+  // Behind RDS Proxy (--ha), as behind PgBouncer locally: unnamed statements, which a
+  // connection pool in transaction mode can carry (RDS Proxy would pin each session that
+  // prepares a named one to its server connection).
+  if (t.ha.enabled) env.DATABASE_STATEMENTS = 'unnamed';
   return {
     rung: t.rung,
     skipped: [...t.skipped],
@@ -141,6 +147,7 @@ export function planOf(t: Readonly<Topology>): DeployPlan {
     sessions: t.features.sharedSessions,
     cdn: t.features.cdn && balancer,
     queue: t.features.queue ? { workers: t.workers, size: webSizeOf(undefined) } : undefined,
+    ha: t.ha.enabled,
     drain,
     env,
   };

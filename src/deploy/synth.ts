@@ -10,7 +10,7 @@ import { planOf, type DeployPlan } from './deploy-plan.ts';
 export type Target = 'aws' | 'k8s';
 
 /** The flags of `ladder up` that apply to a deployment (--cpu is a size hint there). */
-export interface SynthOptions extends Pick<TopologyInput, 'rung' | 'web' | 'replicas' | 'cpu' | 'cache' | 'autoscale'> {
+export interface SynthOptions extends Pick<TopologyInput, 'rung' | 'web' | 'replicas' | 'cpu' | 'cache' | 'autoscale' | 'ha'> {
   target?: string | undefined;
   outDir: string;
   region?: string | undefined;
@@ -85,8 +85,8 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
   if (database !== 'cnpg' && database !== 'external')
     throw new ConfigError('database', `"${database}"`, 'use --database cnpg or --database external');
   const { outDir, region, certificateArn, image } = options;
-  const { rung, web, replicas, cpu, cache, autoscale } = options;
-  const plan: DeployPlan = planOf(buildTopology({ rung, web, replicas, cpu, cache, ...(autoscale ? { autoscale } : {}) }));
+  const { rung, web, replicas, cpu, cache, autoscale, ha } = options;
+  const plan: DeployPlan = planOf(buildTopology({ rung, web, replicas, cpu, cache, ...(autoscale ? { autoscale } : {}), ...(ha ? { ha } : {}) }));
   const out = path.resolve(outDir);
   prepareOut(out);
   let files: string[];

@@ -48,6 +48,13 @@ export interface ServerConfig {
    * both live in the process. May hold a password, so it is kept out of logs like secret.
    */
   redisUrl: string | undefined;
+  /**
+   * REDIS_SENTINELS (--ha from rung 7): host:port of the sentinels that know which Redis is
+   * the session primary now (REDIS_SENTINEL_NAME names it); set, the client asks them
+   * instead of connecting to REDIS_URL's host, and follows a failover.
+   */
+  redisSentinels: readonly { host: string; port: number }[];
+  redisSentinelName: string;
   /** CACHE_REDIS_URL: the cache tier's Redis (rung 5); unset, reads go straight to the database. */
   cacheRedisUrl: string | undefined;
   /** CACHE_L1_MB: bytes each web process may hold in its in-process cache. */
@@ -73,6 +80,14 @@ export interface ServerConfig {
   edgePurgeUrl: string | undefined;
   /** EDGE_PURGE_TOKEN: the edge's purge token; kept out of logs like the secret. */
   edgePurgeToken: string | undefined;
+  /**
+   * DATABASE_STATEMENTS: `named` (prepared once per connection, the default) or `unnamed`
+   * (behind PgBouncer in transaction mode, which does not carry named statements from one
+   * transaction to the next; src/kit/db/prepared.ts).
+   */
+  statements: 'named' | 'unnamed';
+  /** DATABASE_POOL_MAX: connections per pool of this process (POOL_DEFAULTS.max unless set). */
+  poolMax: number | undefined;
 }
 
 export interface ReplicaSettings {
@@ -87,6 +102,11 @@ export interface ReplicaSettings {
   maxLagMs: number;
   /** A replica read (or connection) slower than this is abandoned and run on the primary. */
   readTimeoutMs: number;
+  /**
+   * DATABASE_PATRONI_URLS (--ha): each node's Patroni REST API, in the order of `urls`. Set,
+   * every node of `urls` is a Patroni node: the primary is whichever leads, found here.
+   */
+  patroniUrls: readonly string[];
 }
 
 /** The defaults, in one commented table. */
@@ -230,6 +250,52 @@ function baseUrl(name: string, raw: string | undefined, fix: string): string | u
   return raw.replace(/\/$/, '');
 }
 
+/** REDIS_SENTINELS: comma-separated host:port (at most 9). */
+function checkSentinels(raw: string | undefined): { host: string; port: number }[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const fix = 'list the sentinels as host:port,host:port (e.g. 127.0.0.1:26379), or leave it unset';
+  const parts = raw.split(',').map((p) => p.trim());
+  if (parts.length > 9) throw new ConfigError('REDIS_SENTINELS', `${parts.length} sentinels`, fix);
+  return parts.map((p) => {
+    const m = /^([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:]{2,45}\]):(\d{1,5})$/.exec(p);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) throw new ConfigError('REDIS_SENTINELS', `"${p.slice(0, 60)}" is not host:port`, fix);
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+}
+
+function checkSentinelName(raw: string | undefined): string {
+  const name = raw === undefined || raw === '' ? 'sessions' : raw;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new ConfigError('REDIS_SENTINEL_NAME', `"${name.slice(0, 40)}" is not a master name`, 'use letters, digits, _ . - (the name in the sentinels\' monitor line)');
+  return name;
+}
+
+function checkStatements(raw: string | undefined): 'named' | 'unnamed' {
+  if (raw === undefined || raw === '' || raw === 'named') return 'named';
+  if (raw === 'unnamed') return 'unnamed';
+  throw new ConfigError('DATABASE_STATEMENTS', `"${raw.slice(0, 40)}" is not a statement mode`, 'use named (the default) or unnamed (behind PgBouncer in transaction mode)');
+}
+
+/** DATABASE_PATRONI_URLS: comma-separated http:// URLs, one per replica URL. */
+function checkPatroniUrls(raw: string | undefined, nodes: number): string[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const urls = raw.split(',').map((u) => u.trim());
+  const fix = 'list each database node\'s Patroni REST API (http://host:port), in the order of DATABASE_REPLICA_URLS, or leave it unset';
+  if (urls.length !== nodes) throw new ConfigError('DATABASE_PATRONI_URLS', `${urls.length} URLs for ${nodes} database nodes`, fix);
+  for (const [i, url] of urls.entries()) {
+    let u: URL | undefined;
+    try {
+      u = new URL(url);
+    } catch {
+      u = undefined;
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '' || u.username !== '' || u.password !== '' || !/^\/?$/.test(u.pathname) || u.search !== '') {
+      throw new ConfigError('DATABASE_PATRONI_URLS', `entry ${i + 1}, "${url.slice(0, 100)}", is not a Patroni API URL`, fix);
+    }
+  }
+  return urls.map((u) => u.replace(/\/$/, ''));
+}
+
 /** Settings given in code (tests, `ladder start`); they win over the environment. */
 export type ServerConfigOverrides = Partial<Omit<ServerConfig, 'replicas'>> & { replicas?: Partial<ReplicaSettings> };
 
@@ -257,8 +323,10 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
   const cacheRedisUrl = checkRedisUrl(overrides.cacheRedisUrl ?? (env.CACHE_REDIS_URL || undefined), 'CACHE_REDIS_URL');
   const host = overrides.host ?? env.HOST ?? DEFAULTS.host;
   if (!/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host)) throw new ConfigError('HOST', `"${host}" is not a host`, 'use an address such as 127.0.0.1');
+  const replicaUrls = Object.freeze(overrides.replicas?.urls ?? checkReplicaUrls(env.DATABASE_REPLICA_URLS));
   const replicas: ReplicaSettings = {
-    urls: Object.freeze(overrides.replicas?.urls ?? checkReplicaUrls(env.DATABASE_REPLICA_URLS)),
+    urls: replicaUrls,
+    patroniUrls: Object.freeze(overrides.replicas?.patroniUrls ?? checkPatroniUrls(env.DATABASE_PATRONI_URLS, replicaUrls.length)),
     pollMs: overrides.replicas?.pollMs ?? int(env, 'DATABASE_REPLICA_POLL_MS', DEFAULTS.replicaPollMs, 10, 10_000),
     maxLagMs: overrides.replicas?.maxLagMs ?? int(env, 'DATABASE_REPLICA_MAX_LAG_MS', DEFAULTS.replicaMaxLagMs, 100, 3_600_000),
     readTimeoutMs: overrides.replicas?.readTimeoutMs ?? int(env, 'DATABASE_REPLICA_TIMEOUT_MS', DEFAULTS.replicaReadTimeoutMs, 50, 120_000),
@@ -284,6 +352,8 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
     clickLogDir: overrides.clickLogDir ?? (env.CLICK_LOG_DIR || undefined),
     outbox: overrides.outbox ?? env.LADDER_OUTBOX === '1',
     redisUrl,
+    redisSentinels: overrides.redisSentinels ?? checkSentinels(env.REDIS_SENTINELS),
+    redisSentinelName: overrides.redisSentinelName ?? checkSentinelName(env.REDIS_SENTINEL_NAME),
     cacheRedisUrl,
     cacheL1Bytes: overrides.cacheL1Bytes ?? int(env, 'CACHE_L1_MB', DEFAULTS.cacheL1Mb, 1, 4096) * 1024 * 1024,
     cacheL1TtlMs: overrides.cacheL1TtlMs ?? int(env, 'CACHE_L1_TTL_S', DEFAULTS.cacheL1TtlS, 1, 86_400) * 1000,
@@ -293,6 +363,8 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
     edgePageTtlS: overrides.edgePageTtlS ?? int(env, 'EDGE_PAGE_TTL_S', DEFAULTS.edgePageTtlS, 1, 86_400),
     edgePurgeUrl: baseUrl('EDGE_PURGE_URL', overrides.edgePurgeUrl ?? env.EDGE_PURGE_URL, 'use the edge as http://127.0.0.1:PORT, or leave it unset'),
     edgePurgeToken: overrides.edgePurgeToken ?? (env.EDGE_PURGE_TOKEN || undefined),
+    statements: checkStatements(overrides.statements ?? env.DATABASE_STATEMENTS),
+    poolMax: overrides.poolMax ?? (env.DATABASE_POOL_MAX ? int(env, 'DATABASE_POOL_MAX', 10, 1, 1000) : undefined),
   };
   if (config.edgePurgeUrl !== undefined && (config.edgePurgeToken === undefined || !/^[A-Za-z0-9_-]{16,128}$/.test(config.edgePurgeToken))) {
     throw new ConfigError('EDGE_PURGE_TOKEN', 'missing, or not 16 to 128 letters, digits, _ or -', 'set the token the edge checks (the launcher sets both)');

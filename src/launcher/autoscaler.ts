@@ -121,6 +121,11 @@ export class Autoscaler {
   }
 
   private async sync(act: boolean): Promise<void> {
+    // A window much shorter than a sync period measures nothing: /proc counts CPU in 10 ms
+    // ticks, so the 50 ms between the sample taken after a scaling and the next tick reads a
+    // 0.1-core server as 0% or 200% (a spurious scale-out right after a scale-in was seen).
+    // Such a tick leaves the baseline as it is, and the next one measures a whole period.
+    if (performance.now() - this.sampledAt < this.config.syncMs / 2) return;
     const utilisation = this.sample();
     const current = this.tier.servingWebs().length;
     const d = decide(this.config, { now: Date.now(), current, utilisation, history: this.history });

@@ -18,6 +18,10 @@ export const PACKAGES: Record<string, string> = {
   'prometheus-postgres-exporter': 'prometheus-postgres-exporter',
   'prometheus-redis-exporter': 'prometheus-redis-exporter',
   'prometheus-varnish-exporter': 'prometheus-varnish-exporter',
+  patroni: 'patroni',
+  etcd: 'etcd-server',
+  pgbouncer: 'pgbouncer',
+  'redis-sentinel': 'redis-sentinel',
 };
 
 export function findBinary(name: string): string | undefined {

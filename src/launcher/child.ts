@@ -8,12 +8,18 @@ import { LadderFailure } from '../kit/errors.ts';
 export function spawnLogged(
   command: string,
   args: string[],
-  opts: { logFile: string; env?: NodeJS.ProcessEnv; detached?: boolean },
+  opts: { logFile: string; env?: NodeJS.ProcessEnv; detached?: boolean; uid?: number; gid?: number; cwd?: string },
 ): ChildProcess {
   mkdirSync(path.dirname(opts.logFile), { recursive: true });
   const fd = openSync(opts.logFile, 'a');
   try {
-    return spawn(command, args, { stdio: ['ignore', fd, fd], env: opts.env ?? process.env, detached: opts.detached ?? false });
+    return spawn(command, args, {
+      stdio: ['ignore', fd, fd],
+      env: opts.env ?? process.env,
+      detached: opts.detached ?? false,
+      ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid } : {}),
+      ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+    });
   } finally {
     closeSync(fd);
   }

@@ -27,6 +27,23 @@ export interface Component {
   /** Stops it: its graceful signal, then SIGKILL after its timeout. */
   stop(child: ChildProcess): Promise<void>;
   /**
+   * A node whose role changes while it runs (a Patroni node: leader or replica): its role
+   * now, or undefined when it cannot tell. The supervisor asks every second.
+   */
+  currentRole?(): Promise<NodeRole | undefined>;
+  /** With currentRole: the role it is shown with while it is not running (a dead Patroni node leads nothing). */
+  readonly downRole?: NodeRole;
+  /**
+   * The least time between an unexpected exit and the restart: a Patroni node killed as a
+   * lost machine must stay away until its leader key has expired, or it would come back in
+   * time to keep leading and no failover would happen (a rebooted machine takes that long too).
+   */
+  readonly restartDelayMs?: number;
+  /** Its management API, shown in `ladder status --json` (Patroni's REST API). */
+  readonly apiUrl?: string;
+  /** A pid file naming a process of the node that is not a descendant of its pid (chaos takes it too). */
+  readonly pidFile?: string;
+  /**
    * Where Prometheus scrapes this node (monitoring.md): its own /metrics, or an exporter
    * that the supervisor runs beside it and stops with it. A role with metrics says so here;
    * nothing else is needed for it to become a target labelled with its node and role.
@@ -82,6 +99,8 @@ export interface RoleInfo {
   after: readonly NodeRole[];
   /** Found in the command line of a live process of this role: how `ladder down` checks a pid from the state file is still ours. */
   command: string;
+  /** Another command line a process of this role may have (a Patroni node's pid is Patroni's). */
+  altCommand?: string;
   /** The graceful signal, also used for a process left behind by a supervisor that died. */
   stopSignal: NodeJS.Signals;
   stopTimeoutMs: number;
@@ -89,10 +108,17 @@ export interface RoleInfo {
 
 /** Every role, its dependencies and how its process is recognised and stopped. */
 export const ROLES: Readonly<Record<NodeRole, RoleInfo>> = {
-  postgres: { after: [], command: 'postgres', stopSignal: 'SIGINT', stopTimeoutMs: 15_000 },
-  'postgres-replica': { after: ['postgres'], command: 'postgres', stopSignal: 'SIGINT', stopTimeoutMs: 15_000 },
+  // --ha: the membership store Patroni's leader key lives in, up before any database node.
+  etcd: { after: [], command: 'etcd', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
+  postgres: { after: ['etcd'], command: 'postgres', altCommand: 'patroni', stopSignal: 'SIGINT', stopTimeoutMs: 15_000 },
+  'postgres-replica': { after: ['postgres'], command: 'postgres', altCommand: 'patroni', stopSignal: 'SIGINT', stopTimeoutMs: 15_000 },
   redis: { after: [], command: 'redis-server', stopSignal: 'SIGTERM', stopTimeoutMs: 5_000 },
-  web: { after: ['postgres', 'postgres-replica', 'redis'], command: '__web', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
+  // --ha from rung 7: the session Redis' replica and the sentinels that fail over to it.
+  'redis-replica': { after: ['redis'], command: 'redis-server', stopSignal: 'SIGTERM', stopTimeoutMs: 5_000 },
+  sentinel: { after: ['redis', 'redis-replica'], command: 'redis-sentinel', altCommand: 'sentinel', stopSignal: 'SIGTERM', stopTimeoutMs: 5_000 },
+  // SIGINT: PgBouncer's safe shutdown (after its clients, the web servers, have gone).
+  pgbouncer: { after: ['postgres'], command: 'pgbouncer', stopSignal: 'SIGINT', stopTimeoutMs: 10_000 },
+  web: { after: ['postgres', 'postgres-replica', 'redis', 'redis-replica', 'sentinel', 'pgbouncer'], command: '__web', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
   // SIGUSR1: HAProxy's soft stop, which finishes open requests.
   haproxy: { after: ['web'], command: 'haproxy', stopSignal: 'SIGUSR1', stopTimeoutMs: 10_000 },
   // The edge (rung 6): SIGTERM to the manager, which stops its cacher child.

@@ -11,12 +11,15 @@ import { HaproxyComponent, httpUrl } from './components/haproxy.ts';
 import { PrometheusComponent } from './components/prometheus.ts';
 import { PostgresComponent, REPLICATION_SETTINGS } from './components/postgres.ts';
 import { RedisComponent } from './components/redis.ts';
+import { SentinelComponent, SESSIONS_MASTER } from './components/sentinel.ts';
 import { ReplicaComponent } from './components/replica.ts';
 import { VarnishComponent } from './components/varnish.ts';
 import { WebComponent } from './components/web.ts';
 import { DashboardServer } from './dashboard/dashboard-server.ts';
 import { postgresExporter, redisExporter, varnishExporter } from './monitoring/exporters.ts';
-import { systemBinDir } from './postgres-server.ts';
+import { PgbouncerComponent } from './components/pgbouncer.ts';
+import { planHa } from './ha-plan.ts';
+import { runAsAccount, systemBinDir } from './postgres-server.ts';
 import { BROKER_REDIS, CACHE_REDIS } from './redis-server.ts';
 import { ensureDir, freePort, loadSecret } from './state-dir.ts';
 import { logFile } from './up-state.ts';
@@ -24,6 +27,9 @@ import { logFile } from './up-state.ts';
 /** Web servers behind HAProxy wait this long after SIGTERM before closing: two failed
  * health checks at 500 ms, plus a margin, so the balancer has stopped sending them work. */
 export const DRAIN_DELAY_MS = 1500;
+
+/** Connections of max_connections PgBouncer leaves to others (3 reserved for the superuser, migrations, psql). */
+export const PGBOUNCER_HEADROOM = 10;
 
 /** The address HAProxy connects to the web servers from: the one hop they trust X-Forwarded-* from. */
 export const BALANCER_ADDRESS = '127.0.0.1';
@@ -45,39 +51,103 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   const dbCpu = ctx.cpuCapped ? t.database.cpu : undefined;
   const webCpu = ctx.cpuCapped ? t.web.cpu : undefined;
 
-  // Replicas need pg_basebackup, which the embedded engine does not ship: with replicas the
-  // machine's PostgreSQL 15 runs every database node (same major, same data folder format).
-  const withReplicas = t.database.replicas > 0;
-  const postgres = new PostgresComponent(ctx, {
-    dataDir: path.join(dir('postgres'), 'pgdata'),
-    port: await freePort(),
-    logFile: logFile(t.stateDir, 'postgres'),
-    ...(withReplicas ? { binDir: systemBinDir(), settings: REPLICATION_SETTINGS } : {}),
-    ...(dbCpu !== undefined ? { cpu: dbCpu } : {}),
-  });
-  components.push(postgres);
+  // --ha: etcd and Patroni nodes instead of a fixed primary and its replicas (ha-plan.ts).
+  const ha = t.ha.enabled ? await planHa(t, ctx) : undefined;
+  let dbEnv: Record<string, string | undefined>;
+  /** The Postgres nodes of a topology without --ha (their exporters, when monitored). */
+  const pgNodes: (PostgresComponent | ReplicaComponent)[] = [];
+  if (ha) {
+    components.push(...ha.components);
+    dbEnv = ha.env;
+  } else {
+    // Replicas need pg_basebackup, which the embedded engine does not ship: with replicas the
+    // machine's PostgreSQL 15 runs every database node (same major, same data folder format).
+    const withReplicas = t.database.replicas > 0;
+    const maxConnections = { max_connections: t.database.maxConnections };
+    const postgres = new PostgresComponent(ctx, {
+      dataDir: path.join(dir('postgres'), 'pgdata'),
+      port: await freePort(),
+      logFile: logFile(t.stateDir, 'postgres'),
+      settings: withReplicas ? { ...REPLICATION_SETTINGS, ...maxConnections } : maxConnections,
+      ...(withReplicas ? { binDir: systemBinDir() } : {}),
+      ...(dbCpu !== undefined ? { cpu: dbCpu } : {}),
+    });
+    components.push(postgres);
 
-  const replicas: ReplicaComponent[] = [];
-  for (let i = 1; i <= t.database.replicas; i++) {
-    const name = `replica${i}`;
-    replicas.push(
-      new ReplicaComponent(ctx, {
-        name,
-        port: await freePort(),
-        dataDir: path.join(dir(name), 'pgdata'),
-        logFile: logFile(t.stateDir, name),
-        primary: postgres,
-        ...(t.database.replicaDelayMs > 0 ? { applyDelayMs: t.database.replicaDelayMs } : {}),
-        ...(dbCpu !== undefined ? { cpu: dbCpu } : {}),
+    const replicas: ReplicaComponent[] = [];
+    for (let i = 1; i <= t.database.replicas; i++) {
+      const name = `replica${i}`;
+      replicas.push(
+        new ReplicaComponent(ctx, {
+          name,
+          port: await freePort(),
+          dataDir: path.join(dir(name), 'pgdata'),
+          logFile: logFile(t.stateDir, name),
+          primary: postgres,
+          ...(t.database.replicaDelayMs > 0 ? { applyDelayMs: t.database.replicaDelayMs } : {}),
+          ...(dbCpu !== undefined ? { cpu: dbCpu } : {}),
+        }),
+      );
+    }
+    components.push(...replicas);
+    pgNodes.push(postgres, ...replicas);
+    // PgBouncer in front of the primary (pgbouncer.ts): the web servers' DATABASE_URL, and
+    // unnamed statements, which transaction pooling can carry.
+    const bouncer = t.pgbouncer
+      ? new PgbouncerComponent({
+          port: await freePort(),
+          dir: dir('pgbouncer'),
+          logFile: logFile(t.stateDir, 'pgbouncer'),
+          server: postgres.server.connection,
+          // Room left for the superuser's reserved slots, migrations and an operator's psql.
+          poolSize: Math.max(5, t.database.maxConnections - PGBOUNCER_HEADROOM),
+          runAs: runAsAccount(),
+        })
+      : undefined;
+    if (bouncer) {
+      components.push(bouncer);
+      ctx.note(`PgBouncer (transaction mode) between the web servers and the primary: ${t.web.count} web servers share ${Math.max(5, t.database.maxConnections - PGBOUNCER_HEADROOM)} server connections (max_connections ${t.database.maxConnections})`);
+    }
+    dbEnv = {
+      DATABASE_URL: bouncer?.databaseUrl ?? postgres.databaseUrl,
+      DATABASE_STATEMENTS: bouncer ? 'unnamed' : undefined,
+      DATABASE_REPLICA_URLS: replicas.length > 0 ? replicas.map((r) => r.databaseUrl).join(',') : undefined,
+    };
+  }
+
+  // Sessions and rate limits shared by every web server (rung 7). With --ha: a replica and
+  // three sentinels that fail over to it (components/sentinel.ts).
+  const sentinels = t.ha.enabled && t.features.sharedSessions;
+  const redisPort = await freePort();
+  const replicaPort = sentinels ? await freePort() : undefined;
+  const redis = t.features.sharedSessions
+    ? new RedisComponent({
+        name: 'redis',
+        port: redisPort,
+        dir: dir('redis'),
+        logFile: logFile(t.stateDir, 'redis'),
+        ...(replicaPort !== undefined ? { sentinelPeerPort: replicaPort } : {}),
+      })
+    : undefined;
+  const sentinelNodes: SentinelComponent[] = [];
+  if (redis && replicaPort !== undefined) {
+    components.push(
+      new RedisComponent({
+        name: 'redis-replica',
+        role: 'redis-replica',
+        port: replicaPort,
+        dir: dir('redis-replica'),
+        logFile: logFile(t.stateDir, 'redis-replica'),
+        replicaOfPort: redisPort,
+        sentinelPeerPort: redisPort,
       }),
     );
+    for (let i = 1; i <= 3; i++) {
+      const name = `sentinel${i}`;
+      sentinelNodes.push(new SentinelComponent(name, await freePort(), dir(name), logFile(t.stateDir, name), redisPort));
+    }
+    components.push(...sentinelNodes);
   }
-  components.push(...replicas);
-
-  // Sessions and rate limits shared by every web server (rung 7).
-  const redis = t.features.sharedSessions
-    ? new RedisComponent({ name: 'redis', port: await freePort(), dir: dir('redis'), logFile: logFile(t.stateDir, 'redis') })
-    : undefined;
   // The cache tier's own Redis (rung 5): evicts by LRU; sessions never share it.
   const cache = t.features.cache
     ? new RedisComponent({ name: 'cache', port: await freePort(), dir: dir('cache'), logFile: logFile(t.stateDir, 'cache'), ...CACHE_REDIS })
@@ -108,12 +178,13 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   // The web servers purge the edge by surrogate key after a write; only they know the token.
   const purgeToken = withEdge ? createHmac('sha256', secret).update('edge-purge').digest('base64url') : undefined;
   const webEnv: Record<string, string | undefined> = {
-    DATABASE_URL: postgres.databaseUrl,
+    ...dbEnv,
     LADDER_SECRET: secret,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     REDIS_URL: redis?.url,
+    REDIS_SENTINELS: sentinelNodes.length > 0 ? sentinelNodes.map((n) => `127.0.0.1:${n.port}`).join(',') : undefined,
+    REDIS_SENTINEL_NAME: sentinelNodes.length > 0 ? SESSIONS_MASTER : undefined,
     CACHE_REDIS_URL: cache?.url,
-    DATABASE_REPLICA_URLS: replicas.length > 0 ? replicas.map((r) => r.databaseUrl).join(',') : undefined,
     // Behind the balancer: trust X-Forwarded-* from its address only (it sets them itself,
     // see haproxy.ts), and drain before closing so it can take a stopping server out first.
     TRUST_PROXY: balancerUrl !== undefined ? BALANCER_ADDRESS : undefined,
@@ -139,7 +210,8 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   components.push(...webs);
 
   if (broker && clickLogDir) {
-    const queueEnv = { DATABASE_URL: postgres.databaseUrl, QUEUE_URL: broker.url, LOG_LEVEL: webEnv.LOG_LEVEL };
+    // The primary as the web servers reach it (through PgBouncer when it runs: unnamed statements then).
+    const queueEnv = { DATABASE_URL: dbEnv.DATABASE_URL, DATABASE_STATEMENTS: dbEnv.DATABASE_STATEMENTS, QUEUE_URL: broker.url, LOG_LEVEL: webEnv.LOG_LEVEL };
     components.push(
       new BackgroundComponent({
         name: 'relay',
@@ -159,8 +231,8 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   // supervisor runs with the node); the others are scraped where they serve /metrics.
   const monitored = t.features.monitoring;
   if (monitored) {
-    postgres.metrics = postgresExporter(postgres.databaseUrl, await freePort(), logFile(t.stateDir, 'postgres-exporter'));
-    for (const r of replicas) r.metrics = postgresExporter(r.databaseUrl, await freePort(), logFile(t.stateDir, `${r.name}-exporter`));
+    // Patroni nodes (--ha) get none yet: their Postgres is reached through the leader's API.
+    for (const n of pgNodes) n.metrics = postgresExporter(n.databaseUrl, await freePort(), logFile(t.stateDir, `${n.name}-exporter`));
     for (const c of [redis, cache, broker]) if (c) c.metrics = redisExporter(c.port, await freePort(), logFile(t.stateDir, `${c.name}-exporter`));
   }
 

@@ -85,14 +85,14 @@ export function systemBinDir(major = 15): string {
   return dir;
 }
 
-interface RunAs {
+export interface RunAs {
   uid: number;
   gid: number;
   name: string;
 }
 
 /** When we are root, the unprivileged account the server runs as (created if missing). */
-function runAsAccount(): RunAs | undefined {
+export function runAsAccount(): RunAs | undefined {
   if (userInfo().uid !== 0) return undefined;
   for (const name of ['postgres', 'ladder-pg']) {
     const id = spawnSync('id', ['-u', name], { encoding: 'utf8' });
@@ -107,7 +107,7 @@ function runAsAccount(): RunAs | undefined {
 }
 
 /** True when `account` can reach `dir` (every ancestor searchable). */
-function reachable(dir: string, account: RunAs): boolean {
+export function reachable(dir: string, account: RunAs): boolean {
   return spawnSync('test', ['-x', dir], { uid: account.uid, gid: account.gid }).status === 0;
 }
 

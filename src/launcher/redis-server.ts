@@ -64,3 +64,36 @@ export function ping(port: number): Promise<boolean> {
     conn.on('error', () => done(false));
   });
 }
+
+/** `redis` when the server on port is a primary, `redis-replica` when a replica; undefined when it does not answer. */
+export async function redisRole(port: number): Promise<'redis' | 'redis-replica' | undefined> {
+  const info = await replicationInfo(port);
+  const m = info === undefined ? null : /role:(master|slave)/.exec(info);
+  return m ? (m[1] === 'master' ? 'redis' : 'redis-replica') : undefined;
+}
+
+/** True once the replica on port has its primary's data set and streams from it. */
+export async function replicaInSync(port: number): Promise<boolean> {
+  return /master_link_status:up/.test((await replicationInfo(port)) ?? '');
+}
+
+/** INFO replication's text (a bulk reply, read whole), or undefined when the server does not answer. */
+function replicationInfo(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const conn = net.createConnection({ host: '127.0.0.1', port });
+    let text = '';
+    const done = (info: string | undefined) => {
+      conn.destroy();
+      resolve(info);
+    };
+    conn.setTimeout(1000, () => done(undefined));
+    conn.on('connect', () => conn.write('INFO replication\r\n'));
+    conn.on('data', (d) => {
+      text += d.toString();
+      const m = /^\$(\d+)\r\n/.exec(text);
+      if (m && Buffer.byteLength(text) >= m[0].length + Number(m[1])) done(text);
+      else if (text.startsWith('-')) done(undefined);
+    });
+    conn.on('error', () => done(undefined));
+  });
+}

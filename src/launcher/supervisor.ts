@@ -46,6 +46,8 @@ export interface SupervisorOptions {
 
 /** A server added at runtime goes from a tenth of a full share of the traffic to all of it in this long. */
 const ADD_RAMP_MS = 10_000;
+/** How often a node with a changing role (a Patroni node) is asked for it. */
+const ROLE_REFRESH_MS = 1000;
 
 /** Restarts within this window count towards the backoff. */
 const RESTART_WINDOW_MS = 30_000;
@@ -134,14 +136,46 @@ export class Supervisor {
       this.autoscaler = new Autoscaler(t.autoscale, this, (line) => process.stderr.write(`${line}\n`));
       this.state.autoscaler = await this.autoscaler.start();
     }
+    // The roles `up` reports are the live ones: every Patroni node starts as a leader candidate.
+    await this.watchRoles();
     this.state.state = 'ready';
     this.save();
     return this.plan.entry;
   }
 
+  /** Nodes whose role changes while they run (Patroni: leader or replica) are asked every second. */
+  private async watchRoles(): Promise<void> {
+    const live = this.nodes.filter((n) => n.component.currentRole !== undefined);
+    if (live.length === 0) return;
+    let busy = false;
+    const refresh = async () => {
+      for (const n of this.nodes) {
+        if (this.stopping || !n.component.currentRole || n.info.state !== 'ready') continue;
+        const role = await n.component.currentRole();
+        if (role !== undefined && role !== n.info.role && !this.stopping) {
+          process.stderr.write(`${new Date().toISOString()} ${n.info.name} is now ${role}\n`);
+          this.setNode(n, { role });
+        }
+      }
+    };
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      void refresh().finally(() => (busy = false));
+    }, ROLE_REFRESH_MS);
+    timer.unref();
+    busy = true;
+    await refresh().finally(() => (busy = false));
+  }
+
   private register(component: Component): Managed {
-    const { name, role, port, url, cpu } = component;
-    const info: NodeState = { name, role, port, url, pid: null, state: 'starting', restarts: 0, ...(cpu !== undefined ? { cpu } : {}) };
+    const { name, role, port, url, cpu, apiUrl, pidFile } = component;
+    const info: NodeState = {
+      name, role, port, url, pid: null, state: 'starting', restarts: 0,
+      ...(cpu !== undefined ? { cpu } : {}),
+      ...(apiUrl !== undefined ? { api: apiUrl } : {}),
+      ...(pidFile !== undefined ? { pidFile } : {}),
+    };
     const n: Managed = { component, info, recentRestarts: [] };
     this.nodes.push(n);
     return n;
@@ -198,10 +232,10 @@ export class Supervisor {
     n.recentRestarts = n.recentRestarts.filter((t) => now - t < RESTART_WINDOW_MS);
     // Backoff: at once after a clean exit (a rolling restart), else 250 ms doubling to 5 s.
     const backoff = how === 'exit 0' && n.recentRestarts.length === 0 ? 0 : Math.min(5000, 250 * 2 ** n.recentRestarts.length);
-    const delay = Math.max(backoff, holdMs);
+    const delay = Math.max(backoff, holdMs, n.component.restartDelayMs ?? 0);
     n.recentRestarts.push(now);
     process.stderr.write(`${new Date().toISOString()} ${n.info.name} ${how}; restarting in ${delay} ms\n`);
-    this.setNode(n, { state: 'restarting', pid: null, restarts: n.info.restarts + 1 });
+    this.setNode(n, { state: 'restarting', pid: null, restarts: n.info.restarts + 1, ...(n.component.downRole ? { role: n.component.downRole } : {}) });
     setTimeout(() => {
       if (this.stopping) return;
       this.launch(n).catch((err: unknown) => {

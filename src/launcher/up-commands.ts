@@ -11,6 +11,8 @@ import { stopPid } from '../kit/process/stop-process.ts';
 import { buildTopology, checkWebCount, type TopologyInput } from '../topology/topology.ts';
 import { requireBinary } from './binaries.ts';
 import { edgeStatsSync, varnishWorkDir } from './components/varnish.ts';
+import { readPostmasterPid } from './components/patroni.ts';
+import { findLeader } from './patroni-api.ts';
 import { EXPORTER_COMMAND, ROLES, startOrder } from './component.ts';
 import { LADDER_BIN } from './ladder-bin.ts';
 import { systemBinDir } from './postgres-server.ts';
@@ -40,7 +42,7 @@ function looksLike(node: NodeState, pid: number): boolean {
     return false;
   }
   const role = ROLES[node.role] as (typeof ROLES)[keyof typeof ROLES] | undefined; // a state file from another version may name other roles
-  return role !== undefined && cmd.includes(role.command);
+  return role !== undefined && (cmd.includes(role.command) || (role.altCommand !== undefined && cmd.includes(role.altCommand)));
 }
 
 /** A node's exporter pid from the state file, when that process is alive and still an exporter. */
@@ -84,6 +86,12 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
     if (topology.features.sharedSessions || topology.features.cache || topology.features.queue) requireBinary('prometheus-redis-exporter');
     if (topology.features.cdn) requireBinary('prometheus-varnish-exporter');
   }
+  if (topology.pgbouncer) requireBinary('pgbouncer');
+  if (topology.ha.enabled && topology.features.sharedSessions) requireBinary('redis-sentinel');
+  if (topology.ha.enabled) {
+    requireBinary('patroni');
+    requireBinary('etcd');
+  }
   if (topology.database.replicas > 0) {
     // Replicas need the machine's PostgreSQL 15 (pg_basebackup); the error names the package.
     const bin = systemBinDir();
@@ -120,7 +128,8 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
       `${topology.features.sharedSessions ? ', sessions in Redis' : ''}` +
       `${topology.features.queue ? `, a broker (BullMQ on Redis), the relay and ${topology.workers} worker(s)` : ''}` +
       `${topology.features.monitoring ? ', monitoring (Prometheus, Alertmanager, the dashboard)' : ''}` +
-      `${topology.autoscale ? `; autoscaling ${topology.autoscale.min}..${topology.autoscale.max} web servers at ${Math.round(topology.autoscale.targetCpu * 100)}% CPU` : ''}`,
+      `${topology.autoscale ? `; autoscaling ${topology.autoscale.min}..${topology.autoscale.max} web servers at ${Math.round(topology.autoscale.targetCpu * 100)}% CPU` : ''}` +
+      `${topology.ha.enabled ? `; high availability: Patroni on pg1..pg${replicas + 1} with a 3-member etcd${topology.ha.sync ? ', synchronous replication' : ''}` : ''}`,
   );
 
   const result = await new Promise<{ ok: boolean; entry?: string; message?: string }>((resolve) => {
@@ -175,6 +184,7 @@ export function statusOf(stateDir: string) {
       ...(n.cpu !== undefined ? { cpu: n.cpu } : {}),
       // The edge's counters (varnishstat): hits, misses, passes, origin requests.
       ...(n.role === 'varnish' && alive ? { edge: edgeStatsSync(varnishWorkDir(upDir(stateDir))) ?? null } : {}),
+      ...(n.api !== undefined ? { api: n.api } : {}),
     };
   });
   return {
@@ -240,27 +250,38 @@ export async function down(stateDir: string, say: Say): Promise<number> {
 
 const CHAOS: Record<string, NodeJS.Signals> = { kill: 'SIGKILL', stop: 'SIGSTOP', cont: 'SIGCONT', term: 'SIGTERM' };
 
-/** `ladder chaos ACTION NODE`; a killed node stays down `downS` seconds before the supervisor restarts it. */
-export function chaos(stateDir: string, action: string | undefined, nodeName: string | undefined, say: Say, downS = DEFAULT_CHAOS_DOWN_S): number {
+/**
+ * `ladder chaos ACTION NODE`; a killed node stays down `downS` seconds before the supervisor
+ * restarts it. NODE `primary` is the Postgres that leads now: under --ha the node whose
+ * Patroni holds the leader key (asked at once, not as of the last refresh). A --ha database
+ * node is Patroni and its Postgres (whose postmaster is no child of Patroni): kill, stop and
+ * cont take both trees, as losing or freezing the machine would.
+ */
+export async function chaos(stateDir: string, action: string | undefined, nodeName: string | undefined, say: Say, downS = DEFAULT_CHAOS_DOWN_S): Promise<number> {
   const signal = action ? CHAOS[action] : undefined;
   if (!signal || !nodeName) {
-    say('usage: ladder chaos kill|stop|cont|term NODE (node names: `ladder status`)');
+    say('usage: ladder chaos kill|stop|cont|term NODE (node names: `ladder status`; `primary` is the current Postgres leader)');
     return 1;
   }
   const s = readUpState(stateDir);
-  const node = s?.nodes.find((n) => n.name === nodeName);
+  const node = nodeName === 'primary' && s ? await currentPrimary(s.nodes) : s?.nodes.find((n) => n.name === nodeName);
   if (!s || !node) {
-    say(`no node named "${nodeName}"${s ? `; nodes: ${s.nodes.map((n) => n.name).join(', ')}` : ' (nothing is running)'}`);
+    const why = nodeName === 'primary' ? 'no Postgres leads right now' : `no node named "${nodeName}"`;
+    say(`${why}${s ? `; nodes: ${s.nodes.map((n) => n.name).join(', ')}` : ' (nothing is running)'}`);
     return 1;
   }
   if (node.pid === null || !isAlive(node.pid)) {
-    say(`${nodeName} is not running right now (${node.state})`);
+    say(`${node.name} is not running right now (${node.state})`);
     return 1;
   }
   // kill and term go to the node's main process, as a crash or a stop request would; stop and
   // cont freeze and thaw the whole node (a Postgres node's backends and WAL receiver are
   // processes of their own, which would go on serving if only the postmaster were paused).
-  const targets = signal === 'SIGSTOP' || signal === 'SIGCONT' ? [node.pid, ...descendants(node.pid)] : [node.pid];
+  // A --ha node's kill is the machine lost: Patroni, its Postgres and every backend.
+  const whole = signal === 'SIGSTOP' || signal === 'SIGCONT' || (signal === 'SIGKILL' && node.pidFile !== undefined);
+  const postmaster = node.pidFile !== undefined ? readPostmasterPid(node.pidFile) : undefined;
+  const roots = [node.pid, ...(postmaster !== undefined && whole ? [postmaster] : [])];
+  const targets = whole ? [...new Set(roots.flatMap((p) => [p, ...descendants(p)]))] : [node.pid];
   if (signal === 'SIGKILL' && downS > 0) writeChaosHold(stateDir, node.name, node.pid, downS * 1000);
   for (const pid of targets) {
     try {
@@ -270,10 +291,18 @@ export function chaos(stateDir: string, action: string | undefined, nodeName: st
     }
   }
   say(
-    `sent ${signal} to ${nodeName} (pid ${node.pid}${targets.length > 1 ? ` and ${targets.length - 1} child process(es)` : ''})` +
+    `sent ${signal} to ${node.name} (pid ${node.pid}${targets.length > 1 ? ` and ${targets.length - 1} other process(es) of the node` : ''})` +
       `${signal === 'SIGKILL' ? (downS > 0 ? `; it stays down ${downS} s, then the supervisor restarts it` : '; the supervisor restarts it') : ''}`,
   );
   return 0;
+}
+
+/** The node that leads: asked of each Patroni API when there are some, else the state's `postgres` node. */
+async function currentPrimary(nodes: readonly NodeState[]): Promise<NodeState | undefined> {
+  const patroni = nodes.filter((n) => n.api !== undefined);
+  if (patroni.length === 0) return nodes.find((n) => n.role === 'postgres');
+  const i = await findLeader(patroni.map((n) => n.api!));
+  return i === undefined ? undefined : patroni[i];
 }
 
 export function logs(stateDir: string, nodeName: string | undefined, lines: number, say: Say): number {

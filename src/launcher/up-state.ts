@@ -13,6 +13,10 @@ export type NodeRole =
   | 'varnish'
   | 'prometheus'
   | 'alertmanager'
+  | 'etcd'
+  | 'pgbouncer'
+  | 'redis-replica'
+  | 'sentinel'
   | 'queue'
   | 'relay'
   | 'worker';
@@ -28,6 +32,10 @@ export interface NodeState {
   restarts: number;
   /** Cores the node is capped at, when it is. */
   cpu?: number;
+  /** --ha database nodes: Patroni's REST API. */
+  api?: string;
+  /** --ha database nodes: their Postgres' postmaster.pid (the postmaster is no child of Patroni). */
+  pidFile?: string;
   /** The node's metrics exporter, a process of its own beside it (Postgres, Redis): stopped with the node. */
   exporter?: { pid: number | null; port: number };
 }

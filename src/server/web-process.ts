@@ -9,7 +9,9 @@ import { redirectFastPath } from '../app/routes/redirect.ts';
 import { CACHE_DEFAULTS } from '../kit/cache/cache-defaults.ts';
 import { TwoTierCache } from '../kit/cache/two-tier-cache.ts';
 import type { ServerConfig } from '../kit/config.ts';
+import { LeaderTracker } from '../kit/db/leader-tracker.ts';
 import { PgDatabase } from '../kit/db/pg-database.ts';
+import { useUnnamedStatements } from '../kit/db/prepared.ts';
 import { ReplicaRouter } from '../kit/db/replica-router.ts';
 import { buildServer, shutdown } from '../kit/http/server.ts';
 import { createMetrics, type Metrics } from '../kit/metrics/metrics.ts';
@@ -21,6 +23,14 @@ import { MemoryRateLimitStore, type RateLimitStore } from '../kit/security/rate-
 import { RedisRateLimitStore } from '../kit/security/redis-rate-limit-store.ts';
 import { RedisSessionStore } from '../kit/session/redis-session-store.ts';
 import { MemorySessionStore, type SessionStore } from '../kit/session/session-store.ts';
+
+/**
+ * --ha: how often each web server asks every Patroni node who leads, and how old an answer
+ * may be and still count. A failover is noticed within about a poll (the new leader answers
+ * 200), a dead leader at once (refused), a frozen one within LEADER_FRESH_MS.
+ */
+const LEADER_POLL_MS = 200;
+const LEADER_FRESH_MS = 1000;
 
 /** Links per click-count statement: about 10 ms of a Postgres core each. */
 const CLICK_FLUSH_BATCH = 500;
@@ -41,20 +51,33 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
     info: (obj: object, msg: string) => logger.current?.info(obj, msg),
   };
   const { replicas } = config;
+  useUnnamedStatements(config.statements === 'unnamed');
+  // --ha: every database node is Patroni's; the leader is found through its REST API.
+  const leader =
+    replicas.patroniUrls.length > 0
+      ? new LeaderTracker({
+          nodes: replicas.urls.map((dbUrl, i) => ({ name: `pg${i + 1}`, apiUrl: replicas.patroniUrls[i]!, dbUrl })),
+          pollMs: LEADER_POLL_MS,
+          freshMs: LEADER_FRESH_MS,
+          log,
+        })
+      : undefined;
   // With replicas (rung 4) the router takes plain reads to them; the app does not know.
   const router =
     replicas.urls.length > 0
       ? new ReplicaRouter({
+          ...(leader ? { leader } : {}),
           primaryUrl: databaseUrl,
           replicaUrls: replicas.urls,
           metrics,
           pollMs: replicas.pollMs,
           maxLagMs: replicas.maxLagMs,
           readTimeoutMs: replicas.readTimeoutMs,
+          ...(config.poolMax !== undefined ? { poolSize: config.poolMax } : {}),
           log,
         })
       : undefined;
-  const database = router ?? new PgDatabase({ url: databaseUrl, metrics, log });
+  const database = router ?? new PgDatabase({ url: databaseUrl, metrics, log, ...(config.poolMax !== undefined ? { max: config.poolMax } : {}) });
   // Rung 9: each click goes to this process's append-only log before the 302 (durable
   // capture, shipped by the relay); below it, to the in-process buffer flushed every second.
   const queue: ManagedQueue = config.clickLogDir
@@ -143,6 +166,7 @@ function stateStores(
   metrics.redisUp.set({ role: 'state' }, 0);
   const redis = createRedisConnection({
     url: config.redisUrl,
+    ...(config.redisSentinels.length > 0 ? { sentinels: config.redisSentinels, sentinelName: config.redisSentinelName } : {}),
     role: 'state',
     log,
     onStateChange: (up) => metrics.redisUp.set({ role: 'state' }, up ? 1 : 0),

@@ -1,7 +1,8 @@
 // Entry of one worker (`ladder __worker`, node worker1.., rung 9): consumes the click batches
 // and the link events from the broker and applies each once (the message's id is recorded in
 // the transaction that applies it). Settings from the environment the launcher sets:
-// DATABASE_URL, QUEUE_URL, PORT (its /healthz, /readyz and /metrics), WORKER_CONCURRENCY.
+// DATABASE_URL, DATABASE_STATEMENTS, QUEUE_URL, PORT (its /healthz, /readyz and /metrics),
+// WORKER_CONCURRENCY.
 //
 // Test switch, documented in docs/operations.md: LADDER_POISON_FILE names a file; while it
 // exists and holds some text, a link event whose URL contains that text fails (a poison
@@ -12,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { applyClickBatch, applyLinkEvent } from '../app/domain/links-repo.ts';
 import { ConfigError, failureCode } from '../kit/errors.ts';
 import { PgDatabase } from '../kit/db/pg-database.ts';
+import { useUnnamedStatements } from '../kit/db/prepared.ts';
 import { createMetrics } from '../kit/metrics/metrics.ts';
 import { startOpsServer } from '../kit/metrics/ops-server.ts';
 import { untilSignal } from '../kit/process/signals.ts';
@@ -37,6 +39,8 @@ export async function runWorker(): Promise<number> {
   const node = process.env.LADDER_NODE ?? 'worker';
   const say = (m: string) => process.stderr.write(`${node}: ${m}\n`);
   const concurrency = Math.min(64, Math.max(1, Number(process.env.WORKER_CONCURRENCY ?? 4) || 4));
+  // Behind PgBouncer (transaction mode) or RDS Proxy: unnamed statements, as the web servers.
+  useUnnamedStatements(process.env.DATABASE_STATEMENTS === 'unnamed');
   const metrics = createMetrics();
   const database = new PgDatabase({ url: databaseUrl, metrics, max: concurrency * 2 + 1 });
   const queues = [new BrokerQueue(QUEUES.clicks, settings), new BrokerQueue(QUEUES.linkEvents, settings)];

@@ -28,6 +28,8 @@ export interface Topology {
     replicaDelayMs: number;
     /** Cores each database node (primary and replicas) is capped at. */
     cpu: number | undefined;
+    /** max_connections of the primary (--max-connections; Postgres' 200 unless told). */
+    maxConnections: number;
   };
   features: Features;
   /** Folder for data, logs and state (default .ladder). */
@@ -40,6 +42,13 @@ export interface Topology {
   autoscale?: AutoscaleConfig;
   /** Rung 9: worker processes consuming the broker (`--workers W`); 0 without the queue feature. */
   workers: number;
+  /**
+   * --ha (rung 4 and up): the database nodes pg1..pgN run under Patroni with a 3-member etcd,
+   * so a lost primary is replaced automatically. `sync`: Patroni's synchronous_mode.
+   */
+  ha: { enabled: boolean; sync: boolean };
+  /** --pgbouncer: PgBouncer (transaction mode) between the web tier and Postgres. */
+  pgbouncer: boolean;
 }
 
 export interface RungPreset {
@@ -140,7 +149,23 @@ export interface TopologyInput {
   autoscale?: AutoscaleInput;
   /** Rung 9: worker processes (--workers W). */
   workers?: number;
+  /** --ha: Patroni + etcd failover (rung 4 and up). */
+  ha?: boolean;
+  /** --sync: Patroni synchronous_mode (with --ha). */
+  sync?: boolean;
+  /** --pgbouncer: PgBouncer between the web tier and Postgres. */
+  pgbouncer?: boolean;
+  /** --max-connections: the primary's max_connections. */
+  maxConnections?: number;
 }
+
+/**
+ * Connections one web server may hold on the primary: its pool (POOL_DEFAULTS.max in
+ * src/kit/db/pool.ts, 10) and the replica monitor's one. PgBouncer goes in front of the
+ * primary by itself once the web tier's total would pass its max_connections.
+ */
+export const PRIMARY_CONNECTIONS_PER_WEB = 11;
+export const DEFAULT_MAX_CONNECTIONS = 200;
 
 export function buildTopology(input: TopologyInput): Readonly<Topology> {
   const rung = input.rung ?? 1;
@@ -207,6 +232,28 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   if (balance !== 'roundrobin' && balance !== 'leastconn') {
     throw new ConfigError('balance', `"${balance}" is not a balancing algorithm`, 'use roundrobin or leastconn');
   }
+  const ha = input.ha === true;
+  if (ha && rung < 4) throw new ConfigError('ha', `rung ${rung} has no replicas to fail over to`, 'use --ha with --rung 4 or more');
+  if (ha && replicas < 1) throw new ConfigError('replicas', 'with --ha at least one replica must be there to take over', 'use --replicas 1 or more (2 unless told)');
+  if (ha && replicaDelayMs > 0) throw new ConfigError('replica-delay', 'Patroni manages the replicas of --ha', 'drop --replica-delay with --ha');
+  if (ha && input.databaseUrl !== undefined) throw new ConfigError('DATABASE_URL', 'an external database cannot be run under Patroni', 'unset DATABASE_URL with --ha');
+  if (input.sync === true && !ha) throw new ConfigError('sync', 'synchronous mode is a Patroni setting', 'add --ha (rung 4 and up)');
+  const maxConnections = input.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  if (!Number.isInteger(maxConnections) || maxConnections < 20 || maxConnections > 10_000) {
+    throw new ConfigError('max-connections', `"${maxConnections}" connections`, 'use a whole number from 20 to 10000');
+  }
+  // Asked for, or needed: the web tier's pools would not fit in max_connections.
+  const pgbouncer = input.pgbouncer === true || (rung >= 2 && !ha && web * PRIMARY_CONNECTIONS_PER_WEB > maxConnections);
+  if (input.pgbouncer === true && ha) {
+    throw new ConfigError('pgbouncer', 'PgBouncer in front of a Patroni cluster (following its leader) is not built yet', 'use --pgbouncer without --ha');
+  }
+  if (ha && web * PRIMARY_CONNECTIONS_PER_WEB > maxConnections) {
+    throw new ConfigError('max-connections', `${web} web servers may open ${web * PRIMARY_CONNECTIONS_PER_WEB} connections, over max_connections ${maxConnections}`, 'raise --max-connections or run fewer web servers with --ha');
+  }
+  // The relay and the workers connect to the primary they are given; they do not follow a
+  // Patroni failover yet (the web servers do, through the leader's API).
+  if (ha && features.queue) throw new ConfigError('ha', 'the relay and workers of rung 9 do not follow a Patroni failover yet', 'drop --ha at rung 9, or use --rung 7 with --ha');
+  if (pgbouncer && rung < 2) throw new ConfigError('pgbouncer', 'rung 1 runs one embedded Postgres in the foreground', 'use --pgbouncer with `ladder up --rung 2` or more');
   return Object.freeze({
     rung,
     web: { count: webCount, host, port, cpu },
@@ -216,6 +263,7 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
       replicas,
       replicaDelayMs,
       cpu: dbCpu,
+      maxConnections,
     },
     features,
     stateDir: input.stateDir ?? '.ladder',
@@ -223,5 +271,7 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
     skipped,
     workers,
     ...(autoscale ? { autoscale } : {}),
+    ha: { enabled: ha, sync: ha && input.sync === true },
+    pgbouncer,
   } satisfies Topology);
 }

@@ -59,4 +59,35 @@ describe('PgDatabase', () => {
     expect(await db.tx(async (tx) => (await tx.query<{ n: number }>('select 1 as n'))[0]?.n)).toBe(1);
     expect(await db.ping()).toBe(true);
   });
+
+  it('survives a connection its server drops in the middle of a transaction: the transaction fails, the process lives', async () => {
+    // The connection is checked out (between two statements of a transaction) when its
+    // backend goes, as when the primary is killed under load: pg emits 'error' on the client,
+    // which pg-pool listens to only while it is idle. Unheard, that error kills the process
+    // (vitest reports it as an unhandled error and fails the run).
+    const uncaught: Error[] = [];
+    const onUncaught = (err: Error) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      await expect(
+        db.tx(async (tx) => {
+          const { pid } = (await tx.query<{ pid: number }>('select pg_backend_pid() as pid'))[0]!;
+          const admin = new pg.Client({ connectionString: url });
+          await admin.connect();
+          try {
+            await admin.query('select pg_terminate_backend($1)', [pid]);
+          } finally {
+            await admin.end();
+          }
+          await sleep(200); // the termination reaches the idle-in-transaction client
+          await tx.query('select 1');
+        }),
+      ).rejects.toThrow();
+    } finally {
+      await sleep(50);
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(uncaught.map((e) => e.message)).toEqual([]);
+    expect(await db.tx(async (tx) => (await tx.query<{ n: number }>('select 1 as n'))[0]?.n)).toBe(1);
+  });
 });

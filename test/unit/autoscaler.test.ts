@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/kit/errors.ts';
 import { decide, meanUtilisation, type AutoscalePolicy, type Recommendation } from '../../src/launcher/autoscale-policy.ts';
+import { Autoscaler, type ScalableServer, type ScalableTier } from '../../src/launcher/autoscaler.ts';
 import { timeSeriesSvg } from '../../src/lab/report/time-series-svg.ts';
 import { buildTopology } from '../../src/topology/topology.ts';
 
@@ -135,5 +136,37 @@ describe('the load step chart', () => {
     expect(svg).toContain('>1000<');
     expect(svg).toContain('>500<');
     expect(svg.trim().endsWith('</svg>')).toBe(true);
+  });
+});
+
+describe('the autoscaler loop', () => {
+  /** Burns the test process's own CPU for `ms` milliseconds. */
+  const burn = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+
+  it('does not decide on the sliver of a period between a scaling and the next tick', async () => {
+    // The tier starts below MIN, so the first sync scales to 1; that scaling ends just before
+    // the next tick, and the CPU the process burns right after it falls into a window of a
+    // few ms. Measured there, one uncapped server (this process) is ~100% busy: a scale-out.
+    const config = { min: 1, max: 3, targetCpu: 0.6, tolerance: 0.1, syncMs: 300, scaleInWindowMs: 0 };
+    let servers: ScalableServer[] = [];
+    const scaledTo: number[] = [];
+    const tier: ScalableTier = {
+      servingWebs: () => servers,
+      scale: async (count) => {
+        scaledTo.push(count);
+        await new Promise((r) => setTimeout(r, 280));
+        servers = Array.from({ length: count }, (_, i) => ({ name: `web${i + 1}`, pid: process.pid }));
+        setImmediate(() => burn(60));
+      },
+    };
+    const lines: string[] = [];
+    const autoscaler = new Autoscaler(config, tier, (l) => lines.push(l));
+    await autoscaler.start();
+    await new Promise((r) => setTimeout(r, 1300));
+    await autoscaler.stop();
+    expect(scaledTo, lines.join('\n')).toEqual([1]);
   });
 });

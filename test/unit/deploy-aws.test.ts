@@ -351,3 +351,53 @@ describe('AWS stacks of the built rungs', () => {
     expect(JSON.stringify(webEnv(t).PUBLIC_URL)).toMatch(/https:\/\//);
   });
 });
+
+describe('--ha (high-availability.ts)', () => {
+  it('costs the standby, the second cache nodes and the proxy', () => {
+    const plain = estimateCost(planOf(buildTopology({ rung: 7 })), loadPrices());
+    const ha = estimateCost(planOf(buildTopology({ rung: 7, ha: true })), loadPrices());
+    expect(ha.lines.database).toBeGreaterThan(plain.lines.database!);
+    expect(ha.lines.redis).toBeCloseTo(2 * plain.lines.redis!, 2);
+    expect(ha.lines.proxy).toBeGreaterThan(0);
+    expect(plain.lines.proxy).toBeUndefined();
+  });
+
+  it('makes the primary Multi-AZ, puts RDS Proxy in front of it for the web tier, and unnamed statements', () => {
+    const t = template({ rung: 4, ha: true });
+    const instances = Object.values(resources(t, 'AWS::RDS::DBInstance'));
+    const primary = instances.find((i) => i.Properties!.SourceDBInstanceIdentifier === undefined)!;
+    expect(primary.Properties!.MultiAZ).toBe(true);
+    // Read replicas stay single-zone: a lost one is a lost reader, not an outage.
+    for (const r of instances.filter((i) => i !== primary)) expect(r.Properties!.MultiAZ).not.toBe(true);
+    t.resourceCountIs('AWS::RDS::DBProxy', 1);
+    t.hasResourceProperties('AWS::RDS::DBProxy', { EngineFamily: 'POSTGRESQL', RequireTLS: true });
+    t.hasResourceProperties('AWS::RDS::DBProxyTargetGroup', { DBInstanceIdentifiers: Match.anyValue() });
+    const env = webEnv(t);
+    expect(JSON.stringify(env.DB_HOST)).toMatch(/Proxy/);
+    expect(env.DATABASE_STATEMENTS).toBe('unnamed');
+    // Without --ha none of it.
+    const plain = template({ rung: 4 });
+    plain.resourceCountIs('AWS::RDS::DBProxy', 0);
+    expect(webEnv(plain).DATABASE_STATEMENTS).toBeUndefined();
+  });
+
+  it('gives each ElastiCache group a replica in another zone with automatic failover', () => {
+    const t = template({ rung: 7, ha: true });
+    const groups = Object.values(resources(t, 'AWS::ElastiCache::ReplicationGroup'));
+    expect(groups).toHaveLength(2); // the cache tier and the sessions
+    for (const g of groups) {
+      expect(g.Properties).toMatchObject({ NumCacheClusters: 2, AutomaticFailoverEnabled: true, MultiAZEnabled: true });
+    }
+    for (const g of Object.values(resources(template({ rung: 7 }), 'AWS::ElastiCache::ReplicationGroup'))) {
+      expect(g.Properties).toMatchObject({ NumCacheClusters: 1, AutomaticFailoverEnabled: false });
+    }
+  });
+
+  it('lets only the web tier reach the proxy, and only the proxy (and the web tier) reach Postgres', () => {
+    const t = template({ rung: 4, ha: true });
+    const ingress = Object.values(resources(t, 'AWS::EC2::SecurityGroupIngress')).filter((r) => r.Properties!.FromPort === 5432);
+    expect(ingress.length).toBeGreaterThanOrEqual(2);
+    for (const r of ingress) expect(r.Properties!.SourceSecurityGroupId).toBeDefined();
+    expect(JSON.stringify(ingress)).not.toMatch(/0\.0\.0\.0/);
+  });
+});

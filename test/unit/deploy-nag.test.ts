@@ -14,10 +14,10 @@ import { buildTopology, RUNGS } from '../../src/topology/topology.ts';
 
 const BUILT = RUNGS.filter((r) => r.built).map((r) => r.rung);
 
-function checkedApp(rung: number): { app: App; stack: LadderStack; outDir: string } {
+function checkedApp(rung: number, ha = false): { app: App; stack: LadderStack; outDir: string } {
   const outDir = mkdtempSync(path.join(tmpdir(), 'ladder-nag-'));
   // With CDK's own template validation too: its findings fail synthesis only as errors, but land in the report.
-  const built = buildAwsApp(planOf(buildTopology({ rung })), { outDir, validate: true });
+  const built = buildAwsApp(planOf(buildTopology({ rung, ...(ha ? { ha } : {}) })), { outDir, validate: true });
   Validations.of(built.app).addPlugins(new AwsSolutionsChecks(built.app));
   return { ...built, outDir };
 }
@@ -50,6 +50,12 @@ describe('cdk-nag AwsSolutions', () => {
     const acks = acknowledgements(stack).filter((a) => a.id.startsWith('AwsSolutions::'));
     expect(acks.length).toBeGreaterThan(0);
     for (const a of acks) expect(a.reason.length, `${a.path} ${a.id}`).toBeGreaterThan(30);
+  });
+
+  it.each([4, 7])('rung %i --ha synthesizes with no unacknowledged finding', { timeout: 60_000 }, (rung) => {
+    const { app, outDir } = checkedApp(rung, true);
+    expect(() => app.synth()).not.toThrow();
+    expect(findings(outDir, 'CloudFormation Validate')).toEqual([]);
   });
 
   it('the checks are live: an unacknowledged finding fails synthesis', { timeout: 60_000 }, () => {

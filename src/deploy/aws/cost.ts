@@ -21,6 +21,9 @@ export interface Prices {
   alarmMonth: number;
   dashboardMonth: number;
   secretMonth: number;
+  /** RDS Proxy: per vCPU-hour of the instance behind it, billed for at least proxyMinVcpus. */
+  rdsProxyVcpuHour: number;
+  rdsProxyMinVcpus: number;
 }
 
 export function loadPrices(): Prices {
@@ -41,8 +44,11 @@ export function estimateCost(plan: DeployPlan, p: Prices = loadPrices()): CostEs
   const h = p.hoursPerMonth;
   const vcpu = plan.web.size.cpuUnits / 1024;
   const gb = plan.web.size.memoryMiB / 1024;
-  const instances = 1 + plan.replicas;
-  const caches = (plan.cache ? 1 : 0) + (plan.sessions ? 1 : 0) + (plan.queue ? 1 : 0);
+  // --ha: the Multi-AZ primary is billed as two instances (its standby), each ElastiCache
+  // group runs two nodes, and RDS Proxy is billed on the primary's vCPUs (its minimum here).
+  // Rung 9's broker is one more ElastiCache group.
+  const instances = (plan.ha ? 2 : 1) + plan.replicas;
+  const caches = ((plan.cache ? 1 : 0) + (plan.sessions ? 1 : 0) + (plan.queue ? 1 : 0)) * (plan.ha ? 2 : 1);
   // Public addresses: each task's own below rung 3; the ALB's two (one per AZ) and the NAT's above.
   const publicIps = plan.balancer ? 3 : plan.web.count;
   // Alarms: CPU of web and database, and with a balancer 5xx rate and p99; one lag alarm per replica.
@@ -61,6 +67,7 @@ export function estimateCost(plan: DeployPlan, p: Prices = loadPrices()): CostEs
     workers: plan.queue ? plan.queue.workers * ((plan.queue.size.cpuUnits / 1024) * p.fargateVcpuHour + (plan.queue.size.memoryMiB / 1024) * p.fargateGbHour) * h : 0,
     // CloudFront (rung 6) is paid per request and per byte out, with no monthly fee: nothing idle.
     cdn: 0,
+    ...(plan.ha ? { proxy: p.rdsProxyMinVcpus * p.rdsProxyVcpuHour * h } : {}),
   };
   for (const k of Object.keys(lines)) lines[k] = cents(lines[k]!);
   return {

@@ -8,6 +8,7 @@ import { Cdn } from './cdn.ts';
 import { Database } from './database.ts';
 import { Monitoring } from './monitoring.ts';
 import { Network } from './network.ts';
+import { HighAvailability } from './high-availability.ts';
 import { Redis } from './redis.ts';
 import { WebAutoscaling } from './web-autoscaling.ts';
 import { WebService } from './web-service.ts';
@@ -23,6 +24,8 @@ export class LadderStack extends Stack {
   readonly database: Database;
   readonly cache: Redis | undefined;
   readonly sessions: Redis | undefined;
+  /** --ha: Multi-AZ, RDS Proxy, ElastiCache failover. */
+  readonly ha: HighAvailability | undefined;
   readonly web: WebService;
   readonly monitoring: Monitoring;
   readonly cdn: Cdn | undefined;
@@ -71,12 +74,21 @@ export class LadderStack extends Stack {
           evict: false,
         })
       : undefined;
+    this.ha = plan.ha
+      ? new HighAvailability(this, 'HighAvailability', {
+          vpc: this.network.vpc,
+          subnets: data,
+          database: this.database,
+          redis: [this.cache, this.sessions, this.broker].filter((r): r is Redis => r !== undefined),
+        })
+      : undefined;
     this.web = new WebService(this, 'Web', {
       vpc: this.network.vpc,
       subnets: this.network.webSubnets,
       plan,
       image: image.valueAsString,
       database: this.database,
+      ...(this.ha ? { proxy: this.ha } : {}),
       cache: this.cache,
       sessions: this.sessions,
       broker: this.broker,
@@ -92,6 +104,7 @@ export class LadderStack extends Stack {
             plan: { ...plan, queue: plan.queue },
             image: image.valueAsString,
             database: this.database,
+            proxy: this.ha,
             broker: this.broker,
             databaseEnvironment: this.web.databaseEnvironment,
             databaseSecrets: this.web.databaseSecrets,

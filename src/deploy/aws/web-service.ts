@@ -18,6 +18,7 @@ import {
 import { Construct } from 'constructs';
 import { APP_PORT, type DeployPlan } from '../deploy-plan.ts';
 import { DB_NAME, DB_USER, type Database } from './database.ts';
+import type { HighAvailability } from './high-availability.ts';
 import type { Redis } from './redis.ts';
 
 export interface WebServiceProps {
@@ -26,6 +27,8 @@ export interface WebServiceProps {
   plan: DeployPlan;
   image: string;
   database: Database;
+  /** --ha: writes go through RDS Proxy in front of the Multi-AZ primary. */
+  proxy?: HighAvailability;
   cache: Redis | undefined;
   sessions: Redis | undefined;
   /** Rung 9: the broker; the web servers then log clicks for a relay beside each of them, and write the outbox. */
@@ -87,8 +90,8 @@ export class WebService extends Construct {
     const primary = database.primary;
     const environment: Record<string, string> = {
       ...plan.env,
-      DB_HOST: primary.dbInstanceEndpointAddress,
-      DB_PORT: primary.dbInstanceEndpointPort,
+      DB_HOST: props.proxy ? props.proxy.endpoint : primary.dbInstanceEndpointAddress,
+      DB_PORT: props.proxy ? '5432' : primary.dbInstanceEndpointPort,
       DB_NAME,
       DB_USER,
       DB_SSL_ROOT_CERT: RDS_CA,
@@ -99,7 +102,14 @@ export class WebService extends Construct {
         database.replicas.map((r) => `${r.dbInstanceEndpointAddress}:${r.dbInstanceEndpointPort}`),
       );
     }
-    this.databaseEnvironment = { DB_HOST: environment.DB_HOST!, DB_PORT: environment.DB_PORT!, DB_NAME, DB_USER, DB_SSL_ROOT_CERT: RDS_CA };
+    this.databaseEnvironment = {
+      DB_HOST: environment.DB_HOST!,
+      DB_PORT: environment.DB_PORT!,
+      DB_NAME,
+      DB_USER,
+      DB_SSL_ROOT_CERT: RDS_CA,
+      ...(plan.env.DATABASE_STATEMENTS ? { DATABASE_STATEMENTS: plan.env.DATABASE_STATEMENTS } : {}),
+    };
     this.databaseSecrets = { DB_PASSWORD: ecs.Secret.fromSecretsManager(primary.secret!, 'password') };
     const secrets: Record<string, ecs.Secret> = {
       ...this.databaseSecrets,
@@ -201,6 +211,7 @@ export class WebService extends Construct {
       ...(plan.balancer ? { healthCheckGracePeriod: Duration.seconds(60) } : {}),
     });
     database.allowFrom(this.securityGroup);
+    props.proxy?.allowFrom(this.securityGroup);
     props.cache?.allowFrom(this.securityGroup);
     props.sessions?.allowFrom(this.securityGroup);
     props.broker?.allowFrom(this.securityGroup);

@@ -7,6 +7,7 @@ import { aws_ecs as ecs, aws_ec2 as ec2, aws_logs as logs, Duration, RemovalPoli
 import { Construct } from 'constructs';
 import type { DeployPlan } from '../deploy-plan.ts';
 import type { Database } from './database.ts';
+import type { HighAvailability } from './high-availability.ts';
 import type { Redis } from './redis.ts';
 
 export interface WorkersProps {
@@ -16,6 +17,8 @@ export interface WorkersProps {
   plan: DeployPlan & { queue: NonNullable<DeployPlan['queue']> };
   image: string;
   database: Database;
+  /** --ha: RDS Proxy in front of the database; the workers connect through it, as the web servers. */
+  proxy?: HighAvailability | undefined;
   broker: Redis;
   /** The database settings and secrets the web containers get (host, port, name, user, password). */
   databaseEnvironment: Record<string, string>;
@@ -78,6 +81,7 @@ export class Workers extends Construct {
       circuitBreaker: { rollback: true },
     });
     props.database.allowFrom(this.securityGroup);
+    props.proxy?.allowFrom(this.securityGroup);
     props.broker.allowFrom(this.securityGroup);
   }
 }

@@ -1,6 +1,6 @@
 // The one place the kit opens a pg.Pool: the primary's (PgDatabase) and each replica's
 // (ReplicaRouter), and at rung 10 each shard's, so that every pool has the same settings
-// and the same handling of a connection that fails while idle.
+// and the same handling of a connection that fails, idle or checked out.
 import pg from 'pg';
 
 /** The settings, in one commented table. */
@@ -22,6 +22,8 @@ export interface PoolOptions {
   url: string;
   max?: number;
   connectionTimeoutMs?: number;
+  /** A statement without an answer for this long fails and its connection is dropped (--ha: a frozen primary). */
+  queryTimeoutMs?: number;
   /**
    * An idle connection lost its server (restarted, stopped, network cut): the pool drops it
    * and opens a new one when needed; this is told, for a log line and a metric. Without a
@@ -37,10 +39,19 @@ export function createPool(opts: PoolOptions): pg.Pool {
     idleTimeoutMillis: POOL_DEFAULTS.idleTimeoutMs,
     connectionTimeoutMillis: opts.connectionTimeoutMs ?? POOL_DEFAULTS.connectionTimeoutMs,
     application_name: POOL_DEFAULTS.applicationName,
+    ...(opts.queryTimeoutMs !== undefined ? { query_timeout: opts.queryTimeoutMs } : {}),
   });
   pool.on('error', (err) => opts.onIdleError(err));
+  // A connection lost while checked out (a statement or a transaction on it when its server
+  // died: kill -9 of the primary under load) emits 'error' on its client, which pg-pool hears
+  // only while the client is idle: unheard, it crashed the web process. The caller learns of
+  // the failure through its statement (or the next one, which the broken client refuses), and
+  // the release drops the client; this listener only keeps the event from being fatal.
+  pool.on('connect', (client) => client.on('error', ignoreCheckedOutError));
   return pool;
 }
+
+function ignoreCheckedOutError(): void {}
 
 /** The log lines the db components write: pino's shape, so Fastify's logger fits. */
 export interface DbLog {

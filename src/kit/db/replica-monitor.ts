@@ -8,6 +8,7 @@ import pg from 'pg';
 import type { Metrics } from '../metrics/metrics.ts';
 import { parseLsn } from './consistency-token.ts';
 import { errorText } from './pool.ts';
+import { statement } from './prepared.ts';
 import { WalHistory } from './wal-history.ts';
 
 /** The server's start time in microseconds: a replica restarted is a different replica. */
@@ -37,7 +38,13 @@ export interface MonitorLog {
 }
 
 export interface ReplicaMonitorOptions {
-  primaryUrl: string;
+  /** The primary's URL; a function under --ha, where it moves (undefined while none leads). */
+  primaryUrl: string | (() => string | undefined);
+  /**
+   * --ha: why replica i may not serve reads even though it answers, replays and is fresh
+   * (it is not on the leader's timeline), or undefined when it may.
+   */
+  ineligible?: (index: number) => string | undefined;
   replicas: readonly { name: string; url: string }[];
   pollMs: number;
   maxLagMs: number;
@@ -69,10 +76,11 @@ class Replica implements ReplicaView {
 /** One connection to one node for polls, remade after any failure or timeout. */
 class Poller {
   private client: pg.Client | undefined;
+  private clientUrl: string | undefined;
   inFlight = false;
 
   constructor(
-    private readonly url: string,
+    private readonly url: string | (() => string | undefined),
     private readonly timeoutMs: number,
     /** Counts errors handled here without reaching a caller (ladder_background_errors_total). */
     private readonly countError: () => void,
@@ -80,9 +88,13 @@ class Poller {
 
   async query<R extends pg.QueryResultRow>(sql: string): Promise<R> {
     try {
+      const url = typeof this.url === 'string' ? this.url : this.url();
+      if (url === undefined) throw new Error('no primary is known');
+      if (this.client && this.clientUrl !== url) this.drop(); // the primary moved (--ha)
       if (!this.client) {
+        this.clientUrl = url;
         const c = new pg.Client({
-          connectionString: this.url,
+          connectionString: url,
           connectionTimeoutMillis: this.timeoutMs,
           query_timeout: this.timeoutMs,
           application_name: 'ladder-monitor',
@@ -93,10 +105,7 @@ class Poller {
         this.client = c;
         await c.connect();
       }
-      const res = await this.client.query<R>({
-        name: sql === REPLICA_SQL ? 'l_mon_r' : 'l_mon_p',
-        text: sql,
-      });
+      const res = await this.client.query<R>(statement({ name: sql === REPLICA_SQL ? 'l_mon_r' : 'l_mon_p', text: sql }));
       if (!res.rows[0]) throw new Error('no row');
       return res.rows[0];
     } catch (err) {
@@ -262,10 +271,12 @@ export class ReplicaMonitor {
         ? Infinity
         : this.history.staleness(r.replayLsn, at);
     let reason: string | undefined;
+    const notEligible = this.opts.ineligible?.(r.index);
     if (r.failedAt >= r.lastOkAt) reason = `not answering (${r.lastError})`;
     else if (now - r.lastOkAt > this.opts.silentMs) reason = `silent for ${Math.round(now - r.lastOkAt)} ms`;
     else if (!r.standby) reason = 'not in recovery: no longer a replica';
     else if (r.replayLsn === 0n) reason = 'not replaying yet';
+    else if (notEligible !== undefined) reason = notEligible;
     else if (r.stalenessMs > this.opts.maxLagMs) {
       reason = `${Number.isFinite(r.stalenessMs) ? `${(r.stalenessMs / 1000).toFixed(1)} s` : 'too far'} behind the primary (bound ${this.opts.maxLagMs / 1000} s)`;
     }

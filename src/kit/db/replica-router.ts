@@ -47,9 +47,11 @@ import {
   samePin,
   type ConsistencyToken,
 } from './consistency-token.ts';
+import { LadderError } from '../errors.ts';
+import type { LeaderTracker } from './leader-tracker.ts';
 import { PgDatabase, type PgConnection } from './pg-database.ts';
 import { createPool, errorText } from './pool.ts';
-import { prepared } from './prepared.ts';
+import { prepared, statement } from './prepared.ts';
 import { EPOCH_SQL, ReplicaMonitor, type MonitorLog, type ReplicaView } from './replica-monitor.ts';
 
 export interface ReplicaRouterOptions {
@@ -67,6 +69,12 @@ export interface ReplicaRouterOptions {
   /** Connections per pool (the primary's and each replica's). Default POOL_DEFAULTS.max. */
   poolSize?: number;
   log: MonitorLog;
+  /**
+   * --ha: the nodes' leader, as Patroni says (its nodes are replicaUrls, in the same order).
+   * Every node is then a replica candidate (the leader is out of rotation: it is not in
+   * recovery), writes follow the leader, and a replica must be on the leader's timeline.
+   */
+  leader?: LeaderTracker;
 }
 
 export type FallbackReason = 'token' | 'switch' | 'no_replica' | 'error';
@@ -155,11 +163,24 @@ export class ReplicaRouter implements Database {
   private readonly count;
   /** Per replica: the handle lookups of every caller it may serve batch on (joinBatch). */
   private readonly shared: ReadDb[];
+  private readonly names: string[];
+  /** --ha: the timeline of the last leader seen, kept while none is known (mid-failover). */
+  private leaderTimeline: number | undefined;
 
   constructor(private readonly opts: ReplicaRouterOptions) {
     this.shard = opts.shard ?? '0';
     const max = opts.poolSize;
-    this.primary = new PgDatabase({ url: opts.primaryUrl, max, shard: this.shard, metrics: opts.metrics, log: opts.log });
+    const leader = opts.leader;
+    this.primary = new PgDatabase({
+      url: opts.primaryUrl,
+      max,
+      shard: this.shard,
+      metrics: opts.metrics,
+      log: opts.log,
+      ...(leader ? { primary: leader } : {}),
+    });
+    const names = opts.replicaUrls.map((_, i) => leader?.nodes[i]?.name ?? `replica${i + 1}`);
+    this.names = names;
     const swallowed = opts.metrics.backgroundErrors.labels({ component: 'db' });
     this.pools = opts.replicaUrls.map((url, i) =>
       createPool({
@@ -171,15 +192,16 @@ export class ReplicaRouter implements Database {
           // The monitor notices a replica that is down by itself; this is one dropped connection.
           swallowed.inc();
           opts.log.warn(
-            { shard: this.shard, replica: `replica${i + 1}`, error: errorText(err) },
+            { shard: this.shard, replica: names[i], error: errorText(err) },
             'an idle replica connection failed; the pool opens a new one when needed',
           );
         },
       }),
     );
     this.monitor = new ReplicaMonitor({
-      primaryUrl: opts.primaryUrl,
-      replicas: opts.replicaUrls.map((url, i) => ({ name: `replica${i + 1}`, url })),
+      primaryUrl: leader ? () => leader.current() : opts.primaryUrl,
+      ...(leader ? { ineligible: (i: number) => this.offTimeline(i) } : {}),
+      replicas: opts.replicaUrls.map((url, i) => ({ name: names[i]!, url })),
       pollMs: opts.pollMs,
       maxLagMs: opts.maxLagMs,
       silentMs: Math.max(1000, 5 * opts.pollMs),
@@ -217,15 +239,34 @@ export class ReplicaRouter implements Database {
         no_replica: m.dbFallbacks.labels({ shard, reason: 'no_replica' }),
         error: m.dbFallbacks.labels({ shard, reason: 'error' }),
       },
-      perReplica: opts.replicaUrls.map((_, i) => m.replicaReads.labels({ shard, replica: `replica${i + 1}` })),
+      perReplica: opts.replicaUrls.map((_, i) => m.replicaReads.labels({ shard, replica: names[i]! })),
       caughtUp: m.replicaWaits.labels({ shard, result: 'caught_up' }),
+      lastResort: m.dbFallbacks.labels({ shard, reason: 'no_primary' }),
       timedOut: m.replicaWaits.labels({ shard, result: 'timed_out' }),
     };
   }
 
   /** Starts polling and waits (bounded) for the first positions, so the first reads need not fall back. */
   async start(): Promise<void> {
+    await this.opts.leader?.start();
     await this.monitor.start();
+  }
+
+  /**
+   * --ha: why node i may not serve reads now although it replays: it is not on the leader's
+   * timeline. A replica still on the old timeline after a failover may hold commits past
+   * the fork that the new leader never had (asynchronous mode): a caller reading them would
+   * see them vanish later. Once it follows the new leader (Patroni rewinds it first if it
+   * had gone past the fork) its replay position is on the new timeline, where a token's
+   * position means what it says (docs/consistency.md, "Failover"). While no leader is known
+   * the last one's timeline is kept: reads go on on the replicas that followed it.
+   */
+  private offTimeline(i: number): string | undefined {
+    const leader = this.opts.leader!;
+    this.leaderTimeline = leader.leaderTimeline ?? this.leaderTimeline;
+    const mine = leader.timelineOf(i);
+    if (this.leaderTimeline === undefined || mine === undefined) return 'timeline not known yet';
+    return mine === this.leaderTimeline ? undefined : `on timeline ${mine}, the leader's is ${this.leaderTimeline}`;
   }
 
   forRequest(carrier?: TokenCarrier): Db {
@@ -249,11 +290,15 @@ export class ReplicaRouter implements Database {
 
   async ping(): Promise<boolean> {
     // Ready means the primary answers: replicas come and go without taking a web server out.
-    return this.primary.ping();
+    // Under --ha a failover must not take every web server out of the balancer either: reads
+    // go on on the replicas, so a replica in rotation is enough.
+    if (await this.primary.ping()) return true;
+    return this.opts.leader !== undefined && this.monitor.replicas.some((r) => r.inRotation);
   }
 
   async close(): Promise<void> {
     this.monitor.stop();
+    this.opts.leader?.stop();
     await Promise.all([this.primary.close(), ...this.pools.map((p) => p.end())]);
   }
 
@@ -301,9 +346,43 @@ export class ReplicaRouter implements Database {
     }
     this.count.fallback[reason].inc();
     this.count.reads.primary.inc();
-    if (!probe) return { rows: await this.primary.query<R>(sql, params), token, position: FRESHEST };
-    const { rows, lsn } = await this.onPrimaryWithProbe<R>(sql, params);
-    return { rows, token: { lsn: lsn > token.lsn ? lsn : token.lsn, pin: undefined }, position: FRESHEST };
+    if (!this.opts.leader) {
+      if (!probe) return { rows: await this.primary.query<R>(sql, params), token, position: FRESHEST };
+      const { rows, lsn } = await this.onPrimaryWithProbe<R>(sql, params);
+      return { rows, token: { lsn: lsn > token.lsn ? lsn : token.lsn, pin: undefined }, position: FRESHEST };
+    }
+    // --ha: a read never waits for a leader. With none (a failover), or one that fails, it
+    // goes to any node that answers.
+    try {
+      if (!probe) return { rows: await this.primary.query<R>(sql, params, 0), token, position: FRESHEST };
+      const { rows, lsn } = await this.onPrimaryWithProbe<R>(sql, params, 0);
+      return { rows, token: { lsn: lsn > token.lsn ? lsn : token.lsn, pin: undefined }, position: FRESHEST };
+    } catch (err) {
+      if (!(err instanceof LadderError) && !replicaUnavailable(err)) throw err;
+      return { rows: await this.onAnyNode<R>(sql, params, err), token, position: 0n };
+    }
+  }
+
+  /**
+   * --ha, mid-failover: a read on the first node that answers, whatever its position. The
+   * caller's token is kept as it was (not advanced): their next read is routed by it again.
+   * Availability over read-your-writes for the seconds without a leader (docs/consistency.md).
+   */
+  private async onAnyNode<R extends Row>(sql: string, params: readonly unknown[], first: unknown): Promise<R[]> {
+    this.count.lastResort.inc();
+    let last = first;
+    for (let k = 0; k < this.pools.length; k++) {
+      const i = (this.next++ + k) % this.pools.length;
+      try {
+        const rows = (await timed(this.pools[i]!.query<R>(prepared(sql, params)), this.opts.readTimeoutMs, () => undefined)).rows;
+        this.count.replica.inc();
+        return rows;
+      } catch (err) {
+        if (!replicaUnavailable(err)) throw err;
+        last = err;
+      }
+    }
+    throw last;
   }
 
   /**
@@ -353,11 +432,12 @@ export class ReplicaRouter implements Database {
   private async onPrimaryWithProbe<R extends Row>(
     sql: string,
     params: readonly unknown[],
+    waitMs?: number,
   ): Promise<{ rows: R[]; lsn: bigint }> {
     return this.primary.connection(async (c) => {
       const rows = await c.query<R>(sql, params);
       return { rows, lsn: await probeLsn(c) };
-    });
+    }, waitMs);
   }
 
   /**
@@ -382,7 +462,7 @@ export class ReplicaRouter implements Database {
       let epoch = this.epochs.get(client);
       if (epoch === undefined) {
         const row = (
-          await timed(client.query<{ epoch: string }>({ name: 'l_epoch', text: EPOCH_SQL }), ms, release)
+          await timed(client.query<{ epoch: string }>(statement({ name: 'l_epoch', text: EPOCH_SQL })), ms, release)
         ).rows[0];
         epoch = BigInt(row?.epoch ?? '0').toString(36);
         this.epochs.set(client, epoch);

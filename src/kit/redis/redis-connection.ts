@@ -46,6 +46,13 @@ export interface RedisConnectionOptions {
   downMessage?: string;
   /** Told true when the connection becomes ready, false when it is lost. */
   onStateChange?: (up: boolean) => void;
+  /**
+   * Sentinels to ask for the primary (--ha): the client connects to whichever Redis they name
+   * `sentinelName`, and after a failover asks again when it reconnects. The URL's password
+   * and db still apply; its host and port are not used.
+   */
+  sentinels?: readonly { host: string; port: number }[];
+  sentinelName?: string;
 }
 
 export interface RedisConnection {
@@ -69,7 +76,7 @@ export function redisTarget(url: string): string {
 
 export function createRedisConnection(opts: RedisConnectionOptions): RedisConnection {
   const d = REDIS_DEFAULTS;
-  const target = redisTarget(opts.url);
+  const target = opts.sentinels?.length ? `sentinel ${opts.sentinelName ?? 'sessions'}` : redisTarget(opts.url);
   const options: RedisOptions = {
     // Connect when told (connect() below), once the caller's logger exists, and through
     // client.connect() so that its rejection is handled here.
@@ -89,7 +96,8 @@ export function createRedisConnection(opts: RedisConnectionOptions): RedisConnec
       Math.floor(Math.random() * d.retryJitterMs),
     connectionName: `ladder-${opts.role}`,
   };
-  const client = new Redis(opts.url, options);
+  const sentinel = opts.sentinels !== undefined && opts.sentinels.length > 0;
+  const client = sentinel ? new Redis(sentinelOptions(opts, options)) : new Redis(opts.url, options);
 
   let up = false;
   let closing = false;
@@ -174,5 +182,25 @@ export function createRedisConnection(opts: RedisConnectionOptions): RedisConnec
       client.disconnect(); // stops any reconnect timer too
       up = false;
     },
+  };
+}
+
+/** ioredis' sentinel mode with the URL's password and db, and the same failure settings. */
+function sentinelOptions(opts: RedisConnectionOptions, base: RedisOptions): RedisOptions {
+  const u = new URL(opts.url);
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  return {
+    ...base,
+    sentinels: opts.sentinels!.map((s) => ({ host: s.host, port: s.port })),
+    name: opts.sentinelName ?? 'sessions',
+    role: 'master',
+    db,
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    // Asking a sentinel is one more round trip at each reconnect; a dead one is skipped.
+    sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+    // Subscribes to the sentinels' +switch-master: a client still connected to a demoted
+    // primary moves at once instead of at its next error.
+    failoverDetector: true,
   };
 }
