@@ -128,8 +128,8 @@ export const ROLES: Readonly<Record<NodeRole, RoleInfo>> = {
   // servers' click logs and the outbox, and the workers that consume it. The web servers need
   // none of them to answer: a click goes to a local log first.
   queue: { after: [], command: 'redis-server', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
-  relay: { after: ['postgres', 'queue'], command: '__relay', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
-  worker: { after: ['postgres', 'queue'], command: '__worker', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
+  relay: { after: ['postgres', 'pgbouncer', 'queue'], command: '__relay', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
+  worker: { after: ['postgres', 'pgbouncer', 'queue'], command: '__worker', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
   // Last up and first down: it watches every other node, and a stop is not reported as an outage.
   prometheus: { after: ['alertmanager', 'haproxy', 'web', 'varnish', 'relay', 'worker'], command: 'prometheus', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
 };
