@@ -247,5 +247,7 @@ describe('rung 9 topology', () => {
     expect(buildTopology({ rung: 9 }).skipped).toEqual(['rung 8 (several regions)']);
     expect(() => buildTopology({ rung: 7, workers: 2 })).toThrow(/no queue/);
     for (const w of [0, 17, 1.5]) expect(() => buildTopology({ rung: 9, workers: w })).toThrow(/workers/);
+    // Its relay and workers do not follow a Patroni failover yet: refused, never half-run.
+    expect(() => buildTopology({ rung: 9, ha: true })).toThrow(/do not follow a Patroni failover/);
   });
 });
