@@ -22,6 +22,9 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY bin ./bin
+# Rung 9: each web server's click log, shared with the relay beside it through a task volume
+# mounted here (an empty volume takes this folder's owner).
+RUN mkdir -p /var/ladder/clicklog && chown -R node:node /var/ladder
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

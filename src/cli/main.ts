@@ -14,19 +14,23 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
                                lists the scenarios: @SCENARIOS@
   ladder rungs [--json]        the rungs and which are built
   ladder up --rung N [--web K] [--cpu C] [--port P] [--balance roundrobin|leastconn] [--json]
-           [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache] [--monitor|--no-monitor]
+           [--replicas R] [--replica-delay MS] [--db-cpu C] [--no-cache] [--monitor|--no-monitor] [--workers W]
            [--autoscale MIN:MAX [--target-cpu 0.6] [--autoscale-sync S] [--scale-in-window S]]
            [--ha [--sync]] [--pgbouncer] [--max-connections N]
                                start a topology in the background; prints the entry URL when ready
                                (rung 4 and up: a primary and R streaming replicas, 2 unless told;
                                rung 5 and up: the cache tier, unless --no-cache;
                                rung 3 and up: Prometheus, Alertmanager and the dashboard, unless --no-monitor;
+                               rung 9 and up: a broker, the relay and W workers, 2 unless told;
                                --autoscale, rung 3 and up: the web tier sizes itself to the target CPU,
                                see docs/operations.md;
                                --ha: pg1..pgN under Patroni with etcd1..3, automatic failover,
                                --sync for synchronous replication; --pgbouncer: PgBouncer in front,
                                also by itself when the web tier's pools would pass --max-connections)
   ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
+  ladder queue stats [--json]  the broker's queues: {queues:[{name, depth, oldestAgeSeconds, deadLetters}]}
+  ladder queue dlq list|retry [--json]
+                               the dead letters (messages that failed every attempt); retry sends them back
   ladder alerts [--json]       the alerts firing now (from the topology's Alertmanager)
   ladder dashboard             the monitoring dashboard's URL (a live picture of the topology)
   ladder down                  stop everything \`up\` started
@@ -203,6 +207,7 @@ export async function main(argv: string[]): Promise<number> {
             replicas: { type: 'string' },
             'replica-delay': { type: 'string' },
             'db-cpu': { type: 'string' },
+            workers: { type: 'string' },
             'no-cache': { type: 'boolean' },
             monitor: { type: 'boolean' },
             'no-monitor': { type: 'boolean' },
@@ -233,6 +238,7 @@ export async function main(argv: string[]): Promise<number> {
             replicas: num(values.replicas, 'replicas'),
             replicaDelayMs: num(values['replica-delay'], 'replica-delay'),
             dbCpu: num(values['db-cpu'], 'db-cpu'),
+            workers: num(values.workers, 'workers'),
             ...(values['no-cache'] ? { cache: false } : {}),
             ...(values.monitor ? { monitor: true } : values['no-monitor'] ? { monitor: false } : {}),
             ...(autoscale ? { autoscale } : {}),
@@ -382,6 +388,19 @@ export async function main(argv: string[]): Promise<number> {
       case '__web': {
         const { runWeb } = await import('../server/web-main.ts');
         return await runWeb();
+      }
+      case '__worker': {
+        const { runWorker } = await import('../server/worker-main.ts');
+        return await runWorker();
+      }
+      case '__relay': {
+        const { runRelay } = await import('../server/relay-main.ts');
+        return await runRelay();
+      }
+      case 'queue': {
+        const { values, positionals } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+        const { queueCommand } = await import('../launcher/queue-command.ts');
+        return await queueCommand(stateDir(), positionals, values.json ?? false, say);
       }
       case undefined:
       case 'help':

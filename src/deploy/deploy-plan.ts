@@ -98,6 +98,11 @@ export interface DeployPlan {
   sessions: boolean;
   /** A CDN in front of the balancer (rung 6: CloudFront; locally the Varnish edge). */
   cdn: boolean;
+  /**
+   * Rung 9: the broker (BullMQ on a Redis of its own, never evicting) and the workers, a
+   * service of their own; undefined below rung 9.
+   */
+  queue: { workers: number; size: WebSize } | undefined;
   /** --ha: RDS Multi-AZ behind RDS Proxy, ElastiCache with a replica and automatic failover (aws/high-availability.ts). */
   ha: boolean;
   drain: Drain;
@@ -141,6 +146,7 @@ export function planOf(t: Readonly<Topology>): DeployPlan {
     cache: t.features.cache,
     sessions: t.features.sharedSessions,
     cdn: t.features.cdn && balancer,
+    queue: t.features.queue ? { workers: t.workers, size: webSizeOf(undefined) } : undefined,
     ha: t.ha.enabled,
     drain,
     env,

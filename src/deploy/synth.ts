@@ -105,12 +105,16 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
       writeFileSync(path.join(out, m.file), JSON.stringify(m.object, null, 2) + '\n');
     files = manifests.map((m) => m.file);
   }
+  // The Kubernetes manifests have no broker, relay or workers yet: their web servers keep
+  // the in-process click buffer (plan.env sets no click log), and the output says so.
+  const skipped = plan.skipped.slice();
+  if (target === 'k8s' && plan.queue) skipped.push('rung 9 (message queues and workers) on Kubernetes');
   return {
     rung: plan.rung,
     target,
     out,
     files,
-    skipped: plan.skipped.slice(),
+    skipped,
     ...(monthlyUsd ? { monthlyUsd } : {}),
     ms: Date.now() - started,
   };

@@ -36,6 +36,14 @@ export interface ServerConfig {
   shutdownTimeoutMs: number;
   clickFlushMs: number;
   /**
+   * CLICK_LOG_DIR (rung 9: the launcher sets it): clicks go to an append-only log file of this
+   * process in this folder, shipped to the broker by the relay, instead of the in-process
+   * buffer flushed to the database every clickFlushMs.
+   */
+  clickLogDir: string | undefined;
+  /** LADDER_OUTBOX=1 (rung 9): link writes append their events to the outbox in their transaction. */
+  outbox: boolean;
+  /**
    * Redis for state shared by all web servers: sessions and rate limits (rung 7). Unset:
    * both live in the process. May hold a password, so it is kept out of logs like secret.
    */
@@ -341,6 +349,8 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
     drainDelayMs: overrides.drainDelayMs ?? int(env, 'DRAIN_DELAY_MS', DEFAULTS.drainDelayMs, 0, 60_000),
     shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? int(env, 'SHUTDOWN_TIMEOUT_MS', DEFAULTS.shutdownTimeoutMs, 100, 120_000),
     clickFlushMs: overrides.clickFlushMs ?? int(env, 'CLICK_FLUSH_MS', DEFAULTS.clickFlushMs, 10, 60_000),
+    clickLogDir: overrides.clickLogDir ?? (env.CLICK_LOG_DIR || undefined),
+    outbox: overrides.outbox ?? env.LADDER_OUTBOX === '1',
     redisUrl,
     redisSentinels: overrides.redisSentinels ?? checkSentinels(env.REDIS_SENTINELS),
     redisSentinelName: overrides.redisSentinelName ?? checkSentinelName(env.REDIS_SENTINEL_NAME),

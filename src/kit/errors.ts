@@ -62,6 +62,7 @@ export const FailureCodes = {
   BENCH_FAILED: 'A benchmark could not run.',
   NOT_RUNNING: 'No topology is running from this state folder.',
   NOT_MONITORED: 'The running topology has no monitoring (Prometheus, Alertmanager, the dashboard).',
+  BROKER_UNAVAILABLE: 'The message broker of the running topology did not answer.',
 } as const satisfies Record<string, string>;
 
 export type FailureCode = keyof typeof FailureCodes;

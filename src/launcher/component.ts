@@ -124,8 +124,14 @@ export const ROLES: Readonly<Record<NodeRole, RoleInfo>> = {
   // The edge (rung 6): SIGTERM to the manager, which stops its cacher child.
   varnish: { after: ['haproxy'], command: 'varnishd', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
   alertmanager: { after: [], command: 'alertmanager', stopSignal: 'SIGTERM', stopTimeoutMs: 5_000 },
+  // Rung 9: the broker (a Redis of its own, persisted), the relay that feeds it from the web
+  // servers' click logs and the outbox, and the workers that consume it. The web servers need
+  // none of them to answer: a click goes to a local log first.
+  queue: { after: [], command: 'redis-server', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
+  relay: { after: ['postgres', 'pgbouncer', 'queue'], command: '__relay', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
+  worker: { after: ['postgres', 'pgbouncer', 'queue'], command: '__worker', stopSignal: 'SIGTERM', stopTimeoutMs: 15_000 },
   // Last up and first down: it watches every other node, and a stop is not reported as an outage.
-  prometheus: { after: ['alertmanager', 'haproxy', 'web', 'varnish'], command: 'prometheus', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
+  prometheus: { after: ['alertmanager', 'haproxy', 'web', 'varnish', 'relay', 'worker'], command: 'prometheus', stopSignal: 'SIGTERM', stopTimeoutMs: 10_000 },
 };
 
 /** What the command line of a node's exporter contains (`ladder down` checks a pid is still one before stopping it). */

@@ -12,3 +12,7 @@ export const LADDER_BIN = fileURLToPath(new URL('../../bin/ladder.mjs', import.m
  * the marker `ladder down` and `ladder start` recognise a web server's pid by.
  */
 export const WEB_ENTRY = fileURLToPath(new URL('../../dist/server/web-main.js', import.meta.url));
+
+/** A worker and the relay of rung 9, compiled, run the same way (`__worker`, `__relay` mark their pids). */
+export const WORKER_ENTRY = fileURLToPath(new URL('../../dist/server/worker-main.js', import.meta.url));
+export const RELAY_ENTRY = fileURLToPath(new URL('../../dist/server/relay-main.js', import.meta.url));

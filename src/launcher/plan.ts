@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Topology } from '../topology/topology.ts';
 import type { Component, ComponentContext } from './component.ts';
 import { AlertmanagerComponent } from './components/alertmanager.ts';
+import { BackgroundComponent } from './components/background.ts';
 import { HaproxyComponent, httpUrl } from './components/haproxy.ts';
 import { PrometheusComponent } from './components/prometheus.ts';
 import { PostgresComponent, REPLICATION_SETTINGS } from './components/postgres.ts';
@@ -19,7 +20,7 @@ import { postgresExporter, redisExporter, varnishExporter } from './monitoring/e
 import { PgbouncerComponent } from './components/pgbouncer.ts';
 import { planHa } from './ha-plan.ts';
 import { runAsAccount, systemBinDir } from './postgres-server.ts';
-import { CACHE_REDIS } from './redis-server.ts';
+import { BROKER_REDIS, CACHE_REDIS } from './redis-server.ts';
 import { ensureDir, freePort, loadSecret } from './state-dir.ts';
 import { logFile } from './up-state.ts';
 
@@ -151,7 +152,13 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   const cache = t.features.cache
     ? new RedisComponent({ name: 'cache', port: await freePort(), dir: dir('cache'), logFile: logFile(t.stateDir, 'cache'), ...CACHE_REDIS })
     : undefined;
-  for (const c of [redis, cache]) if (c) components.push(c);
+  // Rung 9: the broker, a Redis of its own that persists what it holds (AOF, fsync every second).
+  const broker = t.features.queue
+    ? new RedisComponent({ name: 'queue', role: 'queue', port: await freePort(), dir: dir('queue'), logFile: logFile(t.stateDir, 'queue'), ...BROKER_REDIS })
+    : undefined;
+  for (const c of [redis, cache, broker]) if (c) components.push(c);
+  // Where each web server appends its clicks before answering 302, and the relay reads them.
+  const clickLogDir = broker ? path.resolve(dir('clicklog')) : undefined;
 
   // From rung 6 the edge takes the entry's port and HAProxy moves behind it.
   const withEdge = t.features.cdn && t.features.loadBalancer;
@@ -188,6 +195,8 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     EDGE_PAGE_TTL_S: withEdge ? process.env.EDGE_PAGE_TTL_S : undefined,
     EDGE_PURGE_URL: withEdge ? httpUrl('127.0.0.1', entryPort) : undefined,
     EDGE_PURGE_TOKEN: purgeToken,
+    CLICK_LOG_DIR: clickLogDir,
+    LADDER_OUTBOX: broker ? '1' : undefined,
   };
   const newWeb = async (name: string): Promise<Component> =>
     new WebComponent(ctx, {
@@ -200,13 +209,31 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   const webs = await Promise.all(Array.from({ length: t.web.count }, (_, i) => newWeb(`web${i + 1}`)));
   components.push(...webs);
 
+  if (broker && clickLogDir) {
+    // The primary as the web servers reach it (through PgBouncer when it runs: unnamed statements then).
+    const queueEnv = { DATABASE_URL: dbEnv.DATABASE_URL, DATABASE_STATEMENTS: dbEnv.DATABASE_STATEMENTS, QUEUE_URL: broker.url, LOG_LEVEL: webEnv.LOG_LEVEL };
+    components.push(
+      new BackgroundComponent({
+        name: 'relay',
+        role: 'relay',
+        port: await freePort(),
+        logFile: logFile(t.stateDir, 'relay'),
+        env: { ...queueEnv, CLICK_LOG_DIR: clickLogDir, RELAY_STATE_DIR: path.resolve(dir('relay')) },
+      }),
+    );
+    for (let i = 1; i <= t.workers; i++) {
+      const name = `worker${i}`;
+      components.push(new BackgroundComponent({ name, role: 'worker', port: await freePort(), logFile: logFile(t.stateDir, name), env: queueEnv }));
+    }
+  }
+
   // Monitoring: every program without metrics of its own gets its exporter (a sidecar the
   // supervisor runs with the node); the others are scraped where they serve /metrics.
   const monitored = t.features.monitoring;
   if (monitored) {
     // Patroni nodes (--ha) get none yet: their Postgres is reached through the leader's API.
     for (const n of pgNodes) n.metrics = postgresExporter(n.databaseUrl, await freePort(), logFile(t.stateDir, `${n.name}-exporter`));
-    for (const c of [redis, cache]) if (c) c.metrics = redisExporter(c.port, await freePort(), logFile(t.stateDir, `${c.name}-exporter`));
+    for (const c of [redis, cache, broker]) if (c) c.metrics = redisExporter(c.port, await freePort(), logFile(t.stateDir, `${c.name}-exporter`));
   }
 
   if (balancerPort !== undefined) {

@@ -1,6 +1,7 @@
 // redis-server's command line and a PING probe, shared by the launcher's Redis component
 // (components/redis.ts), the cache bench and the tests: its own loopback port and folder,
-// nothing persisted (the data it holds, sessions and rate-limit counts, may be lost with it).
+// nothing persisted (the data it holds, sessions and rate-limit counts, may be lost with it),
+// except the broker's (rung 9), which keeps an append-only file.
 import net from 'node:net';
 
 export interface RedisServerOptions {
@@ -9,7 +10,15 @@ export interface RedisServerOptions {
   maxMemoryMb?: number;
   /** When full, evict keys that have an expiry, least recently used first. */
   evict?: boolean;
+  /**
+   * Persist every write to an append-only file, fsynced every second, and refuse writes
+   * when full rather than evict (the broker of rung 9: BullMQ's production settings).
+   */
+  durable?: boolean;
 }
+
+/** The broker's Redis (rung 9): AOF fsynced every second, never evicting. */
+export const BROKER_REDIS = { durable: true } as const;
 
 /** The cache tier's Redis (rung 5, and the cache bench): 256 MB, evicting. */
 export const CACHE_REDIS = { maxMemoryMb: 256, evict: true } as const;
@@ -25,7 +34,7 @@ export function redisServerArgs(o: RedisServerOptions): string[] {
       '--save',
       '',
       '--appendonly',
-      'no',
+      o.durable ? 'yes' : 'no',
       '--dir',
       o.dir,
       '--daemonize',
@@ -37,6 +46,7 @@ export function redisServerArgs(o: RedisServerOptions): string[] {
     // leases, tombstones), never the ones without (the generation, membership filters).
     ...(o.maxMemoryMb !== undefined ? ['--maxmemory', `${o.maxMemoryMb}mb`] : []),
     ...(o.evict ? ['--maxmemory-policy', 'volatile-lru'] : []),
+    ...(o.durable ? ['--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction'] : []),
   ];
 }
 

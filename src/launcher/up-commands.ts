@@ -80,10 +80,10 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
   }
   // Check everything we can before starting anything, so a failure leaves nothing behind.
   if (topology.features.loadBalancer) requireBinary('haproxy');
-  if (topology.features.sharedSessions || topology.features.cache) requireBinary('redis-server');
+  if (topology.features.sharedSessions || topology.features.cache || topology.features.queue) requireBinary('redis-server');
   if (topology.features.monitoring) {
     for (const bin of ['prometheus', 'prometheus-alertmanager', 'prometheus-postgres-exporter']) requireBinary(bin);
-    if (topology.features.sharedSessions || topology.features.cache) requireBinary('prometheus-redis-exporter');
+    if (topology.features.sharedSessions || topology.features.cache || topology.features.queue) requireBinary('prometheus-redis-exporter');
     if (topology.features.cdn) requireBinary('prometheus-varnish-exporter');
   }
   if (topology.pgbouncer) requireBinary('pgbouncer');
@@ -126,6 +126,7 @@ export async function up(flags: UpFlags, say: Say): Promise<number> {
       `${replicas > 0 ? `, Postgres with ${replicas} replica(s)${replicaDelayMs > 0 ? ` applying ${replicaDelayMs} ms late` : ''}` : ''}` +
       `${topology.features.cache ? ', a cache (Redis + in-process L1)' : ''}` +
       `${topology.features.sharedSessions ? ', sessions in Redis' : ''}` +
+      `${topology.features.queue ? `, a broker (BullMQ on Redis), the relay and ${topology.workers} worker(s)` : ''}` +
       `${topology.features.monitoring ? ', monitoring (Prometheus, Alertmanager, the dashboard)' : ''}` +
       `${topology.autoscale ? `; autoscaling ${topology.autoscale.min}..${topology.autoscale.max} web servers at ${Math.round(topology.autoscale.targetCpu * 100)}% CPU` : ''}` +
       `${topology.ha.enabled ? `; high availability: Patroni on pg1..pg${replicas + 1} with a 3-member etcd${topology.ha.sync ? ', synchronous replication' : ''}` : ''}`,

@@ -16,7 +16,10 @@ export type NodeRole =
   | 'etcd'
   | 'pgbouncer'
   | 'redis-replica'
-  | 'sentinel';
+  | 'sentinel'
+  | 'queue'
+  | 'relay'
+  | 'worker';
 export type NodeRunState = 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'failed';
 
 export interface NodeState {

@@ -3,6 +3,7 @@
 // around the app), then listens. The only module that imports both app and kit
 // implementations; the launcher starts it by command (`ladder __web`, web-main.ts).
 import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
 import { cacheFilters, clickConsumer, linksApp, notFoundPage } from '../app/links-app.ts';
 import { redirectFastPath } from '../app/routes/redirect.ts';
 import { CACHE_DEFAULTS } from '../kit/cache/cache-defaults.ts';
@@ -14,7 +15,9 @@ import { useUnnamedStatements } from '../kit/db/prepared.ts';
 import { ReplicaRouter } from '../kit/db/replica-router.ts';
 import { buildServer, shutdown } from '../kit/http/server.ts';
 import { createMetrics, type Metrics } from '../kit/metrics/metrics.ts';
-import { InProcessQueue } from '../kit/queue/queue.ts';
+import { ClickLogQueue } from '../kit/queue/click-log.ts';
+import { NO_OUTBOX, PG_OUTBOX } from '../kit/queue/outbox.ts';
+import { InProcessQueue, type ManagedQueue } from '../kit/queue/queue.ts';
 import { createRedisConnection, type RedisConnection, type RedisLog } from '../kit/redis/redis-connection.ts';
 import { MemoryRateLimitStore, type RateLimitStore } from '../kit/security/rate-limiter.ts';
 import { RedisRateLimitStore } from '../kit/security/redis-rate-limit-store.ts';
@@ -75,19 +78,11 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
         })
       : undefined;
   const database = router ?? new PgDatabase({ url: databaseUrl, metrics, log, ...(config.poolMax !== undefined ? { max: config.poolMax } : {}) });
-  const queue = new InProcessQueue({
-    flushIntervalMs: config.clickFlushMs,
-    // A flush of thousands of links was one statement of 100 ms or more on the database's
-    // core: the redirects' latency tail at a fixed rate (docs/performance.md).
-    maxBatch: CLICK_FLUSH_BATCH,
-    onFlush: (_t, n) => metrics.clicksFlushed.inc(n),
-    onError: (topic, err) => {
-      metrics.clickFlushFailures.inc();
-      logger.current?.warn({ err, topic }, 'click flush failed; kept for the next flush');
-    },
-  });
-  queue.consume('click', clickConsumer(database));
-  metrics.countBufferedWith(() => queue.size);
+  // Rung 9: each click goes to this process's append-only log before the 302 (durable
+  // capture, shipped by the relay); below it, to the in-process buffer flushed every second.
+  const queue: ManagedQueue = config.clickLogDir
+    ? new ClickLogQueue({ dir: config.clickLogDir, node: clickLogNode() })
+    : inProcessClicks(config, database, metrics, logger);
   const state = stateStores(config, metrics, log);
   // Rung 5: the cache tier, with its own Redis; the codes filter is built from the links.
   const cache = config.cacheRedisUrl
@@ -107,6 +102,7 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
     database,
     metrics,
     queue,
+    outbox: config.outbox ? PG_OUTBOX : NO_OUTBOX,
     sessionStore: state.sessionStore,
     rateLimitStore: state.rateLimitStore,
     ...(state.redis ? { stateRedis: state.redis } : {}),
@@ -120,6 +116,39 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
   // queue) when the server gets ready, in the order they were registered.
   await fastify.ready();
   return fastify;
+}
+
+function inProcessClicks(
+  config: Readonly<ServerConfig>,
+  database: ReplicaRouter | PgDatabase,
+  metrics: Metrics,
+  logger: { current?: FastifyInstance['log'] },
+): InProcessQueue {
+  const queue = new InProcessQueue({
+    flushIntervalMs: config.clickFlushMs,
+    // A flush of thousands of links was one statement of 100 ms or more on the database's
+    // core: the redirects' latency tail at a fixed rate (docs/performance.md).
+    maxBatch: CLICK_FLUSH_BATCH,
+    onFlush: (_t, n) => metrics.clicksFlushed.inc(n),
+    onError: (topic, err) => {
+      metrics.clickFlushFailures.inc();
+      logger.current?.warn({ err, topic }, 'click flush failed; kept for the next flush');
+    },
+  });
+  queue.consume('click', clickConsumer(database));
+  metrics.countBufferedWith(() => queue.size);
+  return queue;
+}
+
+/**
+ * The click log's producer name: this node's (web1, ...), made safe for a file name; without
+ * one (a container), `web-` and random hex, so two servers never share a producer id.
+ */
+function clickLogNode(): string {
+  const given = process.env.LADDER_NODE;
+  if (!given) return `web-${randomBytes(4).toString('hex')}`;
+  const node = given.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 30);
+  return /^[a-z]/.test(node) ? node : `w${node.slice(0, 29)}`;
 }
 
 /**

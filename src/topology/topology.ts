@@ -40,6 +40,8 @@ export interface Topology {
   skipped: string[];
   /** The web tier sizes itself (`--autoscale MIN:MAX`, rung 3 and up). */
   autoscale?: AutoscaleConfig;
+  /** Rung 9: worker processes consuming the broker (`--workers W`); 0 without the queue feature. */
+  workers: number;
   /**
    * --ha (rung 4 and up): the database nodes pg1..pgN run under Patroni with a 3-member etcd,
    * so a lost primary is replaced automatically. `sync`: Patroni's synchronous_mode.
@@ -71,7 +73,7 @@ export const RUNGS: readonly RungPreset[] = [
   { rung: 6, title: 'a CDN edge (Varnish)', built: true, features: { cdn: true } },
   { rung: 7, title: 'a stateless web tier (sessions in Redis)', built: true, features: { sharedSessions: true } },
   { rung: 8, title: 'several regions', built: false, features: { regions: true } },
-  { rung: 9, title: 'message queues and workers', built: false, features: { queue: true } },
+  { rung: 9, title: 'message queues and workers', built: true, features: { queue: true } },
   { rung: 10, title: 'sharded databases', built: false, features: { shards: true } },
 ];
 
@@ -100,6 +102,10 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](
 
 /** The first rung that runs Prometheus, Alertmanager and the dashboard unless --no-monitor. */
 export const MONITOR_FROM_RUNG = 3;
+
+/** Workers of rung 9 unless told (--workers W), and the most a topology may run. */
+export const DEFAULT_WORKERS = 2;
+export const MAX_WORKERS = 16;
 
 /** Replicas a topology with the replicas feature starts unless told (--replicas R). */
 export const DEFAULT_REPLICAS = 2;
@@ -141,6 +147,8 @@ export interface TopologyInput {
   stateDir?: string;
   balance?: string;
   autoscale?: AutoscaleInput;
+  /** Rung 9: worker processes (--workers W). */
+  workers?: number;
   /** --ha: Patroni + etcd failover (rung 4 and up). */
   ha?: boolean;
   /** --sync: Patroni synchronous_mode (with --ha). */
@@ -213,6 +221,13 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   // Monitoring is the "+" rung, beside the ladder rather than on it: on by default once there
   // is a tier to watch (the balancer, rung 3), and a flag either way.
   features.monitoring = input.monitor ?? rung >= MONITOR_FROM_RUNG;
+  const workers = input.workers ?? (features.queue ? DEFAULT_WORKERS : 0);
+  if (input.workers !== undefined && !features.queue) {
+    throw new ConfigError('workers', `rung ${rung} has no queue to work on`, 'use --rung 9 or more for workers, or drop --workers');
+  }
+  if (!Number.isInteger(workers) || (features.queue && (workers < 1 || workers > MAX_WORKERS))) {
+    throw new ConfigError('workers', `"${workers}" workers`, `use 1 to ${MAX_WORKERS}`);
+  }
   const balance = input.balance ?? 'roundrobin';
   if (balance !== 'roundrobin' && balance !== 'leastconn') {
     throw new ConfigError('balance', `"${balance}" is not a balancing algorithm`, 'use roundrobin or leastconn');
@@ -235,6 +250,9 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   if (ha && web * PRIMARY_CONNECTIONS_PER_WEB > maxConnections) {
     throw new ConfigError('max-connections', `${web} web servers may open ${web * PRIMARY_CONNECTIONS_PER_WEB} connections, over max_connections ${maxConnections}`, 'raise --max-connections or run fewer web servers with --ha');
   }
+  // The relay and the workers connect to the primary they are given; they do not follow a
+  // Patroni failover yet (the web servers do, through the leader's API).
+  if (ha && features.queue) throw new ConfigError('ha', 'the relay and workers of rung 9 do not follow a Patroni failover yet', 'drop --ha at rung 9, or use --rung 7 with --ha');
   if (pgbouncer && rung < 2) throw new ConfigError('pgbouncer', 'rung 1 runs one embedded Postgres in the foreground', 'use --pgbouncer with `ladder up --rung 2` or more');
   return Object.freeze({
     rung,
@@ -251,6 +269,7 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
     stateDir: input.stateDir ?? '.ladder',
     balance,
     skipped,
+    workers,
     ...(autoscale ? { autoscale } : {}),
     ha: { enabled: ha, sync: ha && input.sync === true },
     pgbouncer,

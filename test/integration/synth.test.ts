@@ -79,10 +79,11 @@ describe('ladder synth', () => {
           ...ofType(rs, 'AWS::AutoScaling::AutoScalingGroup'),
         ];
         const caches = ofType(rs, 'AWS::ElastiCache::ReplicationGroup');
-        expect(service.length, `rung ${rung} web tier`).toBe(1);
+        // From rung 9 the workers are a service of their own beside the web tier's.
+        expect(service.length, `rung ${rung} web tier`).toBe(rung >= 9 ? 2 : 1);
         expect(lb.length, `rung ${rung} balancer`).toBe(rung >= 3 ? 1 : 0);
         expect(replicas.length, `rung ${rung} replicas`).toBe(rung >= 4 ? 2 : 0);
-        expect(caches.length, `rung ${rung} caches`).toBe(rung >= 7 ? 2 : rung >= 5 ? 1 : 0);
+        expect(caches.length, `rung ${rung} caches`).toBe(rung >= 9 ? 3 : rung >= 7 ? 2 : rung >= 5 ? 1 : 0);
       }
     },
   );

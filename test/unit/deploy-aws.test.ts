@@ -257,6 +257,31 @@ describe('AWS stacks of the built rungs', () => {
     t.resourceCountIs('AWS::CloudFront::Distribution', 1);
   });
 
+  it('rung 9: a broker that never evicts, the workers as their own service, a relay beside each web server', () => {
+    const t = template({ rung: 9, workers: 3 });
+    const groups = Object.values(resources(t, 'AWS::ElastiCache::ReplicationGroup'));
+    expect(groups).toHaveLength(3); // cache, sessions, broker
+    t.hasResourceProperties('AWS::ElastiCache::ParameterGroup', { Description: 'Ladder message broker (BullMQ)', Properties: { 'maxmemory-policy': 'noeviction' } });
+    const services = Object.values(resources(t, 'AWS::ECS::Service'));
+    expect(services.map((s) => s.Properties!.DesiredCount).sort()).toEqual([2, 3]);
+    const tasks = Object.values(resources(t, 'AWS::ECS::TaskDefinition'));
+    const containers = tasks.flatMap((task) => task.Properties!.ContainerDefinitions as { Name: string; Command?: string[]; Environment: { Name: string; Value: unknown }[]; Secrets: { Name: string }[]; MountPoints?: { ContainerPath: string }[] }[]);
+    const byName = (n: string) => containers.find((c) => c.Name === n)!;
+    expect(byName('worker').Command).toEqual(['worker']);
+    expect(byName('relay').Command).toEqual(['relay']);
+    for (const n of ['worker', 'relay']) {
+      expect(byName(n).Secrets.map((s) => s.Name).sort()).toEqual(['DB_PASSWORD', 'QUEUE_REDIS_AUTH']);
+      expect(byName(n).Environment.filter((e) => /PASSWORD|SECRET|AUTH/.test(e.Name))).toEqual([]);
+    }
+    // The web server and its relay share the click log folder; the web server writes the outbox.
+    expect(webEnv(t)).toMatchObject({ CLICK_LOG_DIR: '/var/ladder/clicklog', LADDER_OUTBOX: '1' });
+    for (const n of ['web', 'relay']) expect(byName(n).MountPoints).toEqual([expect.objectContaining({ ContainerPath: '/var/ladder/clicklog', SourceVolume: 'clicklog' })]);
+    // Below rung 9 none of it.
+    const seven = template({ rung: 7 });
+    expect(Object.keys(webEnv(seven))).not.toContain('CLICK_LOG_DIR');
+    expect(Object.values(resources(seven, 'AWS::ECS::Service'))).toHaveLength(1);
+  });
+
   it('CloudWatch: 5xx rate, p99, CPU alarms to an encrypted topic, and a dashboard', () => {
     const t = template({ rung: 4 });
     const alarms = Object.values(resources(t, 'AWS::CloudWatch::Alarm'));

@@ -11,7 +11,7 @@ import { ScenarioContext } from '../../src/lab/scenarios/scaffold.ts';
 
 describe('scenario registry', () => {
   it('holds the seven scenarios, each found by its name', () => {
-    expect(SCENARIOS.map((s) => s.name)).toEqual(['redirect', 'engines', 'session', 'cache', 'scaling', 'replicas', 'edge', 'autoscale']);
+    expect(SCENARIOS.map((s) => s.name)).toEqual(['redirect', 'engines', 'session', 'cache', 'scaling', 'replicas', 'edge', 'autoscale', 'queue']);
     for (const s of SCENARIOS) expect(findScenario(s.name)).toBe(s);
     expect(findScenario('nope')).toBeUndefined();
   });

@@ -2,6 +2,7 @@
 // request's Db so the kit decides where each query runs.
 import { batchedLookup } from '../../kit/db/batched-lookup.ts';
 import type { Db, ReadDb, TxDb } from '../../kit/db/database.ts';
+import { NO_OUTBOX, type Outbox } from '../../kit/queue/outbox.ts';
 
 export interface LinkRow {
   id: string;
@@ -66,15 +67,44 @@ export async function findTarget(db: ReadDb, code: string): Promise<{ id: string
   return row && { id: row.id, url: row.url };
 }
 
+/** The events of link writes, appended to the outbox in the write's transaction (rung 9). */
+export const LINK_EVENTS = { created: 'link.created', edited: 'link.edited', deleted: 'link.deleted' } as const;
+
+/**
+ * Runs a write alone, or, when the outbox is on, in a transaction with its event: the event
+ * is kept if and only if the write commits.
+ */
+async function withEvent<T>(
+  db: Db,
+  outbox: Outbox,
+  write: (q: TxDb) => Promise<T>,
+  event: (result: T) => { type: string; key: string; payload: Record<string, string | number | null> } | undefined,
+): Promise<T> {
+  if (!outbox.enabled) return write({ query: (sql, params) => db.write(sql, params) });
+  return db.tx(async (tx) => {
+    const result = await write(tx);
+    const e = event(result);
+    if (e) await outbox.append(tx, e);
+    return result;
+  });
+}
+
 /** Inserts the link; undefined when the code is taken. */
-export async function insertLink(db: Db, code: string, url: string, ownerId: number): Promise<LinkRow | undefined> {
-  const rows = await db.write<LinkRow & Record<string, unknown>>(
-    `insert into links (code, url, owner_id) values ($1, $2, $3)
-     on conflict (code) do nothing
-     returning id, code, url, owner_id, created_at`,
-    [code, url, ownerId],
+export async function insertLink(db: Db, code: string, url: string, ownerId: number, outbox: Outbox = NO_OUTBOX): Promise<LinkRow | undefined> {
+  return withEvent(
+    db,
+    outbox,
+    async (q) => {
+      const rows = await q.query<LinkRow & Record<string, unknown>>(
+        `insert into links (code, url, owner_id) values ($1, $2, $3)
+         on conflict (code) do nothing
+         returning id, code, url, owner_id, created_at`,
+        [code, url, ownerId],
+      );
+      return rows[0];
+    },
+    (row) => row && { type: LINK_EVENTS.created, key: String(row.id), payload: { linkId: String(row.id), ownerId: String(ownerId), code, url } },
   );
-  return rows[0];
 }
 
 const CLICKS = '(select coalesce(sum(d.clicks), 0) from link_clicks_daily d where d.link_id = l.id) as clicks';
@@ -109,18 +139,30 @@ export async function listOwnLinks(
   );
 }
 
-export async function updateLinkUrl(db: Db, code: string, ownerId: number, url: string): Promise<LinkRow | undefined> {
-  const rows = await db.write<LinkRow & Record<string, unknown>>(
-    `update links l set url = $3, updated_at = now() where l.code = $1 and l.owner_id = $2
-     returning l.id, l.code, l.url, l.owner_id, l.created_at, ${CLICKS}`,
-    [code, ownerId, url],
+export async function updateLinkUrl(db: Db, code: string, ownerId: number, url: string, outbox: Outbox = NO_OUTBOX): Promise<LinkRow | undefined> {
+  return withEvent(
+    db,
+    outbox,
+    async (q) => {
+      const rows = await q.query<LinkRow & Record<string, unknown>>(
+        `update links l set url = $3, updated_at = now() where l.code = $1 and l.owner_id = $2
+         returning l.id, l.code, l.url, l.owner_id, l.created_at, ${CLICKS}`,
+        [code, ownerId, url],
+      );
+      return rows[0];
+    },
+    (row) => row && { type: LINK_EVENTS.edited, key: String(row.id), payload: { linkId: String(row.id), ownerId: String(ownerId), code, url } },
   );
-  return rows[0];
 }
 
-export async function deleteLink(db: Db, code: string, ownerId: number): Promise<boolean> {
-  const rows = await db.write('delete from links where code = $1 and owner_id = $2 returning id', [code, ownerId]);
-  return rows.length > 0;
+export async function deleteLink(db: Db, code: string, ownerId: number, outbox: Outbox = NO_OUTBOX): Promise<boolean> {
+  const id = await withEvent(
+    db,
+    outbox,
+    async (q) => (await q.query<{ id: string }>('delete from links where code = $1 and owner_id = $2 returning id', [code, ownerId]))[0]?.id,
+    (linkId) => linkId !== undefined ? { type: LINK_EVENTS.deleted, key: String(linkId), payload: { linkId: String(linkId), ownerId: String(ownerId), code, url: null } } : undefined,
+  );
+  return id !== undefined;
 }
 
 export async function dailyClicks(db: ReadDb, linkId: string): Promise<{ day: string; clicks: string }[]> {
@@ -153,4 +195,63 @@ function arrayLiteral(values: (string | number)[]): string {
   const text = values.join(',');
   if (!/^[0-9,-]*$/.test(text)) throw new Error('click batch holds a value that is not a number or a date');
   return `{${text}}`;
+}
+
+/** A click batch's name: the producer (a web server's log segment) and its first byte. */
+export interface ClickBatchId {
+  producer: string;
+  start: number;
+  end: number;
+}
+
+/**
+ * Applies a click batch once: records its id, and only if it was not recorded before adds its
+ * clicks (one upsert per link and day) and the owners' totals, all in one transaction. A
+ * redelivered batch finds its id and changes nothing. Returns whether it was applied now.
+ */
+export async function applyClickBatch(db: Db, id: ClickBatchId, clicks: { linkId: string; day: string; count: number }[]): Promise<boolean> {
+  const total = clicks.reduce((s, c) => s + c.count, 0);
+  return db.tx(async (tx) => {
+    const fresh = await tx.query(
+      `insert into click_batches (producer, start_offset, end_offset, clicks) values ($1, $2, $3, $4)
+       on conflict do nothing returning 1`,
+      [id.producer, id.start, id.end, total],
+    );
+    if (fresh.length === 0) return false;
+    await addClicks(tx, clicks);
+    if (clicks.length > 0) {
+      await tx.query(
+        `insert into owner_summary (owner_id, clicks)
+         select l.owner_id, sum(b.clicks)
+         from unnest($1::bigint[], $2::bigint[]) as b(link_id, clicks) join links l on l.id = b.link_id
+         group by l.owner_id order by l.owner_id
+         on conflict (owner_id) do update set clicks = owner_summary.clicks + excluded.clicks, updated_at = now()`,
+        [arrayLiteral(clicks.map((c) => c.linkId)), arrayLiteral(clicks.map((c) => c.count))],
+      );
+    }
+    return true;
+  });
+}
+
+/** Applies a link event to its owner's summary once (the event id is recorded in the same transaction). */
+export async function applyLinkEvent(db: Db, eventId: string, type: string, ownerId: string): Promise<boolean> {
+  const delta = type === LINK_EVENTS.created ? [1, 0] : type === LINK_EVENTS.deleted ? [-1, 0] : type === LINK_EVENTS.edited ? [0, 1] : undefined;
+  if (!delta) throw new Error(`unknown link event type ${type.slice(0, 40)}`);
+  return db.tx(async (tx) => {
+    const fresh = await tx.query('insert into outbox_applied (event_id) values ($1) on conflict do nothing returning 1', [eventId]);
+    if (fresh.length === 0) return false;
+    await tx.query(
+      `insert into owner_summary (owner_id, links, edits)
+       select id, $2, $3 from users where id = $1
+       on conflict (owner_id) do update set links = owner_summary.links + excluded.links,
+         edits = owner_summary.edits + excluded.edits, updated_at = now()`,
+      [ownerId, delta[0], delta[1]],
+    );
+    return true;
+  });
+}
+
+export async function ownerSummary(db: ReadDb, ownerId: number): Promise<{ links: string; edits: string; clicks: string } | undefined> {
+  const rows = await db.read<{ links: string; edits: string; clicks: string }>('select links, edits, clicks from owner_summary where owner_id = $1', [ownerId]);
+  return rows[0];
 }

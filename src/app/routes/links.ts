@@ -90,7 +90,7 @@ const CODE_ATTEMPTS = 5;
  */
 async function insertAnnounced(req: FastifyRequest, code: string, url: string, userId: number): Promise<LinkRow | undefined> {
   await req.cache.addMember(CODES_FILTER, code);
-  const row = await insertLink(req.db, code, url, userId);
+  const row = await insertLink(req.db, code, url, userId, req.outbox);
   if (row) {
     await req.cache.addMember(CODES_FILTER, code);
     await req.cache.invalidate(linkKey(code));
@@ -136,7 +136,7 @@ export async function linkRoutes(app: FastifyInstance): Promise<void> {
     const body = objectBody(req.body, ['url']);
     if (body.url === undefined) throw new LadderError('VALIDATION_FAILED', 'url is required.', { details: { field: 'url' } });
     const url = checkTargetUrl(body.url, selfHosts(req));
-    const row = await updateLinkUrl(req.db, code, userId, url);
+    const row = await updateLinkUrl(req.db, code, userId, url, req.outbox);
     if (!row) throw new LadderError('NOT_FOUND', 'No such link.');
     await req.cache.invalidate(linkKey(code));
     await req.edge.purge([linkPageKey(code)]);
@@ -146,7 +146,7 @@ export async function linkRoutes(app: FastifyInstance): Promise<void> {
   app.delete<CodeRoute>('/api/links/:code', { schema: linkSchema, config: { auth: true } }, async (req, reply) => {
     const userId = await req.session.requireUser();
     const code = codeParam(req);
-    if (!(await deleteLink(req.db, code, userId))) throw new LadderError('NOT_FOUND', 'No such link.');
+    if (!(await deleteLink(req.db, code, userId, req.outbox))) throw new LadderError('NOT_FOUND', 'No such link.');
     await req.cache.invalidate(linkKey(code));
     await req.edge.purge([linkPageKey(code)]);
     return reply.status(204).send();

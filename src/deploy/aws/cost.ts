@@ -46,8 +46,9 @@ export function estimateCost(plan: DeployPlan, p: Prices = loadPrices()): CostEs
   const gb = plan.web.size.memoryMiB / 1024;
   // --ha: the Multi-AZ primary is billed as two instances (its standby), each ElastiCache
   // group runs two nodes, and RDS Proxy is billed on the primary's vCPUs (its minimum here).
+  // Rung 9's broker is one more ElastiCache group.
   const instances = (plan.ha ? 2 : 1) + plan.replicas;
-  const caches = ((plan.cache ? 1 : 0) + (plan.sessions ? 1 : 0)) * (plan.ha ? 2 : 1);
+  const caches = ((plan.cache ? 1 : 0) + (plan.sessions ? 1 : 0) + (plan.queue ? 1 : 0)) * (plan.ha ? 2 : 1);
   // Public addresses: each task's own below rung 3; the ALB's two (one per AZ) and the NAT's above.
   const publicIps = plan.balancer ? 3 : plan.web.count;
   // Alarms: CPU of web and database, and with a balancer 5xx rate and p99; one lag alarm per replica.
@@ -62,6 +63,8 @@ export function estimateCost(plan: DeployPlan, p: Prices = loadPrices()): CostEs
     publicIpv4: publicIps * p.publicIpv4Hour * h,
     monitoring: alarms * p.alarmMonth + p.dashboardMonth,
     secrets: (2 + caches) * p.secretMonth,
+    // Rung 9: the workers' service (the broker's node is counted with the other Redis nodes).
+    workers: plan.queue ? plan.queue.workers * ((plan.queue.size.cpuUnits / 1024) * p.fargateVcpuHour + (plan.queue.size.memoryMiB / 1024) * p.fargateGbHour) * h : 0,
     // CloudFront (rung 6) is paid per request and per byte out, with no monthly fee: nothing idle.
     cdn: 0,
     ...(plan.ha ? { proxy: p.rdsProxyMinVcpus * p.rdsProxyVcpuHour * h } : {}),

@@ -12,6 +12,7 @@ import { HighAvailability } from './high-availability.ts';
 import { Redis } from './redis.ts';
 import { WebAutoscaling } from './web-autoscaling.ts';
 import { WebService } from './web-service.ts';
+import { Workers } from './workers.ts';
 
 export interface LadderStackProps extends StackProps {
   plan: DeployPlan;
@@ -28,6 +29,8 @@ export class LadderStack extends Stack {
   readonly web: WebService;
   readonly monitoring: Monitoring;
   readonly cdn: Cdn | undefined;
+  readonly broker: Redis | undefined;
+  readonly workers: Workers | undefined;
 
   constructor(scope: Construct, id: string, props: LadderStackProps) {
     const { plan } = props;
@@ -62,12 +65,21 @@ export class LadderStack extends Stack {
           evict: false,
         })
       : undefined;
+    // Rung 9: the broker, BullMQ on a Redis of its own that never evicts (a lost key is a lost message).
+    this.broker = plan.queue
+      ? new Redis(this, 'Broker', {
+          vpc: this.network.vpc,
+          subnets: data,
+          description: 'Ladder message broker (BullMQ)',
+          evict: false,
+        })
+      : undefined;
     this.ha = plan.ha
       ? new HighAvailability(this, 'HighAvailability', {
           vpc: this.network.vpc,
           subnets: data,
           database: this.database,
-          redis: [this.cache, this.sessions].filter((r): r is Redis => r !== undefined),
+          redis: [this.cache, this.sessions, this.broker].filter((r): r is Redis => r !== undefined),
         })
       : undefined;
     this.web = new WebService(this, 'Web', {
@@ -79,9 +91,25 @@ export class LadderStack extends Stack {
       ...(this.ha ? { proxy: this.ha } : {}),
       cache: this.cache,
       sessions: this.sessions,
+      broker: this.broker,
       certificateArn: props.certificateArn,
       region: props.env?.region,
     });
+    this.workers =
+      plan.queue && this.broker
+        ? new Workers(this, 'Workers', {
+            cluster: this.web.service.cluster,
+            vpc: this.network.vpc,
+            subnets: this.network.webSubnets,
+            plan: { ...plan, queue: plan.queue },
+            image: image.valueAsString,
+            database: this.database,
+            proxy: this.ha,
+            broker: this.broker,
+            databaseEnvironment: this.web.databaseEnvironment,
+            databaseSecrets: this.web.databaseSecrets,
+          })
+        : undefined;
     this.monitoring = new Monitoring(this, 'Monitoring', {
       web: this.web,
       database: this.database,

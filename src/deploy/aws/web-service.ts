@@ -31,11 +31,17 @@ export interface WebServiceProps {
   proxy?: HighAvailability;
   cache: Redis | undefined;
   sessions: Redis | undefined;
+  /** Rung 9: the broker; the web servers then log clicks for a relay beside each of them, and write the outbox. */
+  broker?: Redis | undefined;
   /** An ACM certificate for HTTPS on the balancer; without one it listens on HTTP. */
   certificateArn: string | undefined;
   /** The stack's region when given (--region); access logs need it. */
   region: string | undefined;
 }
+
+/** Rung 9: the click log folder, a task volume shared by the web server and its relay (Dockerfile). */
+const CLICK_LOG_DIR = '/var/ladder/clicklog';
+const RELAY_PORT = 3002;
 
 /** Where the image keeps the RDS CA bundle (Dockerfile). */
 const RDS_CA = '/etc/ssl/certs/rds-global-bundle.pem';
@@ -47,6 +53,9 @@ export class WebService extends Construct {
   /** The app's container (a CDN in front sets its PUBLIC_URL). */
   readonly container: ecs.ContainerDefinition;
   readonly targetGroup: elbv2.ApplicationTargetGroup | undefined;
+  /** The database settings and secrets of the app's containers (the workers get the same). */
+  readonly databaseEnvironment: Record<string, string>;
+  readonly databaseSecrets: Record<string, ecs.Secret>;
 
   constructor(scope: Construct, id: string, props: WebServiceProps) {
     super(scope, id);
@@ -93,8 +102,17 @@ export class WebService extends Construct {
         database.replicas.map((r) => `${r.dbInstanceEndpointAddress}:${r.dbInstanceEndpointPort}`),
       );
     }
+    this.databaseEnvironment = {
+      DB_HOST: environment.DB_HOST!,
+      DB_PORT: environment.DB_PORT!,
+      DB_NAME,
+      DB_USER,
+      DB_SSL_ROOT_CERT: RDS_CA,
+      ...(plan.env.DATABASE_STATEMENTS ? { DATABASE_STATEMENTS: plan.env.DATABASE_STATEMENTS } : {}),
+    };
+    this.databaseSecrets = { DB_PASSWORD: ecs.Secret.fromSecretsManager(primary.secret!, 'password') };
     const secrets: Record<string, ecs.Secret> = {
-      DB_PASSWORD: ecs.Secret.fromSecretsManager(primary.secret!, 'password'),
+      ...this.databaseSecrets,
       LADDER_SECRET: ecs.Secret.fromSecretsManager(appSecret),
     };
     if (props.cache) {
@@ -172,6 +190,7 @@ export class WebService extends Construct {
         startPeriod: Duration.seconds(30),
       },
     });
+    if (props.broker) this.addRelay(task, props.image, props.broker, logGroup, plan);
     Validations.of(task).acknowledge({
       id: 'AwsSolutions::AwsSolutions-ECS2',
       reason:
@@ -195,6 +214,7 @@ export class WebService extends Construct {
     props.proxy?.allowFrom(this.securityGroup);
     props.cache?.allowFrom(this.securityGroup);
     props.sessions?.allowFrom(this.securityGroup);
+    props.broker?.allowFrom(this.securityGroup);
 
     if (this.loadBalancer) {
       const lb = this.loadBalancer;
@@ -236,5 +256,44 @@ export class WebService extends Construct {
       });
     }
     // Autoscaling (rung 2 and up): web-autoscaling.ts, created by the stack.
+  }
+
+  /**
+   * Rung 9: the web server appends each click to a log in a task volume before its 302, and
+   * writes link events to the outbox; the relay, a second container of the same task, ships
+   * that log and the outbox to the broker. When the task stops, the relay gets SIGTERM and
+   * ships what the log holds before it exits (the volume goes with the task).
+   */
+  private addRelay(task: ecs.FargateTaskDefinition, image: string, broker: Redis, logGroup: logs.LogGroup, plan: DeployPlan): void {
+    task.addVolume({ name: 'clicklog' });
+    this.container.addEnvironment('CLICK_LOG_DIR', CLICK_LOG_DIR);
+    this.container.addEnvironment('LADDER_OUTBOX', '1');
+    this.container.addMountPoints({ containerPath: CLICK_LOG_DIR, sourceVolume: 'clicklog', readOnly: false });
+    const relay = task.addContainer('relay', {
+      image: ecs.ContainerImage.fromRegistry(image),
+      command: ['relay'],
+      environment: {
+        ...this.databaseEnvironment,
+        HOST: '127.0.0.1',
+        PORT: String(RELAY_PORT),
+        LOG_LEVEL: 'info',
+        CLICK_LOG_DIR,
+        RELAY_STATE_DIR: `${CLICK_LOG_DIR}/relay`,
+        QUEUE_REDIS_HOST: broker.host,
+        QUEUE_REDIS_PORT: broker.port,
+        QUEUE_REDIS_TLS: '1',
+      },
+      secrets: { ...this.databaseSecrets, QUEUE_REDIS_AUTH: ecs.Secret.fromSecretsManager(broker.authToken) },
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'relay', logGroup }),
+      stopTimeout: Duration.seconds(plan.drain.stopGraceSeconds),
+      healthCheck: {
+        command: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${RELAY_PORT}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`],
+        interval: Duration.seconds(10),
+        timeout: Duration.seconds(3),
+        retries: 3,
+        startPeriod: Duration.seconds(30),
+      },
+    });
+    relay.addMountPoints({ containerPath: CLICK_LOG_DIR, sourceVolume: 'clicklog', readOnly: false });
   }
 }

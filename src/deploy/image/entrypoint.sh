@@ -1,7 +1,8 @@
 #!/bin/sh
 # The image's entry (Dockerfile): turns the parts a cloud hands a container (host names as
 # plain settings, passwords as injected secrets) into the URLs the app reads, applies the
-# migrations (an advisory lock makes concurrent starts safe), then becomes the web server.
+# migrations (an advisory lock makes concurrent starts safe), then becomes the web server,
+# or with an argument a worker (`worker`) or the relay (`relay`) of rung 9.
 # Settings already given whole (DATABASE_URL, REDIS_URL, ...) are left as they are.
 set -eu
 
@@ -37,5 +38,15 @@ if [ -z "${CACHE_REDIS_URL:-}" ] && [ -n "${CACHE_REDIS_HOST:-}" ]; then
   export CACHE_REDIS_URL
 fi
 
+if [ -z "${QUEUE_URL:-}" ] && [ -n "${QUEUE_REDIS_HOST:-}" ]; then
+  QUEUE_URL=$(redis_url "$QUEUE_REDIS_HOST" "${QUEUE_REDIS_PORT:-6379}" "${QUEUE_REDIS_TLS:-0}" "${QUEUE_REDIS_AUTH:-}")
+  export QUEUE_URL
+fi
+
 node bin/ladder.mjs migrate
-exec node dist/server/web-main.js __web
+case "${1:-web}" in
+  web) exec node dist/server/web-main.js __web ;;
+  worker) exec node dist/server/worker-main.js __worker ;;
+  relay) exec node dist/server/relay-main.js __relay ;;
+  *) echo "entrypoint: unknown role $1 (web, worker or relay)" >&2; exit 2 ;;
+esac

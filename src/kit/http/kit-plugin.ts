@@ -5,13 +5,16 @@ import fp from 'fastify-plugin';
 import type { ServerConfig } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { InProcessQueue } from '../queue/queue.ts';
+import type { Outbox } from '../queue/outbox.ts';
+import type { ManagedQueue } from '../queue/queue.ts';
 
 export interface Kit {
   config: Readonly<ServerConfig>;
   database: Database;
   metrics: Metrics;
-  queue: InProcessQueue;
+  queue: ManagedQueue;
+  /** Where business writes append their events (rung 9; off below it). */
+  outbox: Outbox;
   /** True once shutdown has begun: /readyz answers 503, responses close their connection. */
   draining: boolean;
 }

@@ -11,7 +11,8 @@ import { dbPlugin } from '../db/db-plugin.ts';
 import { LadderError } from '../errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { metricsPlugin } from '../metrics/metrics-plugin.ts';
-import type { InProcessQueue } from '../queue/queue.ts';
+import { NO_OUTBOX, type Outbox } from '../queue/outbox.ts';
+import type { ManagedQueue } from '../queue/queue.ts';
 import { queuePlugin } from '../queue/queue-plugin.ts';
 import type { RedisConnection } from '../redis/redis-connection.ts';
 import { csrfPlugin } from '../security/csrf-plugin.ts';
@@ -48,7 +49,9 @@ export interface ServerDeps {
   config: Readonly<ServerConfig>;
   database: Database;
   metrics: Metrics;
-  queue: InProcessQueue;
+  queue: ManagedQueue;
+  /** The transactional outbox (rung 9); default: off. */
+  outbox?: Outbox;
   sessionStore: SessionStore;
   rateLimitStore: RateLimitStore;
   /** The Redis connection the session and rate-limit stores use (rung 7); the session plugin owns it. */
@@ -104,7 +107,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
   });
 
-  const kit: Kit = { config, database: deps.database, metrics: deps.metrics, queue: deps.queue, draining: false };
+  const kit: Kit = { config, database: deps.database, metrics: deps.metrics, queue: deps.queue, outbox: deps.outbox ?? NO_OUTBOX, draining: false };
   await fastify.register(kitPlugin, { kit });
   await fastify.register(errorsPlugin, deps.notFoundPage ? { notFoundPage: deps.notFoundPage } : {});
   await fastify.register(jsonBodyPlugin);

@@ -1,15 +1,24 @@
 // `req.queue`: fire-and-forget work that must not make the request wait. At rung 1 the
 // InProcessQueue aggregates messages by key in memory and flushes them in batches; rung 9
-// replaces it with a transactional outbox and workers behind the same interface.
+// replaces it with a durable local log that a relay ships to the broker and workers.
 //
 // What a crash can lose at rung 1: messages buffered since the last flush (at most one
 // flush interval, 1 s by default) if the process dies without a clean shutdown (SIGKILL,
-// power loss). A clean shutdown (SIGTERM/SIGINT) flushes everything.
+// power loss). A clean shutdown (SIGTERM/SIGINT) flushes everything. Rung 9 puts a
+// ClickLogQueue (click-log.ts) behind the same interface: nothing buffered, nothing lost.
 
 export type Message = Record<string, string | number>;
 
 export interface Queue {
   publish(topic: string, message: Message): void;
+}
+
+/** The process-wide queue behind `req.queue`, with the lifecycle the kit's plugin drives. */
+export interface ManagedQueue extends Queue {
+  start(): void;
+  close(): Promise<void>;
+  /** Messages accepted but not yet written where they survive this process. */
+  readonly size: number;
 }
 
 export interface Consumer {
@@ -52,7 +61,7 @@ interface Topic {
   keys: number;
 }
 
-export class InProcessQueue implements Queue {
+export class InProcessQueue implements ManagedQueue {
   private readonly topics = new Map<string, Topic>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;

@@ -5,6 +5,7 @@ import { autoscaleScenario } from './autoscale.ts';
 import { cacheScenario } from './cache.ts';
 import { edgeScenario } from './edge.ts';
 import { enginesScenario } from './engines.ts';
+import { queueScenario } from './queue.ts';
 import { redirectScenario } from './redirect.ts';
 import { replicasScenario } from './replicas.ts';
 import { scalingScenario } from './scaling.ts';
@@ -20,6 +21,7 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
   replicasScenario,
   edgeScenario,
   autoscaleScenario,
+  queueScenario,
 ]);
 
 export function findScenario(name: string): Scenario | undefined {

@@ -1,5 +1,6 @@
 // A redis-server as a component: sessions and rate limits shared by the web servers
-// (`redis`, rung 7), or the cache tier's own Redis (`cache`, rung 5: bounded, evicting).
+// (`redis`, rung 7), the cache tier's own Redis (`cache`, rung 5: bounded, evicting), or the
+// broker of rung 9 (`queue`, role queue: BullMQ's Redis, persisted, never evicting).
 import type { ChildProcess } from 'node:child_process';
 import { requireBinary } from '../binaries.ts';
 import { exitReason, spawnLogged, waitUntil } from '../child.ts';
@@ -12,8 +13,11 @@ import { SENTINEL_TIMING } from './sentinel.ts';
 export interface RedisComponentOptions extends RedisServerOptions {
   name: string;
   logFile: string;
-  /** Its role at start: a replica (`redis-replica`, with replicaOfPort) or not. */
-  role?: 'redis' | 'redis-replica';
+  /**
+   * Its role at start: a replica (`redis-replica`, with replicaOfPort) or not; `queue`: the
+   * broker of rung 9 (a redis-server too). Default `redis`.
+   */
+  role?: 'redis' | 'redis-replica' | 'queue';
   /** Start as a replica of the Redis on this port. */
   replicaOfPort?: number;
   /**
@@ -29,7 +33,7 @@ const READY_TIMEOUT_MS = 15_000;
 
 export class RedisComponent implements Component {
   readonly name: string;
-  readonly role: 'redis' | 'redis-replica';
+  readonly role: 'redis' | 'redis-replica' | 'queue';
   readonly port: number;
   readonly url: string;
   readonly logFile: string;
