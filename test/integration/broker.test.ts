@@ -83,6 +83,32 @@ describe('broker (BullMQ on Redis) keeps the SQS model', () => {
     await q.close();
   });
 
+  it('a handler that hangs (its consumer alive, renewing the lock) gives the message up after the visibility timeout: it is received again', async () => {
+    // SQS hands a message to another consumer once its visibility timeout passes, whatever
+    // the first one is doing; BullMQ renews the lock while the handler runs, so without a bound
+    // of its own a handler stuck on a dead socket would hold the message for ever.
+    const q = new BrokerQueue('link-events', settings);
+    await q.send([{ id: 'h-1', body: 'x' }]);
+    const receives: number[] = [];
+    const c = new BrokerConsumer({
+      settings,
+      name: 'link-events',
+      concurrency: 1,
+      handle: (_b, meta) => {
+        receives.push(meta.receive);
+        return meta.receive === 1 ? new Promise<void>(() => undefined) : Promise.resolve();
+      },
+    });
+    const t0 = Date.now();
+    c.start();
+    await until('received again', () => receives.length === 2, 20_000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(settings.visibilityTimeoutMs);
+    await until('applied', async () => (await q.stats()).depth === 0);
+    expect(await q.stats()).toMatchObject({ depth: 0, deadLetters: 0 });
+    await c.close(true);
+    await q.close();
+  });
+
   it('a failing message is received exactly maxReceives times with growing delays, then is a dead letter; redrive applies it once', async () => {
     const q = new BrokerQueue('link-events', settings);
     await q.send([{ id: 'p-1', body: { poison: true } }, { id: 'ok-1', body: { poison: false } }]);

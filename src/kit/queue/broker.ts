@@ -155,6 +155,24 @@ export interface ConsumerOptions {
   onResult?(queue: QueueName, result: JobResult, err?: unknown): void;
 }
 
+/**
+ * A handler gets the visibility timeout, as under SQS: BullMQ renews the lock while the
+ * handler runs, so one stuck on a dead socket would otherwise hold its message for ever. A
+ * handler past it fails the receive (received again after the backoff); the handlers are
+ * idempotent, so if the late one still commits, the next receive changes nothing.
+ */
+async function withinVisibility<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the handler ran past the visibility timeout (${ms} ms)`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Receives messages of one queue and handles them, with retries, backoff and dead letters. */
 export class BrokerConsumer {
   private readonly worker: Worker;
@@ -163,7 +181,7 @@ export class BrokerConsumer {
     const { settings } = opts;
     this.worker = new Worker(
       opts.name,
-      async (job: Job) => opts.handle(job.data as unknown, { id: String(job.id), receive: job.attemptsMade + 1 }),
+      async (job: Job) => withinVisibility(opts.handle(job.data as unknown, { id: String(job.id), receive: job.attemptsMade + 1 }), settings.visibilityTimeoutMs),
       {
         connection: connection(settings.url),
         prefix: PREFIX,
