@@ -47,16 +47,62 @@ export function acquireLock(dir: string, what: string): () => void {
   };
 }
 
-/** A free loopback port, picked by the kernel. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The lowest local port of the kernel's range for outgoing connections: a port handed out
+ * from that range may be taken by some connection (Patroni to etcd, a load driver) before the
+ * node that was given it binds it, seconds later at startup (likely why a sentinel once
+ * exited at its start in a full test run under load; not proven).
+ */
+function ephemeralLow(): number {
+  try {
+    const lo = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(lo) && lo > 1024) return lo;
+  } catch {
+    /* not Linux: the default below */
+  }
+  return 32768;
+}
+
+/** Ports this process handed out: never twice, though each is free only until its node binds it. */
+const handedOut = new Set<number>();
+// Above the ports browsers and fetch() refuse to connect to (10080 is the highest of them).
+const PORT_FLOOR = 20_000;
+
+function listenOnce(port: number, host: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, host, () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const bound = typeof addr === 'object' && addr ? addr.port : undefined;
+      srv.close(() => resolve(bound));
     });
   });
+}
+
+/**
+ * A free loopback port for a node, below the kernel's ephemeral range (so no outgoing
+ * connection takes it before the node binds it), picked at random so that two launchers
+ * rarely try the same one; the kernel's own pick when that range is crowded.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const span = ephemeralLow() - PORT_FLOOR;
+  for (let i = 0; span > 0 && i < 50; i++) {
+    const port = PORT_FLOOR + Math.floor(Math.random() * span);
+    if (handedOut.has(port)) continue;
+    const bound = await listenOnce(port, host);
+    if (bound !== undefined) {
+      handedOut.add(bound);
+      return bound;
+    }
+  }
+  for (;;) {
+    const bound = await listenOnce(0, host);
+    if (bound === undefined) throw new Error(`no free port on ${host}`);
+    if (!handedOut.has(bound)) {
+      handedOut.add(bound);
+      return bound;
+    }
+  }
 }
