@@ -8,7 +8,7 @@ import { freePort } from '../../src/launcher/state-dir.ts';
 
 it('hands out distinct, bindable ports between 20000 and the ephemeral range', async () => {
   const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-  const ports = [];
+  const ports: number[] = [];
   for (let i = 0; i < 200; i++) ports.push(await freePort());
   expect(new Set(ports).size).toBe(ports.length);
   for (const p of ports) {
