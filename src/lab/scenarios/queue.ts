@@ -14,8 +14,7 @@
 //     302) against the in-process buffer (rung 1 to 7): two `ladder start` servers on the
 //     topology's Postgres, one with CLICK_LOG_DIR (the topology's, so the relay ships it), one
 //     without, at the same fixed rate (the share of the 50% load one web server carried),
-//     alternating over the rounds, the broker and the workers on the driver's CPU (tiers of
-//     their own). Target: the medians' ratio <= 1.10.
+//     alternating over the rounds. Target: the medians' ratio <= 1.10.
 import { randomBytes } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,7 +22,6 @@ import { upDir } from '../../launcher/up-state.ts';
 import { mediansOf, type Measurement } from '../measure/measurement.ts';
 import { fixedRate, saturationRounds } from '../measure/phases.ts';
 import { warmUp } from '../measure/warm-up.ts';
-import { pinTree } from '../machine/cpu-pinning.ts';
 import { target, type BenchReport } from '../report/bench-report.ts';
 import { startApp } from '../targets/bench-servers.ts';
 import type { BenchTopology } from '../targets/bench-topology.ts';
@@ -185,14 +183,6 @@ async function queueBench(ctx: ScenarioContext): Promise<BenchReport> {
     }),
     startApp(session, { ...common, name: 'app-buffered', label: 'Links app, clicks in the in-process buffer flushed every second (rungs 1 to 7)' }),
   ]);
-  // The broker and the workers are tiers of their own (their own machines in a deployment,
-  // docs/deploy.md): here they run on the load driver's CPU, not beside the measured server,
-  // whose CPU keeps what each path costs the web tier (the append, and the relay that ships it
-  // as the sidecar it is on AWS; the in-process buffer's flush). Beside the server, their
-  // batches took its CPU in turns: p90 3.9 ms against 0.5 (a quiet machine, 2026-12-07).
-  const asyncTiers = [...topology.nodes('queue'), ...topology.nodes('worker')];
-  for (const n of asyncTiers) if (n.pid) pinTree(n.pid, run.pinning.driver);
-  if (run.pinning.driver !== undefined) log(`the broker and the workers on CPU ${run.pinning.driver} (the driver's) for the durable/in-process comparison`);
   const perServer = Math.max(1, Math.round(fixedPlan.rate / Math.max(1, topology.webs().length)));
   for (const s of [durable, buffered]) await warmUp(driver, s, o, log);
   const pairs: Measurement[] = [];
