@@ -2,76 +2,21 @@
 // synchronous mode). A commit returns once a standby has it, and only that standby may be
 // promoted: under a steady load of creates, kill -9 of the leader loses none of the creates
 // that were answered 201, and writes are back within 10 s.
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import pg from 'pg';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/kit/process/pid.ts';
-import { ensureDir } from '../../src/launcher/state-dir.ts';
-import { uniqueEmail } from '../support/app.ts';
 import { startLoad, Visitor, writeOutageMs } from '../../src/lab/ha/steady-load.ts';
-import { LADDER_BIN } from '../support/process.ts';
+import { uniqueEmail } from '../support/app.ts';
+import { HaCluster, sleep, waitFor } from '../support/ha-cluster.ts';
 
-const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'ha-sync-'));
-chmodSync(stateDir, 0o755);
-
-interface Node {
-  name: string;
-  role: string;
-  pid: number | null;
-  port: number;
-  url: string;
-  state: string;
-  api?: string;
-}
-
-function ladder(...args: string[]) {
-  const r = spawnSync(process.execPath, [LADDER_BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, LADDER_STATE_DIR: stateDir, LOG_LEVEL: 'info', LADDER_RATE_LIMITS: 'createLink=1000000/60' },
-    timeout: 180_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-const status = () => JSON.parse(ladder('status', '--json').out) as { entry: string; nodes: Node[] };
-const pgNodes = () => status().nodes.filter((n) => /^pg\d+$/.test(n.name));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, ok: () => boolean | Promise<boolean>, ms = 40_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
-/** The password is in the web servers' environment only; the test reads it where the launcher keeps it. */
-function adminUrl(n: Node): string {
-  const { superuser } = JSON.parse(readFile(path.join(stateDir, 'up', 'ha-passwords.json'))) as { superuser: string };
-  return `postgres://postgres:${encodeURIComponent(superuser)}@127.0.0.1:${n.port}/links`;
-}
-
-function readFile(file: string): string {
-  return spawnSync('cat', [file], { encoding: 'utf8' }).stdout;
-}
-
-async function onNode<T>(n: Node, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: adminUrl(n), connectionTimeoutMillis: 3000 });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const cluster = new HaCluster('ha-sync');
+const { stateDir } = cluster;
 
 let entry = '';
 const codes: string[] = [];
 
 beforeAll(async () => {
-  const up = ladder('up', '--rung', '4', '--ha', '--sync', '--web', '2', '--no-monitor');
+  const up = cluster.ladder('up', '--rung', '4', '--ha', '--sync', '--web', '2', '--no-monitor');
   if (up.code !== 0) throw new Error(`ladder up failed: ${up.out}\n${up.err}`);
   entry = up.out.trim();
   const user = await Visitor.signUp(entry, uniqueEmail());
@@ -81,14 +26,14 @@ beforeAll(async () => {
 afterAll(async () => {
   const pids = (() => {
     try {
-      return status()
+      return cluster.status()
         .nodes.map((n) => n.pid)
         .filter((p): p is number => p !== null);
     } catch {
       return [];
     }
   })();
-  const down = ladder('down');
+  const down = cluster.ladder('down');
   expect(down.code).toBe(0);
   for (const pid of pids) expect(isAlive(pid)).toBe(false);
   rmSync(stateDir, { recursive: true, force: true });
@@ -98,9 +43,9 @@ describe('ladder up --rung 4 --ha --sync', () => {
   it('replicates synchronously to one standby', async () => {
     let states: string[] = [];
     await waitFor('a synchronous standby', async () => {
-      const leader = pgNodes().find((n) => n.role === 'postgres' && n.state === 'ready');
+      const leader = cluster.pgNodes().find((n) => n.role === 'postgres' && n.state === 'ready');
       if (!leader) return false;
-      states = await onNode(leader, async (c) => (await c.query<{ s: string }>('select sync_state as s from pg_stat_replication order by 1')).rows.map((r) => r.s));
+      states = await cluster.onNode(leader, async (c) => (await c.query<{ s: string }>('select sync_state as s from pg_stat_replication order by 1')).rows.map((r) => r.s));
       return states.includes('sync');
     }, 20_000);
     expect(states.filter((s) => s === 'sync')).toHaveLength(1);
@@ -110,16 +55,16 @@ describe('ladder up --rung 4 --ha --sync', () => {
     const writers = await Promise.all([0, 1, 2, 3].map(() => Visitor.signUp(entry, uniqueEmail())));
     const load = startLoad({ writers, readers: 2, base: entry, codes, pauseMs: 0 });
     await sleep(3000);
-    const old = pgNodes().find((n) => n.role === 'postgres')!;
+    const old = cluster.pgNodes().find((n) => n.role === 'postgres')!;
     const at = Date.now();
-    expect(ladder('chaos', 'kill', 'primary').code).toBe(0);
-    await waitFor('another node to lead', () => pgNodes().some((n) => n.role === 'postgres' && n.state === 'ready' && n.name !== old.name), 20_000);
+    expect(cluster.ladder('chaos', 'kill', 'primary').code).toBe(0);
+    await waitFor('another node to lead', () => cluster.pgNodes().some((n) => n.role === 'postgres' && n.state === 'ready' && n.name !== old.name), 20_000);
     await waitFor('writes to succeed again', () => writeOutageMs(load.records, at) < Infinity, 15_000);
     await sleep(1000);
     await load.stop();
     const acknowledged = load.records.filter((r) => r.kind === 'create' && r.status === 201).map((r) => r.code!);
     const inFlightAtKill = load.records.filter((r) => r.kind === 'create' && r.startedAt <= at && r.endedAt >= at).length;
-    const missing = await lost(acknowledged);
+    const missing = await cluster.lost(acknowledged);
     const outage = writeOutageMs(load.records, at);
     process.stderr.write(`ha-sync: ${acknowledged.length} creates acknowledged (${inFlightAtKill} in flight at the kill), ${missing.length} lost; writes back after ${outage} ms\n`);
     expect(acknowledged.length).toBeGreaterThan(50);
@@ -130,10 +75,3 @@ describe('ladder up --rung 4 --ha --sync', () => {
   }, 90_000);
 });
 
-/** Every acknowledged code that the leader does not have. */
-async function lost(acknowledged: readonly string[]): Promise<string[]> {
-  const leader = pgNodes().find((n) => n.role === 'postgres' && n.state === 'ready')!;
-  const found = await onNode(leader, async (c) => (await c.query<{ code: string }>('select code from links where code = any($1)', [acknowledged])).rows);
-  const have = new Set(found.map((r) => r.code));
-  return acknowledged.filter((c) => !have.has(c));
-}

@@ -4,78 +4,21 @@
 // acknowledged create survives (measured; asynchronous mode), and the old leader rejoins as a
 // replica by itself. A leader frozen with `chaos stop` is replaced, takes no write once the
 // new leader exists, and rejoins after `chaos cont`.
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import pg from 'pg';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/kit/process/pid.ts';
-import { ensureDir } from '../../src/launcher/state-dir.ts';
-import { uniqueEmail } from '../support/app.ts';
 import { startLoad, Visitor, writeOutageMs } from '../../src/lab/ha/steady-load.ts';
-import { LADDER_BIN } from '../support/process.ts';
+import { uniqueEmail } from '../support/app.ts';
+import { HaCluster, sleep, waitFor, type HaNode } from '../support/ha-cluster.ts';
 
-const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'ha-'));
-chmodSync(stateDir, 0o755);
-
-interface Node {
-  name: string;
-  role: string;
-  pid: number | null;
-  port: number;
-  url: string;
-  state: string;
-  api?: string;
-}
-
-function ladder(...args: string[]) {
-  const r = spawnSync(process.execPath, [LADDER_BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, LADDER_STATE_DIR: stateDir, LOG_LEVEL: 'info', LADDER_RATE_LIMITS: 'createLink=1000000/60' },
-    timeout: 180_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-const status = () => JSON.parse(ladder('status', '--json').out) as { entry: string; nodes: Node[] };
-const pgNodes = () => status().nodes.filter((n) => /^pg\d+$/.test(n.name));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, ok: () => boolean | Promise<boolean>, ms = 40_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
-/** The password is in the web servers' environment only; the test reads it where the launcher keeps it. */
-function adminUrl(n: Node): string {
-  const { superuser } = JSON.parse(readFile(path.join(stateDir, 'up', 'ha-passwords.json'))) as { superuser: string };
-  return `postgres://postgres:${encodeURIComponent(superuser)}@127.0.0.1:${n.port}/links`;
-}
-
-function readFile(file: string): string {
-  return spawnSync('cat', [file], { encoding: 'utf8' }).stdout;
-}
-
-async function onNode<T>(n: Node, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: adminUrl(n), connectionTimeoutMillis: 3000 });
-  await c.connect().catch((err: Error) => {
-    throw new Error(`${n.name} (${n.role}, ${n.state}, port ${n.port}): ${err.message}`, { cause: err });
-  });
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const cluster = new HaCluster('ha');
+const { stateDir } = cluster;
 
 let entry = '';
 let codes: string[] = [];
 
 beforeAll(async () => {
-  const up = ladder('up', '--rung', '4', '--ha', '--web', '2', '--no-monitor');
+  const up = cluster.ladder('up', '--rung', '4', '--ha', '--web', '2', '--no-monitor');
   if (up.code !== 0) throw new Error(`ladder up failed: ${up.out}\n${up.err}`);
   entry = up.out.trim();
   const user = await Visitor.signUp(entry, uniqueEmail());
@@ -84,42 +27,29 @@ beforeAll(async () => {
 }, 200_000);
 
 afterAll(async () => {
-  ladder('chaos', 'cont', 'pg1');
-  ladder('chaos', 'cont', 'pg2');
-  ladder('chaos', 'cont', 'pg3');
+  cluster.ladder('chaos', 'cont', 'pg1');
+  cluster.ladder('chaos', 'cont', 'pg2');
+  cluster.ladder('chaos', 'cont', 'pg3');
   const pids = (() => {
     try {
-      return status()
+      return cluster.status()
         .nodes.map((n) => n.pid)
         .filter((p): p is number => p !== null);
     } catch {
       return [];
     }
   })();
-  const down = ladder('down');
+  const down = cluster.ladder('down');
   expect(down.code).toBe(0);
   for (const pid of pids) expect(isAlive(pid)).toBe(false);
   if (!process.env.KEEP_STATE) rmSync(stateDir, { recursive: true, force: true }); // KEEP_STATE=1 keeps the nodes' logs for a failure
 }, 120_000);
 
-/** The codes of `acknowledged` that node n does not have. */
-async function missingOn(n: Node, acknowledged: readonly string[]): Promise<string[]> {
-  const found = await onNode(n, async (c) => (await c.query<{ code: string }>('select code from links where code = any($1)', [acknowledged])).rows);
-  const have = new Set(found.map((r) => r.code));
-  return acknowledged.filter((c) => !have.has(c));
-}
-
-/** Every acknowledged code that the leader does not have. */
-async function lost(acknowledged: readonly string[]): Promise<string[]> {
-  const leader = pgNodes().find((n) => n.role === 'postgres' && n.state === 'ready')!;
-  return missingOn(leader, acknowledged);
-}
-
 /** For a failure message: each database node's role and which of `codes` it holds. */
 async function whereAre(codes: readonly string[]): Promise<string> {
   const lines = await Promise.all(
-    pgNodes().map(async (n) => {
-      const missing = await missingOn(n, codes).catch((err: Error) => err.message);
+    cluster.pgNodes().map(async (n) => {
+      const missing = await cluster.missingOn(n, codes).catch((err: Error) => err.message);
       return `${n.name} ${n.role} ${n.state}: ${typeof missing === 'string' ? missing : `has ${codes.length - missing.length} of ${codes.length}`}`;
     }),
   );
@@ -128,18 +58,18 @@ async function whereAre(codes: readonly string[]): Promise<string> {
 
 describe('ladder up --rung 4 --ha', () => {
   it('runs etcd1..3 and pg1..pg3, exactly one of them the leader (role postgres), with the app migrated', async () => {
-    const ns = status().nodes;
+    const ns = cluster.status().nodes;
     expect(ns.filter((n) => n.role === 'etcd').map((n) => n.name).sort()).toEqual(['etcd1', 'etcd2', 'etcd3']);
-    const pgs = pgNodes();
+    const pgs = cluster.pgNodes();
     expect(pgs.map((n) => n.name).sort()).toEqual(['pg1', 'pg2', 'pg3']);
     await waitFor('one leader and two replicas', () => {
-      const roles = pgNodes().map((n) => n.role).sort();
+      const roles = cluster.pgNodes().map((n) => n.role).sort();
       return roles.join() === 'postgres,postgres-replica,postgres-replica';
     }, 10_000);
     for (const n of ns) expect(n.state).toBe('ready');
     expect(codes.length).toBe(20);
-    const leader = pgNodes().find((n) => n.role === 'postgres')!;
-    const streaming = await onNode(leader, async (c) => (await c.query('select application_name from pg_stat_replication')).rowCount);
+    const leader = cluster.pgNodes().find((n) => n.role === 'postgres')!;
+    const streaming = await cluster.onNode(leader, async (c) => (await c.query('select application_name from pg_stat_replication')).rowCount);
     expect(streaming).toBe(2);
   });
 
@@ -147,12 +77,12 @@ describe('ladder up --rung 4 --ha', () => {
     const writers = await Promise.all([0, 1, 2].map(() => Visitor.signUp(entry, uniqueEmail())));
     const load = startLoad({ writers, readers: 3, base: entry, codes });
     await sleep(2000);
-    const old = pgNodes().find((n) => n.role === 'postgres')!;
-    const kill = ladder('chaos', 'kill', 'primary');
+    const old = cluster.pgNodes().find((n) => n.role === 'postgres')!;
+    const kill = cluster.ladder('chaos', 'kill', 'primary');
     const at = Date.now();
     expect(kill.code, kill.err).toBe(0);
     expect(kill.err).toContain(`to ${old.name}`);
-    await waitFor('another node to lead', () => pgNodes().some((n) => n.role === 'postgres' && n.name !== old.name), 20_000);
+    await waitFor('another node to lead', () => cluster.pgNodes().some((n) => n.role === 'postgres' && n.name !== old.name), 20_000);
     await waitFor('writes to succeed again', () => writeOutageMs(load.records, at) < Infinity, 15_000);
     await sleep(2000);
     await load.stop();
@@ -164,16 +94,16 @@ describe('ladder up --rung 4 --ha', () => {
     expect(reads.length).toBeGreaterThan(50);
     expect(failedReads.map((r) => r.status)).toEqual([]);
     // No web server crashed on the way (HAProxy would hide one behind its retries).
-    expect(status().nodes.filter((n) => n.role === 'web').map((n) => `${n.name}: ${(n as Node & { restarts: number }).restarts}`)).toEqual(['web1: 0', 'web2: 0']);
+    expect(cluster.status().nodes.filter((n) => n.role === 'web').map((n) => `${n.name}: ${n.restarts}`)).toEqual(['web1: 0', 'web2: 0']);
     // Asynchronous mode: loss is possible, bounded by maximum_lag_on_failover; measured here.
     const acknowledged = load.records.filter((r) => r.kind === 'create' && r.status === 201).map((r) => r.code!);
-    const missing = await lost(acknowledged);
+    const missing = await cluster.lost(acknowledged);
     process.stderr.write(`ha: ${acknowledged.length} creates acknowledged, ${missing.length} lost in the failover (asynchronous mode)\n`);
     expect(missing.length).toBeLessThan(acknowledged.length / 10);
-    await waitFor(`${old.name} to rejoin as a replica`, () => pgNodes().find((n) => n.name === old.name)?.role === 'postgres-replica' && pgNodes().find((n) => n.name === old.name)?.state === 'ready', 60_000);
-    const rejoined = pgNodes().find((n) => n.name === old.name)!;
+    await waitFor(`${old.name} to rejoin as a replica`, () => cluster.pgNodes().find((n) => n.name === old.name)?.role === 'postgres-replica' && cluster.pgNodes().find((n) => n.name === old.name)?.state === 'ready', 60_000);
+    const rejoined = cluster.pgNodes().find((n) => n.name === old.name)!;
     await waitFor('the old leader to stream from the new one', async () =>
-      onNode(rejoined, async (c) => (await c.query<{ r: boolean }>('select pg_is_in_recovery() as r')).rows[0]!.r).catch(() => false),
+      cluster.onNode(rejoined, async (c) => (await c.query<{ r: boolean }>('select pg_is_in_recovery() as r')).rows[0]!.r).catch(() => false),
     );
   }, 120_000);
 
@@ -181,17 +111,17 @@ describe('ladder up --rung 4 --ha', () => {
     const writers = await Promise.all([0, 1].map(() => Visitor.signUp(entry, uniqueEmail())));
     const load = startLoad({ writers, readers: 2, base: entry, codes });
     await sleep(1000);
-    const old = pgNodes().find((n) => n.role === 'postgres')!;
-    expect(ladder('chaos', 'stop', 'primary').code).toBe(0);
+    const old = cluster.pgNodes().find((n) => n.role === 'postgres')!;
+    expect(cluster.ladder('chaos', 'stop', 'primary').code).toBe(0);
     const frozenAt = Date.now();
-    let next: Node | undefined;
-    await waitFor('a new leader', () => (next = pgNodes().find((n) => n.role === 'postgres' && n.name !== old.name)) !== undefined, 20_000);
+    let next: HaNode | undefined;
+    await waitFor('a new leader', () => (next = cluster.pgNodes().find((n) => n.role === 'postgres' && n.name !== old.name)) !== undefined, 20_000);
     const newLeaderAt = Date.now();
     await waitFor('writes on the new leader', () => writeOutageMs(load.records, newLeaderAt) < Infinity, 15_000);
     // The new leader's timeline began after the old one's last commit: whatever the old node
     // did after this point would be on its old timeline, which pg_rewind throws away.
-    const forkTimeline = await onNode(next!, async (c) => (await c.query<{ t: number }>('select timeline_id as t from pg_control_checkpoint()')).rows[0]!.t);
-    expect(ladder('chaos', 'cont', old.name).code).toBe(0);
+    const forkTimeline = await cluster.onNode(next!, async (c) => (await c.query<{ t: number }>('select timeline_id as t from pg_control_checkpoint()')).rows[0]!.t);
+    expect(cluster.ladder('chaos', 'cont', old.name).code).toBe(0);
     await sleep(3000);
     await load.stop();
     const acknowledged = load.records.filter((r) => r.kind === 'create' && r.status === 201);
@@ -199,21 +129,21 @@ describe('ladder up --rung 4 --ha', () => {
     const afterNew = acknowledged.filter((r) => r.startedAt >= newLeaderAt).map((r) => r.code!);
     expect(afterNew.length).toBeGreaterThan(0);
     // On the node that took over, whichever `ladder status` names now.
-    const missingOnNext = await missingOn(next!, afterNew);
+    const missingOnNext = await cluster.missingOn(next!, afterNew);
     expect(missingOnNext, `${old.name} frozen, ${next!.name} led from ${newLeaderAt}; ${await whereAre(missingOnNext)}`).toEqual([]);
     // Rejoined: a replica again, streaming on the new timeline (rewound if it had gone its own
     // way): one history, not two. Demotion, then pg_rewind, restart its Postgres on the way.
     let rejoinedTimeline = 0;
     await waitFor(`${old.name} to rejoin as a replica streaming from the new leader`, async () => {
-      const n = pgNodes().find((x) => x.name === old.name);
+      const n = cluster.pgNodes().find((x) => x.name === old.name);
       if (n?.role !== 'postgres-replica') return false;
-      const row = await onNode(n, async (c) => (await c.query<{ r: boolean; t: string | null }>("select pg_is_in_recovery() as r, (select received_tli::text from pg_stat_wal_receiver where status = 'streaming') as t")).rows[0]).catch(() => undefined);
+      const row = await cluster.onNode(n, async (c) => (await c.query<{ r: boolean; t: string | null }>("select pg_is_in_recovery() as r, (select received_tli::text from pg_stat_wal_receiver where status = 'streaming') as t")).rows[0]).catch(() => undefined);
       rejoinedTimeline = Number(row?.t ?? 0);
       return row?.r === true && rejoinedTimeline > 0;
     }, 60_000);
     expect(rejoinedTimeline).toBeGreaterThanOrEqual(forkTimeline);
     // Every acknowledged write of the whole run is on the leader (none applied only on the old one).
-    const lostOfRun = await lost(acknowledged.map((r) => r.code!));
+    const lostOfRun = await cluster.lost(acknowledged.map((r) => r.code!));
     expect(lostOfRun, await whereAre(lostOfRun)).toEqual([]);
     const reads = load.records.filter((r) => r.kind === 'redirect');
     process.stderr.write(`ha: frozen leader replaced ${newLeaderAt - frozenAt} ms after the freeze; ${reads.filter((r) => r.status !== 302).length} of ${reads.length} redirects failed\n`);

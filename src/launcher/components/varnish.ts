@@ -4,7 +4,8 @@
 // every start; its working folder (-n) is what varnishadm, varnishstat and an exporter read.
 import type { ChildProcess } from 'node:child_process';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { LadderFailure } from '../../kit/errors.ts';
@@ -18,14 +19,35 @@ import { httpUrl } from './haproxy.ts';
 const READY_TIMEOUT_MS = 30_000;
 const run = promisify(execFile);
 
-/** Where the edge keeps its VCL and working folder, under the topology's folder. */
+/**
+ * Where the edge keeps its VCL and working folder: under the topology's folder. Started as
+ * root, Varnish compiles the VCL and runs its cacher as its own accounts (varnish, vcache),
+ * which must reach both: inside a private folder (a checkout under a 0700 temporary folder)
+ * varnishd exited with code 2 at start. They then live under /var/lib/ladder, named after the
+ * topology's folder, as Postgres' data does (docs/decisions.md, "Postgres under root").
+ */
 export function edgeDir(upDir: string): string {
-  return path.join(upDir, 'edge');
+  const requested = path.join(upDir, 'edge');
+  if (process.getuid?.() !== 0 || searchableByAll(path.resolve(upDir))) return requested;
+  const hash = createHash('sha256').update(path.resolve(requested)).digest('hex').slice(0, 16);
+  return path.join('/var/lib/ladder', `edge-${hash}`);
 }
 
 /** varnishd's working folder (-n): what varnishadm, varnishstat and the exporter are pointed at. */
 export function varnishWorkDir(upDir: string): string {
   return path.join(edgeDir(upDir), 'varnish');
+}
+
+/** Whether every existing ancestor of dir (and dir, if it exists) lets others search it. */
+function searchableByAll(dir: string): boolean {
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0) return false;
+    } catch {
+      // not made yet: the launcher makes it 0755
+    }
+    if (path.dirname(d) === d) return true;
+  }
 }
 
 export interface VarnishComponentOptions {
