@@ -1,7 +1,7 @@
 // The database tier of --ha: three etcd members and N Patroni nodes (pg1..pgN, N = 1 +
 // replicas), and what the web servers are told about them (every node's Postgres URL and
 // Patroni API, in the same order: the kit finds the leader itself and follows it).
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Topology } from '../topology/topology.ts';
@@ -9,7 +9,7 @@ import type { Component, ComponentContext } from './component.ts';
 import { EtcdComponent } from './components/etcd.ts';
 import { PatroniCluster, PatroniComponent } from './components/patroni.ts';
 import type { EtcdMember } from './patroni-config.ts';
-import { reachable, runAsAccount, systemBinDir } from './postgres-server.ts';
+import { runAsAccount, serverDir, systemBinDir } from './postgres-server.ts';
 import { freePort } from './state-dir.ts';
 import { logFile } from './up-state.ts';
 
@@ -87,17 +87,6 @@ function haSecrets(dir: string): { superuser: string; replication: string } {
   return s;
 }
 
-/**
- * The node's folder. As root, Patroni and Postgres run as the server account, which must
- * reach it; a checkout inside a private folder is not reachable, so the node then lives
- * under /var/lib/ladder (as PostgresServer does for rung 4's servers).
- */
-function serverDir(requested: string, runAs: ReturnType<typeof runAsAccount>): string {
-  mkdirSync(path.dirname(requested), { recursive: true });
-  if (!runAs || reachable(path.dirname(requested), runAs)) return requested;
-  const hash = createHash('sha256').update(path.resolve(requested)).digest('hex').slice(0, 16);
-  return path.join('/var/lib/ladder', hash);
-}
 
 /** Unix socket paths are limited to 107 bytes: a deep state folder gets its sockets under /tmp. */
 function socketDir(nodeDir: string, prefix: string, name: string): string {

@@ -111,6 +111,19 @@ export function reachable(dir: string, account: RunAs): boolean {
   return spawnSync('test', ['-x', dir], { uid: account.uid, gid: account.gid }).status === 0;
 }
 
+/**
+ * A folder for a program that runs as the server account (Patroni and Postgres under --ha,
+ * PgBouncer): as root, that account must reach it; a checkout inside a private folder is not
+ * reachable, so the folder then lives under /var/lib/ladder (as PostgresServer does for its
+ * data).
+ */
+export function serverDir(requested: string, runAs: RunAs | undefined): string {
+  mkdirSync(path.dirname(requested), { recursive: true });
+  if (!runAs || reachable(path.dirname(requested), runAs)) return requested;
+  const hash = createHash('sha256').update(path.resolve(requested)).digest('hex').slice(0, 16);
+  return path.join('/var/lib/ladder', hash);
+}
+
 function canExecute(file: string, account: RunAs): boolean {
   return spawnSync('test', ['-x', file], { uid: account.uid, gid: account.gid }).status === 0;
 }

@@ -14,7 +14,7 @@ import { stopChild } from '../../kit/process/stop-process.ts';
 import { requireBinary } from '../binaries.ts';
 import { exitReason, spawnLogged, waitUntil } from '../child.ts';
 import { ROLES, type Component } from '../component.ts';
-import type { RunAs } from '../postgres-server.ts';
+import { serverDir, type RunAs } from '../postgres-server.ts';
 import { DATABASE_NAME } from './postgres.ts';
 
 const READY_TIMEOUT_MS = 15_000;
@@ -65,12 +65,15 @@ export class PgbouncerComponent implements Component {
   readonly url: string;
   readonly logFile: string;
   private readonly ini: string;
+  /** Its folder: opts.dir, or under /var/lib/ladder when the account it runs as cannot reach that. */
+  private readonly dir: string;
 
   constructor(private readonly opts: PgbouncerOptions) {
     this.port = opts.port;
     this.url = `postgres://127.0.0.1:${opts.port}/${DATABASE_NAME}`;
     this.logFile = opts.logFile;
-    this.ini = path.join(opts.dir, 'pgbouncer.ini');
+    this.dir = serverDir(opts.dir, opts.runAs);
+    this.ini = path.join(this.dir, 'pgbouncer.ini');
   }
 
   /** What the web servers get as DATABASE_URL: the primary's user and password, PgBouncer's port. */
@@ -80,7 +83,8 @@ export class PgbouncerComponent implements Component {
   }
 
   async start(): Promise<ChildProcess> {
-    const { dir, runAs, server } = this.opts;
+    const { runAs, server } = this.opts;
+    const dir = this.dir;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const users = path.join(dir, 'userlist.txt');
     writeFileSync(users, `"${server.user}" "${server.password.replace(/"/g, '""')}"\n`, { mode: 0o600 });
