@@ -30,16 +30,21 @@ async function series(name: string, labels: string): Promise<number> {
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
 
+/** Ends a backend from another connection, as an admin's pg_terminate_backend or a server's death would. */
+async function terminateBackend(pid: number): Promise<void> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query('select pg_terminate_backend($1)', [pid]);
+  } finally {
+    await admin.end();
+  }
+}
+
 describe('PgDatabase', () => {
   it('logs and counts an idle connection its server dropped, and carries on with a new one', async () => {
     const { pid } = (await db.read<{ pid: number }>('select pg_backend_pid() as pid'))[0]!;
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    try {
-      await admin.query('select pg_terminate_backend($1)', [pid]);
-    } finally {
-      await admin.end();
-    }
+    await terminateBackend(pid);
     for (let i = 0; i < 100 && warnings.length === 0; i++) await sleep(20);
     expect(warnings).toEqual(['an idle database connection failed; the pool opens a new one when needed']);
     expect(await series('ladder_background_errors_total', 'component="db"')).toBe(1);
@@ -72,13 +77,7 @@ describe('PgDatabase', () => {
       await expect(
         db.tx(async (tx) => {
           const { pid } = (await tx.query<{ pid: number }>('select pg_backend_pid() as pid'))[0]!;
-          const admin = new pg.Client({ connectionString: url });
-          await admin.connect();
-          try {
-            await admin.query('select pg_terminate_backend($1)', [pid]);
-          } finally {
-            await admin.end();
-          }
+          await terminateBackend(pid);
           await sleep(200); // the termination reaches the idle-in-transaction client
           await tx.query('select 1');
         }),

@@ -2,9 +2,10 @@
 // and a superuser connection to one Patroni node (the password is in the web servers'
 // environment only; the tests read it where the launcher keeps it).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { LADDER_BIN } from './process.ts';
 
@@ -66,6 +67,23 @@ export class HaCluster {
     } finally {
       await c.end();
     }
+  }
+
+  /**
+   * `ladder down`; returns what went wrong (empty when it exited 0 and no node's process is
+   * left). The state folder is removed unless KEEP_STATE=1 (the nodes' logs, for a failure).
+   */
+  down(): string[] {
+    let pids: number[] = [];
+    try {
+      pids = this.status().nodes.flatMap((n) => (n.pid === null ? [] : [n.pid]));
+    } catch {
+      // nothing was started
+    }
+    const down = this.ladder('down');
+    const problems = [...(down.code === 0 ? [] : [`ladder down exited ${down.code}: ${down.err}`]), ...pids.filter(isAlive).map((p) => `pid ${p} still runs`)];
+    if (!process.env.KEEP_STATE) rmSync(this.stateDir, { recursive: true, force: true });
+    return problems;
   }
 
   /** The codes of `acknowledged` that node n does not have. */
