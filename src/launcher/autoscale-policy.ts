@@ -4,8 +4,9 @@
 //   desired = ceil(current × utilisation / target), unless utilisation / target is within
 //   the tolerance of 1 (no change, so that noise does not flap the tier);
 //   scaling out takes effect at once (users are waiting);
-//   scaling in takes the highest recommendation of the stabilization window, so the tier
-//   shrinks only once the load has stayed low for the whole window;
+//   scaling in takes the highest recommendation in force during the stabilization window
+//   (a recommendation is in force until the next sync replaces it), so the tier shrinks only
+//   once the load has stayed low for the whole window;
 //   always clamped to [min, max].
 // The loop that measures and acts is autoscaler.ts; this module only decides, so it is
 // tested without processes (test/unit/autoscaler.test.ts).
@@ -74,7 +75,13 @@ export function decide(p: AutoscalePolicy, input: AutoscaleInput): AutoscaleDeci
     recommended = clamp(Math.max(1, raw), p);
     why = `utilisation ${pct(utilisation)} against the target ${pct(p.targetCpu)} asks for ${raw}${raw !== recommended ? `, clamped to ${p.min}..${p.max}` : ''}`;
   }
-  const history = [...input.history.filter((r) => now - r.at < p.scaleInWindowMs), { at: now, desired: recommended }];
+  // A recommendation stands from its sync until the next one replaces it; the window keeps
+  // every recommendation that stood at some moment of the last scaleInWindowMs. (Keeping only
+  // those made within the window, as the HPA documents it, lets a server go up to one sync
+  // period less than the window after the load dropped: the last high recommendation can be
+  // made just before the drop, and the first low one measured a sync later.)
+  const all = [...input.history, { at: now, desired: recommended }];
+  const history = all.filter((_, i) => (all[i + 1]?.at ?? now) > now - p.scaleInWindowMs || i === all.length - 1);
   if (recommended >= current) {
     const direction: Direction = recommended > current ? 'out' : 'none';
     return { desired: recommended, direction, recommended, reason: direction === 'out' ? `${why}: scaling out at once` : why, history };

@@ -56,22 +56,34 @@ describe('autoscale policy', () => {
       [0, 1, 1.5], // out to 3
       [15, 3, 0.2], // asks for 1; the window still holds 3
       [30, 3, 0.2],
-      [59, 3, 0.2],
-      [61, 3, 0.2], // the 3 of t=0 has left the window: in to 1
+      [61, 3, 0.2], // the 3 of t=0 stood until t=15, inside the window
+      [74, 3, 0.2],
+      [76, 3, 0.2], // the 3 stood last 61 s ago: in to 1
     ]);
-    expect(ds.map((d) => d.desired)).toEqual([3, 3, 3, 3, 1]);
-    expect(ds.map((d) => d.direction)).toEqual(['out', 'none', 'none', 'none', 'in']);
+    expect(ds.map((d) => d.desired)).toEqual([3, 3, 3, 3, 3, 1]);
+    expect(ds.map((d) => d.direction)).toEqual(['out', 'none', 'none', 'none', 'none', 'in']);
     expect(ds[1]!.reason).toMatch(/holding 3: the last 60 s asked for up to 3/);
-    expect(ds[4]!.reason).toMatch(/scaling in/);
+    expect(ds[5]!.reason).toMatch(/scaling in/);
   });
 
   it('scales in to the window\'s highest recommendation, not to the lowest', () => {
     const ds = run({ ...policy, scaleInWindowMs: 30_000 }, [
       [0, 4, 0.6], // holds 4
       [20, 4, 0.3], // asks for 2: the 4 of t=0 holds
-      [40, 4, 0.15], // asks for 1: the window (t=20, 40) holds 2
+      [40, 4, 0.15], // asks for 1: the 4 of t=0 stood until t=20, inside the window
+      [55, 4, 0.15], // the window (the 2 of t=20 stood until t=40) holds 2
     ]);
-    expect(ds.map((d) => d.desired)).toEqual([4, 4, 2]);
+    expect(ds.map((d) => d.desired)).toEqual([4, 4, 4, 2]);
+  });
+
+  it('removes a server no sooner than the window after the load drops, whatever the sync phase', () => {
+    // Syncs every 5 s; the load falls at t=0.5, just after the sync of t=0 saw it high. The
+    // first low recommendation comes at t=5; the high one of t=0 stands until then.
+    const steps: [number, number, number][] = [[0, 2, 0.6]];
+    for (let t = 5; t <= 80; t += 5) steps.push([t, 2, 0.1]);
+    const firstIn = steps[run({ ...policy, scaleInWindowMs: 60_000 }, steps).findIndex((d) => d.direction === 'in')]![0];
+    expect(firstIn - 0.5).toBeGreaterThanOrEqual(60);
+    expect(firstIn).toBe(65);
   });
 
   it('a zero window scales in at once', () => {
