@@ -2,7 +2,8 @@
 // server's click log to the broker (click-log-shipper.ts) and publishes the outbox's unsent
 // events (outbox-relay.ts). Both are at-least-once; the workers apply each message once.
 // Settings from the environment the launcher sets: DATABASE_URL, QUEUE_URL, CLICK_LOG_DIR,
-// RELAY_STATE_DIR (its offsets), PORT (its /healthz, /readyz and /metrics).
+// RELAY_STATE_DIR (its offsets), PORT (its /healthz, /readyz and /metrics); optional
+// RELAY_CLICK_PASS_MS, the time between two passes over the click logs (1000).
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
@@ -37,7 +38,12 @@ export async function runRelay(): Promise<number> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   pool.on('error', (err) => log('idle database connection failed', err));
 
+  const passMs = process.env.RELAY_CLICK_PASS_MS === undefined ? undefined : Number(process.env.RELAY_CLICK_PASS_MS);
+  if (passMs !== undefined && !(Number.isInteger(passMs) && passMs >= 10 && passMs <= 60_000)) {
+    throw new ConfigError('RELAY_CLICK_PASS_MS', `is ${process.env.RELAY_CLICK_PASS_MS}`, 'give whole milliseconds from 10 to 60000');
+  }
   const shipper = new ClickLogShipper({
+    ...(passMs !== undefined ? { pollMs: passMs } : {}),
     dir: logDir,
     statePath: path.join(stateDir, 'click-offsets.json'),
     log,

@@ -21,6 +21,7 @@ export interface ShipperOptions {
   statePath: string;
   send(batch: ClickBatch): Promise<void>;
   maxBatchBytes?: number;
+  /** Between passes (DEFAULT_PASS_MS). */
   pollMs?: number;
   log?: (msg: string, err?: unknown) => void;
   /** Is the writer of a segment still running? (its pid, default: signal 0) */
@@ -35,6 +36,15 @@ interface SegmentState {
 }
 
 const DEFAULT_MAX_BATCH_BYTES = 512 * 1024;
+/**
+ * One pass a second, as the in-process buffer of rungs 1-7 flushes: clicks show in stats
+ * within about two seconds either way. Every batch costs the relay, the broker and a
+ * worker a fixed few milliseconds of CPU whatever it carries; with a pass every 100 ms
+ * that pipeline took about a quarter of a core at 1,600 clicks a second, on the core the
+ * web server shared with it, and the redirect's p90 went from 0.5 to 4 ms
+ * (docs/performance.md, rung 9).
+ */
+export const DEFAULT_PASS_MS = 1000;
 /** Turns over the segments in one pass before the folder is listed again. */
 const MAX_ROUNDS = 64;
 
@@ -72,7 +82,7 @@ export class ClickLogShipper {
         .catch((err: unknown) => this.opts.log?.('click log shipping failed; retrying', err))
         .finally(() => {
           this.running = undefined;
-          if (!this.stopped) this.timer = setTimeout(loop, this.opts.pollMs ?? 100);
+          if (!this.stopped) this.timer = setTimeout(loop, this.opts.pollMs ?? DEFAULT_PASS_MS);
         });
     };
     loop();
