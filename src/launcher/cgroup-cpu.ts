@@ -1,7 +1,7 @@
 // Caps a process at C cores with the cgroup v1 cpu controller (cfs quota), so that small
 // instances can be emulated on a small machine. When the controller is not writable the
 // caller is told, and the process runs uncapped.
-import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { descendants } from '../kit/process/process-tree.ts';
 
@@ -59,5 +59,43 @@ export function removeGroup(group: string): void {
     rmdirSync(path.join(ROOT, 'ladder', group));
   } catch {
     /* still in use or already gone */
+  }
+}
+
+/**
+ * Puts each process (and its descendants) into a group of the lowest weight (cpu.shares 2),
+ * directly under the root: it runs only when nothing else wants its CPU. For a benchmark that
+ * stands in for separate hosts, so that what would run elsewhere never delays what it measures.
+ * Returns the group folder. Throws when not possible.
+ */
+export function lowestWeight(group: string, pids: number[]): string {
+  const dir = path.join(ROOT, group);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'cpu.shares'), '2');
+  for (const pid of pids) {
+    for (const p of [pid, ...descendants(pid)]) {
+      try {
+        writeFileSync(path.join(dir, 'cgroup.procs'), String(p));
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+  }
+  return dir;
+}
+
+/** Moves every process of a folder made by lowestWeight back to the root group and removes it. */
+export function releaseGroupDir(dir: string): void {
+  try {
+    for (const p of readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+      try {
+        writeFileSync(path.join(ROOT, 'cgroup.procs'), p);
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+    rmdirSync(dir);
+  } catch {
+    /* gone already */
   }
 }

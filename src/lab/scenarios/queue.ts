@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { upDir } from '../../launcher/up-state.ts';
+import { cgroupAvailable, lowestWeight, releaseGroupDir } from '../../launcher/cgroup-cpu.ts';
 import { pinTree } from '../machine/cpu-pinning.ts';
 import { mediansOf, type Measurement } from '../measure/measurement.ts';
 import { fixedRate, saturationRounds } from '../measure/phases.ts';
@@ -178,11 +179,18 @@ async function queueBench(ctx: ScenarioContext): Promise<BenchReport> {
   // stays, as does Postgres. Left on the measured server's CPU, their batches took it in turns
   // with the durable server and not with the other (p99 ratio 1.6 to 1.8; 0.95 with the log
   // written and not shipped), which measured where the workers run, not the capture.
+  // There they take only the time the driver leaves (the lowest cgroup weight): with equal
+  // weight their batches made the driver send the durable server's requests late (120-170
+  // late sends a round against 40-70), and latency counts from the scheduled time.
   const offHost = [...topology.nodes('queue'), ...topology.nodes('worker')].filter((n) => n.pid);
-  if (run.pinning.driver !== undefined) for (const n of offHost) pinTree(n.pid!, run.pinning.driver);
+  let offHostGroup: string | undefined;
+  if (run.pinning.driver !== undefined) {
+    for (const n of offHost) pinTree(n.pid!, run.pinning.driver);
+    if (cgroupAvailable()) offHostGroup = lowestWeight(`ladder-offhost-${process.pid}`, offHost.map((n) => n.pid!));
+  }
   const offHostNote =
     run.pinning.driver !== undefined
-      ? `durable vs in-process: the broker and the workers (${offHost.map((n) => n.name).join(', ')}) on the load driver's CPU ${run.pinning.driver}, as on hosts of their own; the relay and Postgres with the servers`
+      ? `durable vs in-process: the broker and the workers (${offHost.map((n) => n.name).join(', ')}) on the load driver's CPU ${run.pinning.driver}${offHostGroup ? ' at the lowest CPU weight' : ''}, as on hosts of their own; the relay and Postgres with the servers`
       : 'durable vs in-process: nothing pinned; the broker and the workers shared the servers\' CPUs';
   log(offHostNote);
   const databaseUrl = topology.databaseUrl();
@@ -200,7 +208,11 @@ async function queueBench(ctx: ScenarioContext): Promise<BenchReport> {
   const perServer = Math.max(1, Math.round(fixedPlan.rate / Math.max(1, topology.webs().length)));
   for (const s of [durable, buffered]) await warmUp(driver, s, o, log);
   const pairs: Measurement[] = [];
-  for (let round = 1; round <= o.rounds; round++) pairs.push(...(await fixedRate(driver, [durable, buffered], o, perServer, log, {}, round)));
+  try {
+    for (let round = 1; round <= o.rounds; round++) pairs.push(...(await fixedRate(driver, [durable, buffered], o, perServer, log, {}, round)));
+  } finally {
+    if (offHostGroup) releaseGroupDir(offHostGroup);
+  }
   const p99 = (n: string) => {
     const v = pairs.filter((x) => x.server === n).map((x) => x.latency.p99).sort((a, b) => a - b);
     return v[Math.floor((v.length - 1) / 2)]!;
