@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { fileURLToPath } from 'node:url';
 import type { MemberSource } from '../kit/cache/cache-tier.ts';
-import type { Database } from '../kit/db/database.ts';
+import { dbFor, type Database, type Db } from '../kit/db/database.ts';
 import type { Consumer } from '../kit/queue/queue.ts';
 import { assets } from './assets.ts';
 import { CODES_FILTER, addClicks, codesAfter } from './domain/links-repo.ts';
@@ -14,6 +14,8 @@ import { redirectRoutes } from './routes/redirect.ts';
 import { notFoundPage as renderNotFound } from './views/pages.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+/** Rung 10: what a shard cluster's database adds to MIGRATIONS_DIR (links sharded, users elsewhere). */
+export const SHARD_MIGRATIONS_DIR = fileURLToPath(new URL('./migrations-shard/', import.meta.url));
 
 export async function linksApp(app: FastifyInstance): Promise<void> {
   const { cdnBaseUrl, assetArchiveDir } = app.kit.config;
@@ -38,12 +40,16 @@ export function clickConsumer(database: Database): Consumer {
     key: (m) => String(m.linkId),
     group: (m) => String(m.day),
     handle: async (batch) => {
-      await database.tx((tx) =>
-        addClicks(
-          tx,
-          batch.map((e) => ({ linkId: String(e.message.linkId), day: String(e.message.day), count: e.count })),
-        ),
-      );
+      const clicks = batch.map((e) => ({ linkId: String(e.message.linkId), day: String(e.message.day), count: e.count }));
+      // Rung 10: each link's clicks go to its shard (named by its id); below, one group.
+      const byShard = new Map<Db, typeof clicks>();
+      for (const c of clicks) {
+        const shard = dbFor(database, { linkId: c.linkId });
+        const group = byShard.get(shard);
+        if (group) group.push(c);
+        else byShard.set(shard, [c]);
+      }
+      await Promise.all([...byShard].map(([shard, group]) => shard.tx((tx) => addClicks(tx, group))));
     },
   };
 }

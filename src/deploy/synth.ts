@@ -86,6 +86,8 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
     throw new ConfigError('database', `"${database}"`, 'use --database cnpg or --database external');
   const { outDir, region, certificateArn, image } = options;
   const { rung, web, replicas, cpu, cache, autoscale, ha } = options;
+  // Rung 10's cloud half (an RDS cluster per shard and the catalog) is not written yet: refused, not faked.
+  if (rung === 10) throw new ConfigError('rung', 'rung 10 (sharded databases) runs locally only: its AWS and Kubernetes artefacts are not built yet', 'use ladder up --rung 10, or synth --rung 9');
   const plan: DeployPlan = planOf(buildTopology({ rung, web, replicas, cpu, cache, ...(autoscale ? { autoscale } : {}), ...(ha ? { ha } : {}) }));
   const out = path.resolve(outDir);
   prepareOut(out);

@@ -19,6 +19,7 @@ import { DashboardServer } from './dashboard/dashboard-server.ts';
 import { postgresExporter, redisExporter, varnishExporter } from './monitoring/exporters.ts';
 import { PgbouncerComponent } from './components/pgbouncer.ts';
 import { planHa } from './ha-plan.ts';
+import { planShards } from './shard-plan.ts';
 import { runAsAccount, systemBinDir } from './postgres-server.ts';
 import { BROKER_REDIS, CACHE_REDIS } from './redis-server.ts';
 import { ensureDir, freePort, loadSecret } from './state-dir.ts';
@@ -59,6 +60,12 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   if (ha) {
     components.push(...ha.components);
     dbEnv = ha.env;
+  } else if (t.features.shards) {
+    // Rung 10: the catalog and the shard clusters (shard-plan.ts).
+    const shards = await planShards(t, ctx, dbCpu);
+    components.push(...shards.components);
+    pgNodes.push(...shards.pgNodes);
+    dbEnv = shards.env;
   } else {
     // Replicas need pg_basebackup, which the embedded engine does not ship: with replicas the
     // machine's PostgreSQL 15 runs every database node (same major, same data folder format).

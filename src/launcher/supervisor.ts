@@ -169,9 +169,10 @@ export class Supervisor {
   }
 
   private register(component: Component): Managed {
-    const { name, role, port, url, cpu, apiUrl, pidFile } = component;
+    const { name, role, port, url, cpu, apiUrl, pidFile, shard } = component;
     const info: NodeState = {
       name, role, port, url, pid: null, state: 'starting', restarts: 0,
+      ...(shard !== undefined ? { shard } : {}),
       ...(cpu !== undefined ? { cpu } : {}),
       ...(apiUrl !== undefined ? { api: apiUrl } : {}),
       ...(pidFile !== undefined ? { pidFile } : {}),

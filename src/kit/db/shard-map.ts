@@ -1,0 +1,95 @@
+// Rung 10: the shard map, logical shard -> cluster, versioned and kept in the catalog
+// database (tables created by CATALOG_SCHEMA). Every web process caches it and polls its
+// version (SHARD_MAP_POLL_MS); a change (resharding) bumps the version and is loaded whole.
+import { LOGICAL_SHARDS } from './shard-key.ts';
+
+export const CATALOG_SCHEMA = `
+create table if not exists shard_clusters (
+  name text primary key check (name ~ '^[a-z][a-z0-9]{0,15}$')
+);
+create table if not exists shard_map (
+  logical_shard integer primary key check (logical_shard >= 0 and logical_shard < ${LOGICAL_SHARDS}),
+  cluster text not null references shard_clusters (name)
+);
+create table if not exists shard_map_version (
+  one boolean primary key default true check (one),
+  version bigint not null,
+  logical_shards integer not null
+);`;
+
+export interface ShardMap {
+  readonly version: number;
+  readonly logicalShards: number;
+  /** Index: logical shard; value: the cluster that holds it. */
+  readonly clusterOf: readonly string[];
+}
+
+/** A range of logical shards, both ends included, as `ladder shards` shows them. */
+export type Range = [number, number];
+
+/** Contiguous, even ranges: cluster i of n gets logical shards [i*L/n, (i+1)*L/n). */
+export function evenAssignment(clusters: readonly string[], logical = LOGICAL_SHARDS): string[] {
+  return Array.from({ length: logical }, (_, l) => clusters[Math.floor((l * clusters.length) / logical)]!);
+}
+
+/** Each cluster's logical shards as ranges. */
+export function rangesOf(map: ShardMap): Map<string, Range[]> {
+  const out = new Map<string, Range[]>();
+  map.clusterOf.forEach((c, l) => {
+    const list = out.get(c) ?? [];
+    const last = list[list.length - 1];
+    if (last && last[1] === l - 1) last[1] = l;
+    else list.push([l, l]);
+    out.set(c, list);
+  });
+  return out;
+}
+
+/** What the catalog's statements need: a pg.Client, or a Database's read. */
+export interface Queryable {
+  query(sql: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+/**
+ * Creates the catalog's tables and, when no map exists yet, the first one (version 1: even
+ * ranges over `clusters`). An existing map is kept: the catalog, not the launcher's flags,
+ * says where data lives once there is data.
+ */
+export async function initCatalog(db: Queryable, clusters: readonly string[]): Promise<ShardMap> {
+  await db.query('select pg_advisory_lock(7102025)');
+  try {
+    await db.query(CATALOG_SCHEMA);
+    const existing = await db.query('select version from shard_map_version');
+    if (existing.rows.length === 0) {
+      const assignment = evenAssignment(clusters);
+      await db.query('begin');
+      await db.query('insert into shard_clusters (name) select unnest($1::text[]) on conflict do nothing', [clusters]);
+      await db.query('insert into shard_map (logical_shard, cluster) select l - 1, c from unnest($1::text[]) with ordinality as a(c, l)', [assignment]);
+      await db.query('insert into shard_map_version (version, logical_shards) values (1, $1)', [LOGICAL_SHARDS]);
+      await db.query('commit');
+    }
+  } finally {
+    await db.query('select pg_advisory_unlock(7102025)');
+  }
+  return (await loadShardMap(db))!;
+}
+
+/** The map as the catalog holds it now; undefined when the catalog has none. */
+export async function loadShardMap(db: Queryable): Promise<ShardMap | undefined> {
+  const v = await db.query('select version, logical_shards from shard_map_version');
+  const head = v.rows[0] as { version: string; logical_shards: number } | undefined;
+  if (!head) return undefined;
+  const rows = (await db.query('select logical_shard, cluster from shard_map order by logical_shard')) as { rows: { logical_shard: number; cluster: string }[] };
+  const clusterOf = new Array<string>(head.logical_shards);
+  for (const r of rows.rows) clusterOf[r.logical_shard] = r.cluster;
+  if (rows.rows.length !== head.logical_shards || clusterOf.some((c) => c === undefined)) {
+    throw new Error(`the shard map of version ${head.version} has ${rows.rows.length} of ${head.logical_shards} logical shards`);
+  }
+  return Object.freeze({ version: Number(head.version), logicalShards: head.logical_shards, clusterOf: Object.freeze(clusterOf) });
+}
+
+/** Only the version, for the cheap poll. */
+export async function shardMapVersion(db: Queryable): Promise<number | undefined> {
+  const v = (await db.query('select version from shard_map_version')) as { rows: { version: string }[] };
+  return v.rows[0] ? Number(v.rows[0].version) : undefined;
+}
