@@ -3,7 +3,7 @@
 // here with the same message, and a rung built without unbuilt lower features says so.
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildTopology, type TopologyInput } from '../topology/topology.ts';
+import { buildTopology, RUNGS, type TopologyInput } from '../topology/topology.ts';
 import { ConfigError } from '../topology/config-error.ts';
 import { planOf, type DeployPlan } from './deploy-plan.ts';
 
@@ -87,7 +87,10 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
   const { outDir, region, certificateArn, image } = options;
   const { rung, web, replicas, cpu, cache, autoscale, ha } = options;
   // Rung 10's cloud half (an RDS cluster per shard and the catalog) is not written yet: refused, not faked.
-  if (rung === 10) throw new ConfigError('rung', 'rung 10 (sharded databases) runs locally only: its AWS and Kubernetes artefacts are not built yet', 'use ladder up --rung 10, or synth --rung 9');
+  const preset = RUNGS.find((r) => r.rung === rung);
+  if (preset?.built && preset.deployable === false) {
+    throw new ConfigError('rung', `rung ${rung} (${preset.title}) runs locally only: its AWS and Kubernetes artefacts are not built yet`, 'use ladder up for it, or synth a rung below it');
+  }
   const plan: DeployPlan = planOf(buildTopology({ rung, web, replicas, cpu, cache, ...(autoscale ? { autoscale } : {}), ...(ha ? { ha } : {}) }));
   const out = path.resolve(outDir);
   prepareOut(out);
