@@ -173,11 +173,10 @@ describe('the API contract through the edge', () => {
     expect(hit.status).toBe(302);
     expect(hit.headers.get('location')).toBe('https://example.org/edited');
     await fetch(`${entry}/${chosen}`, { redirect: 'manual', headers: { cookie: c.cookie! } });
-    let stats;
-    for (let i = 0; i < 40; i++) {
-      stats = await c.get(`/api/links/${chosen}/stats`);
-      if (stats.json.clicks === 2) break;
+    let stats = await c.get(`/api/links/${chosen}/stats`);
+    for (let i = 0; i < 40 && stats.json.clicks !== 2; i++) {
       await sleep(250);
+      stats = await c.get(`/api/links/${chosen}/stats`);
     }
     expect(stats.json).toMatchObject({ code: chosen, clicks: 2, daily: [{ day: expect.any(String), clicks: 2 }] });
 
