@@ -42,6 +42,8 @@ export interface Plan {
   entry: string;
   /** A new web server wired like the others (`ladder scale`). */
   newWeb(name: string): Promise<Component>;
+  /** Rung 10: a new shard cluster's nodes, primary first (`ladder reshard --to` more clusters). */
+  newCluster?: (name: string) => Promise<Component[]>;
   /** The monitoring dashboard, when the topology is monitored: served by the supervisor. */
   dashboard?: DashboardServer;
 }
@@ -55,6 +57,7 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   // --ha: etcd and Patroni nodes instead of a fixed primary and its replicas (ha-plan.ts).
   const ha = t.ha.enabled ? await planHa(t, ctx) : undefined;
   let dbEnv: Record<string, string | undefined>;
+  let newCluster: Plan['newCluster'];
   /** The Postgres nodes of a topology without --ha (their exporters, when monitored). */
   const pgNodes: (PostgresComponent | ReplicaComponent)[] = [];
   if (ha) {
@@ -66,6 +69,7 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     components.push(...shards.components);
     pgNodes.push(...shards.pgNodes);
     dbEnv = shards.env;
+    newCluster = shards.newCluster;
   } else {
     // Replicas need pg_basebackup, which the embedded engine does not ship: with replicas the
     // machine's PostgreSQL 15 runs every database node (same major, same data folder format).
@@ -271,7 +275,7 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     if (monitored) edge.metrics = varnishExporter(edge.workDir, await freePort(), logFile(t.stateDir, 'edge-exporter'));
     components.push(edge);
   }
-  if (!monitored) return { components, entry: balancerUrl ?? webs[0]!.url, newWeb };
+  if (!monitored) return { components, entry: balancerUrl ?? webs[0]!.url, newWeb, ...(newCluster ? { newCluster } : {}) };
 
   const alertmanager = new AlertmanagerComponent({ dir: dir('alertmanager'), port: await freePort(), logFile: logFile(t.stateDir, 'alertmanager') });
   const prometheus = new PrometheusComponent({
@@ -284,5 +288,5 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   components.push(alertmanager, prometheus);
   // On loopback whatever --host says: it shows the whole system, and is never behind the public entry.
   const dashboard = new DashboardServer({ port: await freePort(), prometheusUrl: prometheus.url, alertmanagerUrl: alertmanager.url });
-  return { components, entry: balancerUrl ?? webs[0]!.url, newWeb, dashboard };
+  return { components, entry: balancerUrl ?? webs[0]!.url, newWeb, dashboard, ...(newCluster ? { newCluster } : {}) };
 }

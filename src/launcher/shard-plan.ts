@@ -2,14 +2,17 @@
 // shard clusters, each a primary (`shard1`, ...) with R streaming replicas
 // (`shard1-replica1`, ...). Every node carries its cluster in `shard`. The web servers get
 // the catalog as DATABASE_URL and the clusters in DATABASE_SHARDS; the catalog's first map
-// spreads the logical shards evenly, in contiguous ranges, over the clusters. What
-// `ladder shards` needs to reach them is kept in <state>/up/shards.json (0600: passwords).
-import { writeFileSync } from 'node:fs';
+// spreads the logical shards evenly, in contiguous ranges, over the clusters, and records how
+// to reach each cluster (a cluster added later by `ladder reshard` is found there). What
+// `ladder shards` and `ladder reshard` need to reach them is kept in <state>/up/shards.json
+// (0600: passwords).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { initCatalog } from '../kit/db/shard-map.ts';
+import { LOGICAL_SHARDS } from '../kit/db/shard-key.ts';
+import { evenAssignment, initCatalog, registerCluster, type ClusterEntry } from '../kit/db/shard-map.ts';
 import type { Topology } from '../topology/topology.ts';
-import type { ComponentContext } from './component.ts';
+import type { Component, ComponentContext } from './component.ts';
 import { PostgresComponent, REPLICATION_SETTINGS } from './components/postgres.ts';
 import { ReplicaComponent } from './components/replica.ts';
 import { systemBinDir } from './postgres-server.ts';
@@ -20,18 +23,48 @@ export const CATALOG = 'catalog';
 
 export interface ShardsFile {
   catalog: string;
-  clusters: { name: string; primary: string; replicas: string[] }[];
+  clusters: ClusterEntry[];
 }
 
 export function shardsFilePath(stateDir: string): string {
   return path.join(upDir(stateDir), 'shards.json');
 }
 
+async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined); // a lost connection fails the statement too, which is thrown
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A cluster's owned logical shards, the first time it starts: its ranges of the first map
+ * (none for a cluster added later). -1 records that the list was made: a cluster that gave
+ * every shard away must not take them back at the next start.
+ */
+async function initOwned(url: string, name: string, initial: readonly string[]): Promise<void> {
+  const assignment = evenAssignment(initial, LOGICAL_SHARDS);
+  const owned = assignment.flatMap((c, l) => (c === name ? [l] : []));
+  await withClient(url, (c) =>
+    c.query(
+      `insert into owned_logical (logical_shard) select unnest($1::integer[])
+       where not exists (select 1 from owned_logical where logical_shard = -1) on conflict do nothing`,
+      [[-1, ...owned]],
+    ),
+  );
+}
+
 export async function planShards(t: Readonly<Topology>, ctx: ComponentContext, cpu: number | undefined) {
   const dir = (name: string) => ensureDir(path.join(ctx.dir, name));
   const binDir = systemBinDir();
-  const settings = { ...REPLICATION_SETTINGS, max_connections: t.database.maxConnections };
+  // wal_level logical: a move copies a logical shard's rows by logical replication.
+  const settings = { ...REPLICATION_SETTINGS, wal_level: 'logical', max_connections: t.database.maxConnections };
   const names = Array.from({ length: t.shards }, (_, i) => `shard${i + 1}`);
+  const file = shardsFilePath(t.stateDir);
   const catalog = new PostgresComponent(ctx, {
     name: CATALOG,
     shard: CATALOG,
@@ -41,21 +74,12 @@ export async function planShards(t: Readonly<Topology>, ctx: ComponentContext, c
     settings,
     binDir,
     ...(cpu !== undefined ? { cpu } : {}),
-    afterMigrations: async (url) => {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        await initCatalog(client, names);
-      } finally {
-        await client.end();
-      }
-    },
+    afterMigrations: (url) => withClient(url, (c) => initCatalog(c, clusters.map(entryOf)).then(() => undefined)),
   });
-  const primaries: PostgresComponent[] = [];
-  const replicas: ReplicaComponent[] = [];
-  const clusters: { name: string; primary: PostgresComponent; replicas: ReplicaComponent[] }[] = [];
-  for (const name of names) {
-    const primary = new PostgresComponent(ctx, {
+
+  /** A cluster's primary and replicas; `later`: added while the topology runs (`ladder reshard`). */
+  const cluster = async (name: string, later: boolean) => {
+    const primary: PostgresComponent = new PostgresComponent(ctx, {
       name,
       shard: name,
       shardSchema: true,
@@ -65,11 +89,18 @@ export async function planShards(t: Readonly<Topology>, ctx: ComponentContext, c
       settings,
       binDir,
       ...(cpu !== undefined ? { cpu } : {}),
+      afterMigrations: async (url) => {
+        await initOwned(url, name, names);
+        if (later) {
+          await withClient(catalog.databaseUrl, (c) => registerCluster(c, entryOf(c0)));
+          saveFile([...readShardsFile().clusters.filter((x) => x.name !== name), entryOf(c0)]);
+        }
+      },
     });
-    const own: ReplicaComponent[] = [];
+    const replicas: ReplicaComponent[] = [];
     for (let j = 1; j <= t.database.replicas; j++) {
       const rname = `${name}-replica${j}`;
-      own.push(
+      replicas.push(
         new ReplicaComponent(ctx, {
           name: rname,
           port: await freePort(),
@@ -81,21 +112,33 @@ export async function planShards(t: Readonly<Topology>, ctx: ComponentContext, c
         }),
       );
     }
-    primaries.push(primary);
-    replicas.push(...own);
-    clusters.push({ name, primary, replicas: own });
-  }
-  const file: ShardsFile = {
-    catalog: catalog.databaseUrl,
-    clusters: clusters.map((c) => ({ name: c.name, primary: c.primary.databaseUrl, replicas: c.replicas.map((r) => r.databaseUrl) })),
+    const c0 = { name, primary, replicas };
+    return c0;
   };
-  writeFileSync(shardsFilePath(t.stateDir), JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
+  const entryOf = (c: { name: string; primary: PostgresComponent; replicas: ReplicaComponent[] }): ClusterEntry => ({
+    name: c.name,
+    primary: c.primary.databaseUrl,
+    replicas: c.replicas.map((r) => r.databaseUrl),
+  });
+  const saveFile = (entries: ClusterEntry[]) => {
+    const body: ShardsFile = { catalog: catalog.databaseUrl, clusters: entries.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true })) };
+    writeFileSync(file, JSON.stringify(body, null, 2) + '\n', { mode: 0o600 });
+  };
+  const readShardsFile = (): ShardsFile => (existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ShardsFile) : { catalog: catalog.databaseUrl, clusters: [] });
+
+  const clusters = await Promise.all(names.map((n) => cluster(n, false)));
+  saveFile(clusters.map(entryOf));
   return {
-    components: [catalog, ...primaries, ...replicas],
-    pgNodes: [catalog, ...primaries, ...replicas],
+    components: [catalog, ...clusters.flatMap((c) => [c.primary, ...c.replicas])] as (PostgresComponent | ReplicaComponent)[],
+    pgNodes: [catalog, ...clusters.flatMap((c) => [c.primary, ...c.replicas])],
     env: {
       DATABASE_URL: catalog.databaseUrl,
-      DATABASE_SHARDS: file.clusters.map((c) => `${c.name}=${[c.primary, ...c.replicas].join('|')}`).join(';'),
+      DATABASE_SHARDS: clusters.map((c) => `${c.name}=${[c.primary.databaseUrl, ...c.replicas.map((r) => r.databaseUrl)].join('|')}`).join(';'),
     } as Record<string, string | undefined>,
+    /** A new cluster's nodes (primary first), for `ladder reshard --to` more clusters. */
+    newCluster: async (name: string): Promise<Component[]> => {
+      const c = await cluster(name, true);
+      return [c.primary, ...c.replicas];
+    },
   };
 }

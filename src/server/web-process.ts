@@ -14,7 +14,8 @@ import { PgDatabase } from '../kit/db/pg-database.ts';
 import { useUnnamedStatements } from '../kit/db/prepared.ts';
 import { ReplicaRouter } from '../kit/db/replica-router.ts';
 import { ShardRouter } from '../kit/db/shard-router.ts';
-import { loadShardMap, shardMapVersion, type Queryable } from '../kit/db/shard-map.ts';
+import pg from 'pg';
+import { loadClusters, loadShardMap, MAP_CHANNEL, reportSeen, shardMapVersion, type ClusterEntry, type Queryable } from '../kit/db/shard-map.ts';
 import type { Database } from '../kit/db/database.ts';
 import { sweepOwnerIndex } from '../app/domain/owner-index.ts';
 import { buildServer, shutdown } from '../kit/http/server.ts';
@@ -131,27 +132,41 @@ const OWNER_INDEX_SWEEP_MS = 1000;
 function shardRouter(config: Readonly<ServerConfig>, catalogUrl: string, metrics: Metrics, log: { warn: (o: object, m: string) => void; info: (o: object, m: string) => void }): ShardRouter {
   const poolMax = config.poolMax !== undefined ? { max: config.poolMax } : {};
   const directory = new PgDatabase({ url: catalogUrl, shard: 'catalog', metrics, log, ...poolMax });
-  const clusters = new Map<string, Database>();
-  for (const s of config.shards) {
-    clusters.set(
-      s.name,
-      s.replicaUrls.length > 0
-        ? new ReplicaRouter({
-            shard: s.name,
-            primaryUrl: s.primaryUrl,
-            replicaUrls: s.replicaUrls,
-            metrics,
-            pollMs: config.replicas.pollMs,
-            maxLagMs: config.replicas.maxLagMs,
-            readTimeoutMs: config.replicas.readTimeoutMs,
-            ...(config.poolMax !== undefined ? { poolSize: config.poolMax } : {}),
-            log,
-          })
-        : new PgDatabase({ url: s.primaryUrl, shard: s.name, metrics, log, ...poolMax }),
-    );
-  }
-  const catalog: Queryable = { query: async (sql: string, params?: unknown[]) => ({ rows: await directory.read(sql, params) }) };
-  return new ShardRouter({ directory, clusters, loadVersion: () => shardMapVersion(catalog), loadMap: () => loadShardMap(catalog), log });
+  const open = (c: ClusterEntry): Database =>
+    c.replicas.length > 0
+      ? new ReplicaRouter({
+          shard: c.name,
+          primaryUrl: c.primary,
+          replicaUrls: c.replicas,
+          metrics,
+          pollMs: config.replicas.pollMs,
+          maxLagMs: config.replicas.maxLagMs,
+          readTimeoutMs: config.replicas.readTimeoutMs,
+          ...(config.poolMax !== undefined ? { poolSize: config.poolMax } : {}),
+          log,
+        })
+      : new PgDatabase({ url: c.primary, shard: c.name, metrics, log, ...poolMax });
+  const clusters = new Map<string, Database>(config.shards.map((s) => [s.name, open({ name: s.name, primary: s.primaryUrl, replicas: s.replicaUrls })]));
+  const catalog: Queryable = { query: async (sql: string, params?: unknown[]) => ({ rows: await directory.write(sql, params) }) };
+  return new ShardRouter({
+    directory,
+    clusters,
+    loadVersion: () => shardMapVersion(catalog),
+    loadMap: () => loadShardMap(catalog),
+    loadClusters: () => loadClusters(catalog),
+    openCluster: open,
+    reportSeen: (process, version) => reportSeen(catalog, process, version),
+    listen: async (onChange) => {
+      // One connection of its own: LISTEN holds it. A lost one leaves the poll, which also reloads.
+      const client = new pg.Client({ connectionString: catalogUrl, application_name: 'ladder-shard-map' });
+      client.on('error', (err) => log.warn({ error: err.message }, 'shard map listener lost; the poll goes on'));
+      client.on('notification', onChange);
+      await client.connect();
+      await client.query(`listen ${MAP_CHANNEL}`);
+      return () => client.end();
+    },
+    log,
+  });
 }
 
 /** Rung 10: the outbox sweep of owner-index events (app/domain/owner-index.ts), on every shard. */

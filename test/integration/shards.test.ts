@@ -120,7 +120,9 @@ describe('rung 10 topology', () => {
       ['shard1', [[0, 511]]],
       ['shard2', [[512, 1023]]],
     ]);
-    expect(ladder('reshard', '--to', '3').err).toMatch(/not built yet/);
+    // Bad input to reshard is refused before anything moves (the move itself: reshard.test.ts).
+    expect(ladder('reshard', '--to', '0').err).toMatch(/CONFIG_INVALID.*to/);
+    expect(ladder('reshard').err).toMatch(/CONFIG_INVALID.*to.*required/);
     const synth = ladder('synth', '--rung', '10', '--out', path.join(stateDir, 'synth-10'));
     expect(synth.code).toBe(1);
     expect(synth.err).toMatch(/runs locally only/);

@@ -29,6 +29,8 @@ export interface ReadDb {
   on?(key: ShardKey): ReadDb;
   /** Rung 10: true when rows live on several databases (a statement needs a key). */
   readonly sharded?: boolean;
+  /** Rung 10, a keyed handle: the cluster its key is on now (to group keys by cluster). */
+  readonly shardName?: string;
 }
 
 /** A transaction: every statement runs on the primary, in one transaction. */

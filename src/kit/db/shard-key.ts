@@ -20,6 +20,7 @@ export type ShardKey =
   | { link: string } // a link's code
   | { linkId: string | number | bigint } // a link's id (its logical shard is in it)
   | { owner: string | number } // an owner's row in the "my links" index
+  | { linkIds: readonly (string | number | bigint)[] } // several links' ids, all on one cluster (a click flush's group)
   | 'directory'; // users and accounts: the catalog database
 
 export function logicalOfText(text: string): number {
@@ -32,7 +33,7 @@ export function logicalOfId(id: string | number | bigint): number {
   return Number((BigInt(id) >> BigInt(SEQUENCE_BITS)) & BigInt(LOGICAL_SHARDS - 1));
 }
 
-export function logicalOfKey(key: Exclude<ShardKey, 'directory'>): number {
+export function logicalOfKey(key: Exclude<ShardKey, 'directory' | { linkIds: readonly (string | number | bigint)[] }>): number {
   if ('link' in key) return logicalOfText(key.link);
   if ('linkId' in key) return logicalOfId(key.linkId);
   return logicalOfText(`owner:${String(key.owner)}`);
@@ -40,3 +41,9 @@ export function logicalOfKey(key: Exclude<ShardKey, 'directory'>): number {
 
 /** The same hash in SQL, for checks and backfills: `select ${LOGICAL_SHARD_SQL('code')} from links`. */
 export const LOGICAL_SHARD_SQL = (expr: string) => `(('x' || substr(md5(${expr}), 1, 8))::bit(32)::bigint % ${LOGICAL_SHARDS})`;
+
+/** Every logical shard a key touches (one, except a group of link ids). */
+export function logicalsOfKey(key: Exclude<ShardKey, 'directory'>): number[] {
+  if ('linkIds' in key) return [...new Set(key.linkIds.map(logicalOfId))];
+  return [logicalOfKey(key)];
+}

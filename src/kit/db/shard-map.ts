@@ -5,7 +5,17 @@ import { LOGICAL_SHARDS } from './shard-key.ts';
 
 export const CATALOG_SCHEMA = `
 create table if not exists shard_clusters (
-  name text primary key check (name ~ '^[a-z][a-z0-9]{0,15}$')
+  name         text primary key check (name ~ '^[a-z][a-z0-9]{0,15}$'),
+  -- How web servers reach a cluster added while they run (resharding to a new cluster).
+  primary_url  text,
+  replica_urls text[] not null default '{}'
+);
+-- Each web process's map version, written when it loads one and every second: a move waits
+-- until every live process routes by the new map before writes of a moved shard resume.
+create table if not exists shard_map_seen (
+  process text primary key,
+  version bigint not null,
+  seen_at timestamptz not null default now()
 );
 create table if not exists shard_map (
   logical_shard integer primary key check (logical_shard >= 0 and logical_shard < ${LOGICAL_SHARDS}),
@@ -16,6 +26,9 @@ create table if not exists shard_map_version (
   version bigint not null,
   logical_shards integer not null
 );`;
+
+/** The catalog's NOTIFY channel: a map change, for processes to reload at once rather than at their next poll. */
+export const MAP_CHANNEL = 'ladder_shard_map';
 
 export interface ShardMap {
   readonly version: number;
@@ -55,7 +68,31 @@ export interface Queryable {
  * ranges over `clusters`). An existing map is kept: the catalog, not the launcher's flags,
  * says where data lives once there is data.
  */
-export async function initCatalog(db: Queryable, clusters: readonly string[]): Promise<ShardMap> {
+export interface ClusterEntry {
+  name: string;
+  primary: string;
+  replicas: readonly string[];
+}
+
+/** Records (or updates) how to reach a cluster. */
+export async function registerCluster(db: Queryable, c: ClusterEntry): Promise<void> {
+  await db.query(
+    `insert into shard_clusters (name, primary_url, replica_urls) values ($1, $2, $3)
+     on conflict (name) do update set primary_url = excluded.primary_url, replica_urls = excluded.replica_urls`,
+    [c.name, c.primary, c.replicas],
+  );
+}
+
+/** Every cluster the catalog knows, with how to reach it. */
+export async function loadClusters(db: Queryable): Promise<ClusterEntry[]> {
+  const r = (await db.query('select name, primary_url, replica_urls from shard_clusters where primary_url is not null order by name')) as {
+    rows: { name: string; primary_url: string; replica_urls: string[] }[];
+  };
+  return r.rows.map((x) => ({ name: x.name, primary: x.primary_url, replicas: x.replica_urls }));
+}
+
+export async function initCatalog(db: Queryable, entries: readonly ClusterEntry[]): Promise<ShardMap> {
+  const clusters = entries.map((e) => e.name);
   await db.query('select pg_advisory_lock(7102025)');
   try {
     await db.query(CATALOG_SCHEMA);
@@ -68,6 +105,7 @@ export async function initCatalog(db: Queryable, clusters: readonly string[]): P
       await db.query('insert into shard_map_version (version, logical_shards) values (1, $1)', [LOGICAL_SHARDS]);
       await db.query('commit');
     }
+    for (const e of entries) await registerCluster(db, e);
   } finally {
     await db.query('select pg_advisory_unlock(7102025)');
   }
@@ -92,4 +130,22 @@ export async function loadShardMap(db: Queryable): Promise<ShardMap | undefined>
 export async function shardMapVersion(db: Queryable): Promise<number | undefined> {
   const v = (await db.query('select version from shard_map_version')) as { rows: { version: string }[] };
   return v.rows[0] ? Number(v.rows[0].version) : undefined;
+}
+
+/** A web process routes by `version` now (shard_map_seen; a move waits on these). */
+export async function reportSeen(db: Queryable, process: string, version: number): Promise<void> {
+  await db.query(
+    `insert into shard_map_seen (process, version, seen_at) values ($1, $2, now())
+     on conflict (process) do update set version = excluded.version, seen_at = now()`,
+    [process, version],
+  );
+}
+
+/** Live processes (seen within `freshMs`) that route by a version older than `version`. */
+export async function processesBehind(db: Queryable, version: number, freshMs: number): Promise<string[]> {
+  const r = (await db.query(
+    `select process from shard_map_seen where version < $1 and seen_at > now() - make_interval(secs => $2::double precision / 1000)`,
+    [version, freshMs],
+  )) as { rows: { process: string }[] };
+  return r.rows.map((x) => x.process);
 }
