@@ -6,8 +6,9 @@
 //    the write's transaction (the event exists if and only if the write committed);
 //  - the writing request then applies it to the owner's shard itself and marks it sent,
 //    through the request's handle, so its consistency token for the owner's shard is kept
-//    and the owner's next "my links" sees the link (read-your-writes); when the owner's
-//    index is on the link's own shard, it is written in the same transaction instead;
+//    and the owner's next "my links" sees the link (read-your-writes). Always a write of its
+//    own, even when both live on one cluster: each write is fenced by its own key's logical
+//    shard (shard-router.ts), and the owner's may be moving when the link's is not;
 //  - a request that died in between leaves the event unsent: every web process sweeps
 //    unsent events older than SWEEP_AFTER_MS and applies them (sweepOwnerIndex).
 // Applying is idempotent and order-free: an add does nothing over an existing row, a removal
@@ -63,14 +64,12 @@ export async function applyIndexEvent(q: TxDb, e: IndexEvent): Promise<void> {
 export async function writeWithIndex<T>(db: Db, code: string, ownerId: number, write: (tx: TxDb) => Promise<{ result: T; event: IndexEvent | undefined }>): Promise<T> {
   const linkDb = dbFor(db, { link: code });
   const ownerDb = dbFor(db, { owner: ownerId });
-  const together = linkDb === ownerDb;
   const { result, event, outboxId } = await linkDb.tx(async (tx) => {
     const { result, event } = await write(tx);
     if (!event) return { result, event, outboxId: undefined };
-    if (together) await applyIndexEvent(tx, event);
-    return { result, event, outboxId: await appendIndexEvent(tx, event, together) };
+    return { result, event, outboxId: await appendIndexEvent(tx, event, false) };
   });
-  if (event && outboxId !== undefined && !together) {
+  if (event && outboxId !== undefined) {
     await applyIndexEvent({ query: (sql, params) => ownerDb.write(sql, params) }, event);
     await linkDb.write('update outbox set sent_at = now() where id = $1 and sent_at is null', [outboxId]);
   }
