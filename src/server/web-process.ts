@@ -14,8 +14,7 @@ import { PgDatabase } from '../kit/db/pg-database.ts';
 import { useUnnamedStatements } from '../kit/db/prepared.ts';
 import { ReplicaRouter } from '../kit/db/replica-router.ts';
 import { ShardRouter } from '../kit/db/shard-router.ts';
-import pg from 'pg';
-import { loadClusters, loadShardMap, MAP_CHANNEL, reportSeen, shardMapVersion, type ClusterEntry, type Queryable } from '../kit/db/shard-map.ts';
+import { listenForMapChanges, loadClusters, loadShardMap, reportSeen, shardMapVersion, type ClusterEntry, type Queryable } from '../kit/db/shard-map.ts';
 import type { Database } from '../kit/db/database.ts';
 import { sweepOwnerIndex } from '../app/domain/owner-index.ts';
 import { buildServer, shutdown } from '../kit/http/server.ts';
@@ -156,15 +155,7 @@ function shardRouter(config: Readonly<ServerConfig>, catalogUrl: string, metrics
     loadClusters: () => loadClusters(catalog),
     openCluster: open,
     reportSeen: (process, version) => reportSeen(catalog, process, version),
-    listen: async (onChange) => {
-      // One connection of its own: LISTEN holds it. A lost one leaves the poll, which also reloads.
-      const client = new pg.Client({ connectionString: catalogUrl, application_name: 'ladder-shard-map' });
-      client.on('error', (err) => log.warn({ error: err.message }, 'shard map listener lost; the poll goes on'));
-      client.on('notification', onChange);
-      await client.connect();
-      await client.query(`listen ${MAP_CHANNEL}`);
-      return () => client.end();
-    },
+    listen: (onChange) => listenForMapChanges(catalogUrl, onChange, log),
     log,
   });
 }

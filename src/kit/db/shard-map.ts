@@ -1,6 +1,7 @@
 // Rung 10: the shard map, logical shard -> cluster, versioned and kept in the catalog
 // database (tables created by CATALOG_SCHEMA). Every web process caches it and polls its
 // version (SHARD_MAP_POLL_MS); a change (resharding) bumps the version and is loaded whole.
+import pg from 'pg';
 import { LOGICAL_SHARDS } from './shard-key.ts';
 
 export const CATALOG_SCHEMA = `
@@ -148,4 +149,18 @@ export async function processesBehind(db: Queryable, version: number, freshMs: n
     [version, freshMs],
   )) as { rows: { process: string }[] };
   return r.rows.map((x) => x.process);
+}
+
+/**
+ * Calls `onChange` on every map change the catalog announces (NOTIFY on MAP_CHANNEL), on a
+ * connection of its own (LISTEN holds it). A lost connection is logged; the poll, which also
+ * reloads, goes on. Returns how to stop.
+ */
+export async function listenForMapChanges(url: string, onChange: () => void, log: { warn(o: object, m: string): void }): Promise<() => Promise<void>> {
+  const client = new pg.Client({ connectionString: url, application_name: 'ladder-shard-map' });
+  client.on('error', (err) => log.warn({ error: err.message }, 'shard map listener lost; the poll goes on'));
+  client.on('notification', onChange);
+  await client.connect();
+  await client.query(`listen ${MAP_CHANNEL}`);
+  return () => client.end();
 }
