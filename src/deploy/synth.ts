@@ -88,8 +88,8 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
   const { rung, web, replicas, cpu, cache, autoscale, ha } = options;
   // Rung 10's cloud half (an RDS cluster per shard and the catalog) is not written yet: refused, not faked.
   const preset = RUNGS.find((r) => r.rung === rung);
-  if (preset?.built && preset.deployable === false) {
-    throw new ConfigError('rung', `rung ${rung} (${preset.title}) runs locally only: its AWS and Kubernetes artefacts are not built yet`, 'use ladder up for it, or synth a rung below it');
+  if (preset?.built && preset.deployable && !preset.deployable.includes(target)) {
+    throw new ConfigError('target', `rung ${rung} (${preset.title}) has no ${target} artefacts yet`, `use --target ${preset.deployable.join(' or ')}`);
   }
   const plan: DeployPlan = planOf(buildTopology({ rung, web, replicas, cpu, cache, ...(autoscale ? { autoscale } : {}), ...(ha ? { ha } : {}) }));
   const out = path.resolve(outDir);

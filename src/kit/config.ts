@@ -250,7 +250,7 @@ function checkReplicaUrls(raw: string | undefined, field = 'DATABASE_REPLICA_URL
 
 /** DATABASE_SHARDS: `name=url|url;name2=url` (rung 10); names as the shard map uses them. */
 const MAX_SHARD_CLUSTERS = 16;
-function checkShards(raw: string | undefined): ShardSettings[] {
+export function checkShards(raw: string | undefined): ShardSettings[] {
   if (raw === undefined || raw.trim() === '') return [];
   const fix = 'use name=postgres://...[|replica URL...] entries separated by ;, names of a lowercase letter and up to 15 letters or digits';
   const entries = raw.split(';').map((e) => e.trim());

@@ -9,8 +9,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { LOGICAL_SHARDS } from '../kit/db/shard-key.ts';
-import { evenAssignment, initCatalog, registerCluster, type ClusterEntry } from '../kit/db/shard-map.ts';
+import { initCatalog, initOwnedLogical, registerCluster, type ClusterEntry } from '../kit/db/shard-map.ts';
 import type { Topology } from '../topology/topology.ts';
 import type { Component, ComponentContext } from './component.ts';
 import { PostgresComponent, REPLICATION_SETTINGS } from './components/postgres.ts';
@@ -41,22 +40,6 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
   }
 }
 
-/**
- * A cluster's owned logical shards, the first time it starts: its ranges of the first map
- * (none for a cluster added later). -1 records that the list was made: a cluster that gave
- * every shard away must not take them back at the next start.
- */
-async function initOwned(url: string, name: string, initial: readonly string[]): Promise<void> {
-  const assignment = evenAssignment(initial, LOGICAL_SHARDS);
-  const owned = assignment.flatMap((c, l) => (c === name ? [l] : []));
-  await withClient(url, (c) =>
-    c.query(
-      `insert into owned_logical (logical_shard) select unnest($1::integer[])
-       where not exists (select 1 from owned_logical where logical_shard = -1) on conflict do nothing`,
-      [[-1, ...owned]],
-    ),
-  );
-}
 
 export async function planShards(t: Readonly<Topology>, ctx: ComponentContext, cpu: number | undefined) {
   const dir = (name: string) => ensureDir(path.join(ctx.dir, name));
@@ -90,7 +73,7 @@ export async function planShards(t: Readonly<Topology>, ctx: ComponentContext, c
       binDir,
       ...(cpu !== undefined ? { cpu } : {}),
       afterMigrations: async (url) => {
-        await initOwned(url, name, names);
+        await withClient(url, (c) => initOwnedLogical(c, name, names));
         if (later) {
           await withClient(catalog.databaseUrl, (c) => registerCluster(c, entryOf(c0)));
           saveFile([...readShardsFile().clusters.filter((x) => x.name !== name), entryOf(c0)]);

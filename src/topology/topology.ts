@@ -58,8 +58,8 @@ export interface RungPreset {
   title: string;
   /** Built and runnable today; a rung that is not is refused, never faked. */
   built: boolean;
-  /** False: runs locally (`ladder up`) but `ladder synth` has no artefacts for it yet, and refuses it. */
-  deployable?: boolean;
+  /** The `ladder synth` targets that have artefacts for it (absent: every target); synth refuses the others. */
+  deployable?: readonly ('aws' | 'k8s')[];
   features: Partial<Features>;
 }
 
@@ -78,7 +78,7 @@ export const RUNGS: readonly RungPreset[] = [
   { rung: 7, title: 'a stateless web tier (sessions in Redis)', built: true, features: { sharedSessions: true } },
   { rung: 8, title: 'several regions', built: false, features: { regions: true } },
   { rung: 9, title: 'message queues and workers', built: true, features: { queue: true } },
-  { rung: 10, title: 'sharded databases', built: true, deployable: false, features: { shards: true } },
+  { rung: 10, title: 'sharded databases', built: true, deployable: ['aws'], features: { shards: true } },
 ];
 
 export const MAX_RUNG = RUNGS.length;

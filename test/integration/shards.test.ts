@@ -25,7 +25,7 @@ import { ShardRouter } from '../../src/kit/db/shard-router.ts';
 import { isAlive } from '../../src/kit/process/pid.ts';
 import { createMetrics } from '../../src/kit/metrics/metrics.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
-import { Client, signedUpClient, uniqueEmail } from '../support/app.ts';
+import { Client, freshDatabase, signedUpClient, uniqueEmail } from '../support/app.ts';
 import { LADDER_BIN } from '../support/process.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'shards-'));
@@ -123,9 +123,6 @@ describe('rung 10 topology', () => {
     // Bad input to reshard is refused before anything moves (the move itself: reshard.test.ts).
     expect(ladder('reshard', '--to', '0').err).toMatch(/CONFIG_INVALID.*to/);
     expect(ladder('reshard').err).toMatch(/CONFIG_INVALID.*to.*required/);
-    const synth = ladder('synth', '--rung', '10', '--out', path.join(stateDir, 'synth-10'));
-    expect(synth.code).toBe(1);
-    expect(synth.err).toMatch(/runs locally only/);
   });
 });
 
@@ -322,5 +319,33 @@ describe('the shard router', () => {
     } finally {
       await router.close();
     }
+  });
+});
+
+describe('`ladder migrate` for a deployed rung 10 (DATABASE_SHARDS set, as the image sets it)', () => {
+  it('migrates the catalog and every cluster, makes the first map and each cluster\'s owned shards; a second run changes nothing', async () => {
+    const [catalog, a, b] = await Promise.all([freshDatabase(), freshDatabase(), freshDatabase()]);
+    const run = () =>
+      spawnSync(process.execPath, [LADDER_BIN, 'migrate'], {
+        encoding: 'utf8',
+        env: { ...process.env, DATABASE_URL: catalog, DATABASE_SHARDS: `shard1=${a};shard2=${b}` },
+        timeout: 120_000,
+      });
+    const first = run();
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/shard map ready over shard1, shard2/);
+    const c = new pg.Client({ connectionString: catalog });
+    await c.connect();
+    const m = (await loadShardMap(c))!;
+    await c.end();
+    expect(m.version).toBe(1);
+    expect([m.clusterOf[0], m.clusterOf[511], m.clusterOf[512], m.clusterOf[1023]]).toEqual(['shard1', 'shard1', 'shard2', 'shard2']);
+    const owned = async (url: string) => (await sql<{ n: string; lo: number; hi: number }>(url, 'select count(*) as n, min(logical_shard) as lo, max(logical_shard) as hi from owned_logical where logical_shard >= 0'))[0]!;
+    expect(await owned(a)).toEqual({ n: '512', lo: 0, hi: 511 });
+    expect(await owned(b)).toEqual({ n: '512', lo: 512, hi: 1023 });
+    expect(await sql(a, "select 1 from pg_proc where proname = 'ladder_fence'")).toHaveLength(1);
+    const again = run();
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/applied migration/);
   });
 });

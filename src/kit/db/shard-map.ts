@@ -164,3 +164,18 @@ export async function listenForMapChanges(url: string, onChange: () => void, log
   await client.query(`listen ${MAP_CHANNEL}`);
   return () => client.end();
 }
+
+/**
+ * A shard cluster's owned logical shards (migrations-shard/1002_fence.sql), the first time it
+ * is set up: its ranges of the first map over `initial` (none for a cluster added later). -1
+ * records that the list was made: a cluster that gave every shard away must not take them back
+ * at the next start.
+ */
+export async function initOwnedLogical(db: Queryable, name: string, initial: readonly string[]): Promise<void> {
+  const owned = evenAssignment(initial).flatMap((c, l) => (c === name ? [l] : []));
+  await db.query(
+    `insert into owned_logical (logical_shard) select unnest($1::integer[])
+     where not exists (select 1 from owned_logical where logical_shard = -1) on conflict do nothing`,
+    [[-1, ...owned]],
+  );
+}
