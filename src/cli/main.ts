@@ -22,12 +22,17 @@ const HELP_TEMPLATE = `ladder: Links on every rung of the scaling ladder
                                rung 5 and up: the cache tier, unless --no-cache;
                                rung 3 and up: Prometheus, Alertmanager and the dashboard, unless --no-monitor;
                                rung 9 and up: a broker, the relay and W workers, 2 unless told;
+                               rung 10: --shards S clusters (2 unless told) of a primary and R
+                               replicas each, and the catalog; without the cache tier and rung 9's queue;
                                --autoscale, rung 3 and up: the web tier sizes itself to the target CPU,
                                see docs/operations.md;
                                --ha: pg1..pgN under Patroni with etcd1..3, automatic failover,
                                --sync for synchronous replication; --pgbouncer: PgBouncer in front,
                                also by itself when the web tier's pools would pass --max-connections)
-  ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]}
+  ladder status [--json]       {entry, rung, nodes:[{name,role,pid,port,url,state}]} (rung 10: database nodes carry \`shard\`)
+  ladder shards [--json]       rung 10's shard map: {version, logicalShards, clusters:[{name, logical:[ranges], rows}]}
+  ladder reshard --to S [--json]  rung 10: moves logical shards onto S clusters while traffic runs
+                               (resumable; last --json line {from, to, rowsMoved, rowsTotal, pauses})
   ladder queue stats [--json]  the broker's queues: {queues:[{name, depth, oldestAgeSeconds, deadLetters}]}
   ladder queue dlq list|retry [--json]
                                the dead letters (messages that failed every attempt); retry sends them back
@@ -219,6 +224,7 @@ export async function main(argv: string[]): Promise<number> {
             sync: { type: 'boolean' },
             pgbouncer: { type: 'boolean' },
             'max-connections': { type: 'string' },
+            shards: { type: 'string' },
             json: { type: 'boolean' },
           },
           strict: true,
@@ -246,11 +252,24 @@ export async function main(argv: string[]): Promise<number> {
             ...(values.sync ? { sync: true } : {}),
             ...(values.pgbouncer ? { pgbouncer: true } : {}),
             maxConnections: num(values['max-connections'], 'max-connections'),
+            shards: num(values.shards, 'shards'),
             stateDir: stateDir(),
             json: values.json,
           },
           say,
         );
+      }
+      case 'shards': {
+        const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });
+        const { shardsCommand } = await import('../launcher/shards-command.ts');
+        return await shardsCommand(stateDir(), values.json ?? false);
+      }
+      case 'reshard': {
+        const { values } = parseArgs({ args: rest, options: { to: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+        const to = num(values.to, 'to');
+        if (to === undefined) throw new ConfigError('to', 'is required', 'use ladder reshard --to S');
+        const { reshardCommand } = await import('../launcher/reshard-command.ts');
+        return await reshardCommand(stateDir(), to, values.json ?? false);
       }
       case 'status': {
         const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });

@@ -90,8 +90,10 @@ export interface DeployPlan {
     size: WebSize;
   };
   balancer: boolean;
-  /** Read replicas of the primary (passed to the app as DATABASE_REPLICA_URLS). */
+  /** Read replicas of the primary (passed to the app as DATABASE_REPLICA_URLS); at rung 10, of each shard's primary. */
   replicas: number;
+  /** Rung 10: shard clusters (one RDS primary each, with `replicas` replicas) beside the catalog; 0 below. */
+  shards: number;
   /** The cache tier's Redis (CACHE_REDIS_URL). */
   cache: boolean;
   /** Sessions and rate limits in a Redis of their own (REDIS_URL). */
@@ -143,6 +145,7 @@ export function planOf(t: Readonly<Topology>): DeployPlan {
     },
     balancer,
     replicas: t.database.replicas,
+    shards: t.shards,
     cache: t.features.cache,
     sessions: t.features.sharedSessions,
     cdn: t.features.cdn && balancer,

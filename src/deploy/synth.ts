@@ -3,7 +3,7 @@
 // here with the same message, and a rung built without unbuilt lower features says so.
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildTopology, type TopologyInput } from '../topology/topology.ts';
+import { buildTopology, RUNGS, type TopologyInput } from '../topology/topology.ts';
 import { ConfigError } from '../topology/config-error.ts';
 import { planOf, type DeployPlan } from './deploy-plan.ts';
 
@@ -86,6 +86,11 @@ export async function synth(options: SynthOptions): Promise<SynthResult> {
     throw new ConfigError('database', `"${database}"`, 'use --database cnpg or --database external');
   const { outDir, region, certificateArn, image } = options;
   const { rung, web, replicas, cpu, cache, autoscale, ha } = options;
+  // Rung 10's cloud half (an RDS cluster per shard and the catalog) is not written yet: refused, not faked.
+  const preset = RUNGS.find((r) => r.rung === rung);
+  if (preset?.built && preset.deployable && !preset.deployable.includes(target)) {
+    throw new ConfigError('target', `rung ${rung} (${preset.title}) has no ${target} artefacts yet`, `use --target ${preset.deployable.join(' or ')}`);
+  }
   const plan: DeployPlan = planOf(buildTopology({ rung, web, replicas, cpu, cache, ...(autoscale ? { autoscale } : {}), ...(ha ? { ha } : {}) }));
   const out = path.resolve(outDir);
   prepareOut(out);

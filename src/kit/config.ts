@@ -88,6 +88,18 @@ export interface ServerConfig {
   statements: 'named' | 'unnamed';
   /** DATABASE_POOL_MAX: connections per pool of this process (POOL_DEFAULTS.max unless set). */
   poolMax: number | undefined;
+  /**
+   * DATABASE_SHARDS (rung 10): the shard clusters, `name=primaryUrl[|replicaUrl...]` separated
+   * by `;`. Set, DATABASE_URL is the catalog (the shard map, users) and links live on the
+   * clusters the catalog's map names. Kept out of logs (passwords).
+   */
+  shards: readonly ShardSettings[];
+}
+
+export interface ShardSettings {
+  name: string;
+  primaryUrl: string;
+  replicaUrls: readonly string[];
 }
 
 export interface ReplicaSettings {
@@ -205,11 +217,11 @@ export function parseTrustProxy(raw: string | undefined): false | number | strin
 }
 
 /** DATABASE_REPLICA_URLS: comma-separated postgres:// URLs; passwords masked in errors. */
-function checkReplicaUrls(raw: string | undefined): string[] {
+function checkReplicaUrls(raw: string | undefined, field = 'DATABASE_REPLICA_URLS', sep = ',', max = MAX_REPLICAS): string[] {
   if (raw === undefined || raw.trim() === '') return [];
-  const urls = raw.split(',').map((u) => u.trim());
-  if (urls.length > MAX_REPLICAS) {
-    throw new ConfigError('DATABASE_REPLICA_URLS', `${urls.length} URLs`, `list at most ${MAX_REPLICAS} replicas`);
+  const urls = raw.split(sep).map((u) => u.trim());
+  if (urls.length > max) {
+    throw new ConfigError(field, `${urls.length} URLs`, `list at most ${MAX_REPLICAS} replicas`);
   }
   for (const [i, url] of urls.entries()) {
     let u: URL | undefined;
@@ -227,13 +239,32 @@ function checkReplicaUrls(raw: string | undefined): string[] {
         shown = masked.href;
       }
       throw new ConfigError(
-        'DATABASE_REPLICA_URLS',
+        field,
         `entry ${i + 1}, "${shown.slice(0, 200)}", is not a Postgres URL`,
         'use comma-separated postgres://user:password@host:port/database URLs, or leave it unset',
       );
     }
   }
   return urls;
+}
+
+/** DATABASE_SHARDS: `name=url|url;name2=url` (rung 10); names as the shard map uses them. */
+const MAX_SHARD_CLUSTERS = 16;
+export function checkShards(raw: string | undefined): ShardSettings[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const fix = 'use name=postgres://...[|replica URL...] entries separated by ;, names of a lowercase letter and up to 15 letters or digits';
+  const entries = raw.split(';').map((e) => e.trim());
+  if (entries.length > MAX_SHARD_CLUSTERS) throw new ConfigError('DATABASE_SHARDS', `${entries.length} clusters`, `use at most ${MAX_SHARD_CLUSTERS}`);
+  const seen = new Set<string>();
+  return entries.map((entry, i) => {
+    const eq = entry.indexOf('=');
+    const name = eq > 0 ? entry.slice(0, eq) : '';
+    if (!/^[a-z][a-z0-9]{0,15}$/.test(name) || seen.has(name)) throw new ConfigError('DATABASE_SHARDS', `entry ${i + 1} has no name, a bad one or a repeated one`, fix);
+    seen.add(name);
+    const [primaryUrl, ...replicaUrls] = checkReplicaUrls(entry.slice(eq + 1), 'DATABASE_SHARDS', '|', MAX_REPLICAS + 1);
+    if (!primaryUrl) throw new ConfigError('DATABASE_SHARDS', `entry ${i + 1} (${name}) has no primary URL`, fix);
+    return Object.freeze({ name, primaryUrl, replicaUrls: Object.freeze(replicaUrls) });
+  });
 }
 
 /** An http(s) base URL with no path, query or credentials, or a ConfigError naming `name`. */
@@ -365,6 +396,7 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
     edgePurgeToken: overrides.edgePurgeToken ?? (env.EDGE_PURGE_TOKEN || undefined),
     statements: checkStatements(overrides.statements ?? env.DATABASE_STATEMENTS),
     poolMax: overrides.poolMax ?? (env.DATABASE_POOL_MAX ? int(env, 'DATABASE_POOL_MAX', 10, 1, 1000) : undefined),
+    shards: Object.freeze(overrides.shards ?? checkShards(env.DATABASE_SHARDS)),
   };
   if (config.edgePurgeUrl !== undefined && (config.edgePurgeToken === undefined || !/^[A-Za-z0-9_-]{16,128}$/.test(config.edgePurgeToken))) {
     throw new ConfigError('EDGE_PURGE_TOKEN', 'missing, or not 16 to 128 letters, digits, _ or -', 'set the token the edge checks (the launcher sets both)');
@@ -374,5 +406,6 @@ export function loadServerConfig(overrides: ServerConfigOverrides = {}, env: Env
   Object.defineProperty(config, 'secret', { enumerable: false });
   Object.defineProperty(config, 'redisUrl', { enumerable: false });
   Object.defineProperty(config, 'cacheRedisUrl', { enumerable: false });
+  Object.defineProperty(config, 'shards', { enumerable: false });
   return Object.freeze(config);
 }

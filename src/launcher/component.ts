@@ -39,6 +39,8 @@ export interface Component {
    * time to keep leading and no failover would happen (a rebooted machine takes that long too).
    */
   readonly restartDelayMs?: number;
+  /** Rung 10 database nodes: their shard cluster (shard1, ...; `catalog`), shown in `ladder status --json`. */
+  readonly shard?: string;
   /** Its management API, shown in `ladder status --json` (Patroni's REST API). */
   readonly apiUrl?: string;
   /** A pid file naming a process of the node that is not a descendant of its pid (chaos takes it too). */

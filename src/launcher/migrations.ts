@@ -11,10 +11,10 @@ const APPLIED = /^ladder: (applied migration \S+)$/;
  * Runs `ladder migrate` against databaseUrl and resolves once it exits 0. `log` gets one line
  * per migration applied; on failure the error carries the end of the command's output.
  */
-export function runMigrations(databaseUrl: string, log: (line: string) => void = () => undefined, timeoutMs = 120_000): Promise<void> {
+export function runMigrations(databaseUrl: string, log: (line: string) => void = () => undefined, timeoutMs = 120_000, shard = false): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [LADDER_BIN, 'migrate'], {
-      env: { ...process.env, DATABASE_URL: databaseUrl },
+      env: { ...process.env, DATABASE_URL: databaseUrl, ...(shard ? { LADDER_SHARD_SCHEMA: '1' } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

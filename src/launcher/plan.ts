@@ -19,6 +19,7 @@ import { DashboardServer } from './dashboard/dashboard-server.ts';
 import { postgresExporter, redisExporter, varnishExporter } from './monitoring/exporters.ts';
 import { PgbouncerComponent } from './components/pgbouncer.ts';
 import { planHa } from './ha-plan.ts';
+import { planShards } from './shard-plan.ts';
 import { runAsAccount, systemBinDir } from './postgres-server.ts';
 import { BROKER_REDIS, CACHE_REDIS } from './redis-server.ts';
 import { ensureDir, freePort, loadSecret } from './state-dir.ts';
@@ -41,6 +42,8 @@ export interface Plan {
   entry: string;
   /** A new web server wired like the others (`ladder scale`). */
   newWeb(name: string): Promise<Component>;
+  /** Rung 10: a new shard cluster's nodes, primary first (`ladder reshard --to` more clusters). */
+  newCluster?: (name: string) => Promise<Component[]>;
   /** The monitoring dashboard, when the topology is monitored: served by the supervisor. */
   dashboard?: DashboardServer;
 }
@@ -54,11 +57,19 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   // --ha: etcd and Patroni nodes instead of a fixed primary and its replicas (ha-plan.ts).
   const ha = t.ha.enabled ? await planHa(t, ctx) : undefined;
   let dbEnv: Record<string, string | undefined>;
+  let newCluster: Plan['newCluster'];
   /** The Postgres nodes of a topology without --ha (their exporters, when monitored). */
   const pgNodes: (PostgresComponent | ReplicaComponent)[] = [];
   if (ha) {
     components.push(...ha.components);
     dbEnv = ha.env;
+  } else if (t.features.shards) {
+    // Rung 10: the catalog and the shard clusters (shard-plan.ts).
+    const shards = await planShards(t, ctx, dbCpu);
+    components.push(...shards.components);
+    pgNodes.push(...shards.pgNodes);
+    dbEnv = shards.env;
+    newCluster = shards.newCluster;
   } else {
     // Replicas need pg_basebackup, which the embedded engine does not ship: with replicas the
     // machine's PostgreSQL 15 runs every database node (same major, same data folder format).
@@ -264,7 +275,7 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
     if (monitored) edge.metrics = varnishExporter(edge.workDir, await freePort(), logFile(t.stateDir, 'edge-exporter'));
     components.push(edge);
   }
-  if (!monitored) return { components, entry: balancerUrl ?? webs[0]!.url, newWeb };
+  if (!monitored) return { components, entry: balancerUrl ?? webs[0]!.url, newWeb, ...(newCluster ? { newCluster } : {}) };
 
   const alertmanager = new AlertmanagerComponent({ dir: dir('alertmanager'), port: await freePort(), logFile: logFile(t.stateDir, 'alertmanager') });
   const prometheus = new PrometheusComponent({
@@ -277,5 +288,5 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
   components.push(alertmanager, prometheus);
   // On loopback whatever --host says: it shows the whole system, and is never behind the public entry.
   const dashboard = new DashboardServer({ port: await freePort(), prometheusUrl: prometheus.url, alertmanagerUrl: alertmanager.url });
-  return { components, entry: balancerUrl ?? webs[0]!.url, newWeb, dashboard };
+  return { components, entry: balancerUrl ?? webs[0]!.url, newWeb, dashboard, ...(newCluster ? { newCluster } : {}) };
 }

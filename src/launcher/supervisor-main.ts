@@ -22,7 +22,13 @@ export async function runSupervisor(): Promise<number> {
   process.on('SIGHUP', () => undefined);
   process.on('SIGUSR2', () => {
     try {
-      const { web } = JSON.parse(readFileSync(path.join(upDir(topology.stateDir), 'scale.json'), 'utf8')) as { web: number };
+      const { web, shards } = JSON.parse(readFileSync(path.join(upDir(topology.stateDir), 'scale.json'), 'utf8')) as { web?: number; shards?: number };
+      if (shards !== undefined) {
+        // `ladder reshard --to` more clusters than run.
+        supervisor.addClusters(shards).catch((err: unknown) => report({ type: 'note', message: `adding shard clusters failed: ${(err as Error).message}` }));
+        return;
+      }
+      if (web === undefined) throw new Error('no web count');
       checkWebCount(web, topology.features.loadBalancer);
       supervisor.scale(web).catch((err: unknown) => report({ type: 'note', message: `scale failed: ${(err as Error).message}` }));
     } catch (err) {

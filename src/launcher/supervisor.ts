@@ -169,9 +169,10 @@ export class Supervisor {
   }
 
   private register(component: Component): Managed {
-    const { name, role, port, url, cpu, apiUrl, pidFile } = component;
+    const { name, role, port, url, cpu, apiUrl, pidFile, shard } = component;
     const info: NodeState = {
       name, role, port, url, pid: null, state: 'starting', restarts: 0,
+      ...(shard !== undefined ? { shard } : {}),
       ...(cpu !== undefined ? { cpu } : {}),
       ...(apiUrl !== undefined ? { api: apiUrl } : {}),
       ...(pidFile !== undefined ? { pidFile } : {}),
@@ -292,6 +293,22 @@ export class Supervisor {
         this.save();
       }
     }
+  }
+
+  /** Rung 10: starts shard clusters up to `count` (shard1..shardN), each primary before its replicas. */
+  addClusters(count: number): Promise<void> {
+    const next = this.scaling.then(async () => {
+      if (this.stopping || !this.plan?.newCluster) throw new Error('this topology has no shards');
+      for (let i = 1; i <= count; i++) {
+        const name = `shard${i}`;
+        if (this.nodes.some((n) => n.info.name === name)) continue;
+        const [primary, ...replicas] = await this.plan.newCluster(name);
+        await this.launch(this.register(primary!));
+        await Promise.all(replicas.map((r) => this.launch(this.register(r))));
+      }
+    });
+    this.scaling = next.catch(() => undefined);
+    return next;
   }
 
   /** Stops everything in reverse dependency order (balancer first, database last). */

@@ -185,6 +185,7 @@ export function statusOf(stateDir: string) {
       // The edge's counters (varnishstat): hits, misses, passes, origin requests.
       ...(n.role === 'varnish' && alive ? { edge: edgeStatsSync(varnishWorkDir(upDir(stateDir))) ?? null } : {}),
       ...(n.api !== undefined ? { api: n.api } : {}),
+      ...(n.shard !== undefined ? { shard: n.shard } : {}),
     };
   });
   return {

@@ -34,6 +34,8 @@ export interface NodeState {
   cpu?: number;
   /** --ha database nodes: Patroni's REST API. */
   api?: string;
+  /** Rung 10 database nodes: the shard cluster they belong to (`catalog` for the catalog). */
+  shard?: string;
   /** --ha database nodes: their Postgres' postmaster.pid (the postmaster is no child of Patroni). */
   pidFile?: string;
   /** The node's metrics exporter, a process of its own beside it (Postgres, Redis): stopped with the node. */

@@ -13,6 +13,10 @@ import { LeaderTracker } from '../kit/db/leader-tracker.ts';
 import { PgDatabase } from '../kit/db/pg-database.ts';
 import { useUnnamedStatements } from '../kit/db/prepared.ts';
 import { ReplicaRouter } from '../kit/db/replica-router.ts';
+import { ShardRouter } from '../kit/db/shard-router.ts';
+import { listenForMapChanges, loadClusters, loadShardMap, reportSeen, shardMapVersion, type ClusterEntry, type Queryable } from '../kit/db/shard-map.ts';
+import type { Database } from '../kit/db/database.ts';
+import { sweepOwnerIndex } from '../app/domain/owner-index.ts';
 import { buildServer, shutdown } from '../kit/http/server.ts';
 import { createMetrics, type Metrics } from '../kit/metrics/metrics.ts';
 import { ClickLogQueue } from '../kit/queue/click-log.ts';
@@ -77,7 +81,9 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
           log,
         })
       : undefined;
-  const database = router ?? new PgDatabase({ url: databaseUrl, metrics, log, ...(config.poolMax !== undefined ? { max: config.poolMax } : {}) });
+  // Rung 10: DATABASE_URL is the catalog (users, the shard map); links live on the shards.
+  const shards = config.shards.length > 0 ? shardRouter(config, databaseUrl, metrics, log) : undefined;
+  const database = shards ?? router ?? new PgDatabase({ url: databaseUrl, metrics, log, ...(config.poolMax !== undefined ? { max: config.poolMax } : {}) });
   // Rung 9: each click goes to this process's append-only log before the 302 (durable
   // capture, shipped by the relay); below it, to the in-process buffer flushed every second.
   const queue: ManagedQueue = config.clickLogDir
@@ -112,15 +118,67 @@ export async function createWebServer(config: Readonly<ServerConfig>, databaseUr
     app: linksApp,
   });
   logger.current = fastify.log;
+  if (shards) sweepOwnerIndexes(fastify, shards);
   // Each plugin starts what it owns (Redis, replica polling, the cache tier, the click
   // queue) when the server gets ready, in the order they were registered.
   await fastify.ready();
   return fastify;
 }
 
+/** How often each web server sweeps the shards' outboxes for owner-index events a request left unapplied. */
+const OWNER_INDEX_SWEEP_MS = 1000;
+
+function shardRouter(config: Readonly<ServerConfig>, catalogUrl: string, metrics: Metrics, log: { warn: (o: object, m: string) => void; info: (o: object, m: string) => void }): ShardRouter {
+  const poolMax = config.poolMax !== undefined ? { max: config.poolMax } : {};
+  const directory = new PgDatabase({ url: catalogUrl, shard: 'catalog', metrics, log, ...poolMax });
+  const open = (c: ClusterEntry): Database =>
+    c.replicas.length > 0
+      ? new ReplicaRouter({
+          shard: c.name,
+          primaryUrl: c.primary,
+          replicaUrls: c.replicas,
+          metrics,
+          pollMs: config.replicas.pollMs,
+          maxLagMs: config.replicas.maxLagMs,
+          readTimeoutMs: config.replicas.readTimeoutMs,
+          ...(config.poolMax !== undefined ? { poolSize: config.poolMax } : {}),
+          log,
+        })
+      : new PgDatabase({ url: c.primary, shard: c.name, metrics, log, ...poolMax });
+  const clusters = new Map<string, Database>(config.shards.map((s) => [s.name, open({ name: s.name, primary: s.primaryUrl, replicas: s.replicaUrls })]));
+  const catalog: Queryable = { query: async (sql: string, params?: unknown[]) => ({ rows: await directory.write(sql, params) }) };
+  return new ShardRouter({
+    directory,
+    clusters,
+    loadVersion: () => shardMapVersion(catalog),
+    loadMap: () => loadShardMap(catalog),
+    loadClusters: () => loadClusters(catalog),
+    openCluster: open,
+    reportSeen: (process, version) => reportSeen(catalog, process, version),
+    listen: (onChange) => listenForMapChanges(catalogUrl, onChange, log),
+    log,
+  });
+}
+
+/** Rung 10: the outbox sweep of owner-index events (app/domain/owner-index.ts), on every shard. */
+function sweepOwnerIndexes(fastify: FastifyInstance, shards: ShardRouter): void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void Promise.all(
+      shards.clusterDatabases().map((shard) =>
+        sweepOwnerIndex(shards, shard).catch((err: unknown) => fastify.log.warn({ err }, 'owner index sweep failed; retried next time')),
+      ),
+    ).finally(() => (running = false));
+  }, OWNER_INDEX_SWEEP_MS);
+  timer.unref();
+  fastify.addHook('onClose', async () => clearInterval(timer));
+}
+
 function inProcessClicks(
   config: Readonly<ServerConfig>,
-  database: ReplicaRouter | PgDatabase,
+  database: Database,
   metrics: Metrics,
   logger: { current?: FastifyInstance['log'] },
 ): InProcessQueue {

@@ -49,6 +49,8 @@ export interface Topology {
   ha: { enabled: boolean; sync: boolean };
   /** --pgbouncer: PgBouncer (transaction mode) between the web tier and Postgres. */
   pgbouncer: boolean;
+  /** Rung 10: shard clusters (--shards S), each a primary with `database.replicas` replicas; 0 below rung 10. */
+  shards: number;
 }
 
 export interface RungPreset {
@@ -56,6 +58,8 @@ export interface RungPreset {
   title: string;
   /** Built and runnable today; a rung that is not is refused, never faked. */
   built: boolean;
+  /** The `ladder synth` targets that have artefacts for it (absent: every target); synth refuses the others. */
+  deployable?: readonly ('aws' | 'k8s')[];
   features: Partial<Features>;
 }
 
@@ -74,7 +78,7 @@ export const RUNGS: readonly RungPreset[] = [
   { rung: 7, title: 'a stateless web tier (sessions in Redis)', built: true, features: { sharedSessions: true } },
   { rung: 8, title: 'several regions', built: false, features: { regions: true } },
   { rung: 9, title: 'message queues and workers', built: true, features: { queue: true } },
-  { rung: 10, title: 'sharded databases', built: false, features: { shards: true } },
+  { rung: 10, title: 'sharded databases', built: true, deployable: ['aws'], features: { shards: true } },
 ];
 
 export const MAX_RUNG = RUNGS.length;
@@ -110,6 +114,10 @@ export const MAX_WORKERS = 16;
 /** Replicas a topology with the replicas feature starts unless told (--replicas R). */
 export const DEFAULT_REPLICAS = 2;
 export const MAX_REPLICAS = 8;
+
+/** Rung 10: shard clusters unless told (--shards S), and the most a topology may run. */
+export const DEFAULT_SHARDS = 2;
+export const MAX_SHARDS = 8;
 
 /** Features of rung N: everything of the rungs below it, cumulatively. */
 export function featuresOf(rung: number): Features {
@@ -157,6 +165,8 @@ export interface TopologyInput {
   pgbouncer?: boolean;
   /** --max-connections: the primary's max_connections. */
   maxConnections?: number;
+  /** Rung 10: shard clusters (--shards S). */
+  shards?: number;
 }
 
 /**
@@ -182,6 +192,18 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
     );
   }
   const { features, skipped } = builtFeaturesOf(rung);
+  // Rung 10 runs rungs 3-7 beneath its shards; the cache tier and rung 9's relay and workers
+  // read and write one database, and are left out until they route by shard (docs/rungs.md).
+  if (features.shards) {
+    features.cache = false;
+    features.queue = false;
+    skipped.push('rung 5 (the cache tier) and rung 9 (queues and workers) with shards');
+  }
+  const shards = input.shards ?? (features.shards ? DEFAULT_SHARDS : 0);
+  if (input.shards !== undefined && !features.shards) throw new ConfigError('shards', `rung ${rung} has one database`, 'use --rung 10 for shards, or drop --shards');
+  if (!Number.isInteger(shards) || (features.shards && (shards < 1 || shards > MAX_SHARDS))) {
+    throw new ConfigError('shards', `"${shards}" shards`, `use 1 to ${MAX_SHARDS}`);
+  }
   const web = checkWebCount(input.web ?? (rung >= 2 ? 2 : 1), features.loadBalancer);
   // --web of an autoscaled tier defaults to its MIN: the autoscaler adds what the load asks for.
   const autoscale = input.autoscale
@@ -242,8 +264,11 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
   if (!Number.isInteger(maxConnections) || maxConnections < 20 || maxConnections > 10_000) {
     throw new ConfigError('max-connections', `"${maxConnections}" connections`, 'use a whole number from 20 to 10000');
   }
+  if (features.shards && ha) throw new ConfigError('ha', 'Patroni clusters per shard are not built yet', 'drop --ha at rung 10');
+  if (features.shards && input.pgbouncer === true) throw new ConfigError('pgbouncer', 'PgBouncer per shard is not built yet', 'drop --pgbouncer at rung 10');
+  if (features.shards && input.databaseUrl !== undefined) throw new ConfigError('DATABASE_URL', 'rung 10 starts its own shard clusters and catalog', 'unset DATABASE_URL at rung 10');
   // Asked for, or needed: the web tier's pools would not fit in max_connections.
-  const pgbouncer = input.pgbouncer === true || (rung >= 2 && !ha && web * PRIMARY_CONNECTIONS_PER_WEB > maxConnections);
+  const pgbouncer = input.pgbouncer === true || (rung >= 2 && !ha && !features.shards && web * PRIMARY_CONNECTIONS_PER_WEB > maxConnections);
   if (input.pgbouncer === true && ha) {
     throw new ConfigError('pgbouncer', 'PgBouncer in front of a Patroni cluster (following its leader) is not built yet', 'use --pgbouncer without --ha');
   }
@@ -273,5 +298,6 @@ export function buildTopology(input: TopologyInput): Readonly<Topology> {
     ...(autoscale ? { autoscale } : {}),
     ha: { enabled: ha, sync: ha && input.sync === true },
     pgbouncer,
+    shards,
   } satisfies Topology);
 }

@@ -11,7 +11,8 @@ import { drainOf, planOf, webSizeOf } from '../../src/deploy/deploy-plan.ts';
 import { AUTOSCALE_DEFAULT_SCALE_IN_WINDOW_S, AUTOSCALE_DEFAULT_TARGET_CPU } from '../../src/topology/autoscale-config.ts';
 import { buildTopology, RUNGS, type TopologyInput } from '../../src/topology/topology.ts';
 
-const BUILT = RUNGS.filter((r) => r.built).map((r) => r.rung);
+// Rungs with aws artefacts to synthesize (the others are refused for that target).
+const BUILT = RUNGS.filter((r) => r.built && (r.deployable?.includes('aws') ?? true)).map((r) => r.rung);
 const cache = new Map<string, Template>();
 
 function template(input: TopologyInput, extra: { region?: string; certificateArn?: string } = {}): Template {
@@ -76,6 +77,24 @@ describe('cost estimate', () => {
     const four = estimateCost(planOf(buildTopology({ rung: 4 })), prices);
     const five = estimateCost(planOf(buildTopology({ rung: 4, replicas: 3 })), prices);
     expect(five.lines.database! - four.lines.database!).toBeCloseTo(four.lines.database! / 3, 1);
+  });
+});
+
+describe('rung 10: an RDS primary per shard cluster beside the catalog', () => {
+  it('the catalog alone, each shard with its replicas, reachable from the web tier, DB_SHARDS and a password per shard', () => {
+    const t = template({ rung: 10, shards: 3, replicas: 1 });
+    const dbs = resources(t, 'AWS::RDS::DBInstance');
+    const replicas = Object.values(dbs).filter((d) => d.Properties!.SourceDBInstanceIdentifier !== undefined);
+    expect(Object.keys(dbs).length).toBe(1 + 3 * 2);
+    expect(replicas.length).toBe(3);
+    for (const i of [1, 2, 3]) expect(Object.keys(dbs).some((id) => id.startsWith(`Shard${i}Primary`))).toBe(true);
+    const task = Object.values(resources(t, 'AWS::ECS::TaskDefinition'))[0]!;
+    const web = (task.Properties!.ContainerDefinitions as { Environment: { Name: string }[]; Secrets: { Name: string }[] }[])[0]!;
+    expect(web.Environment.map((e) => e.Name)).toContain('DB_SHARDS');
+    expect(web.Secrets.map((s) => s.Name)).toEqual(expect.arrayContaining(['DB_PASSWORD', 'DB_SHARD1_PASSWORD', 'DB_SHARD2_PASSWORD', 'DB_SHARD3_PASSWORD']));
+    // Every shard's security group admits the web tier's, on 5432.
+    const ingress = Object.values(resources(t, 'AWS::EC2::SecurityGroupIngress')).filter((r) => r.Properties!.FromPort === 5432);
+    expect(ingress.length).toBeGreaterThanOrEqual(4);
   });
 });
 

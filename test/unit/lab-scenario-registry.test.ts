@@ -10,8 +10,8 @@ import { findScenario, SCENARIOS } from '../../src/lab/scenarios/registry.ts';
 import { ScenarioContext } from '../../src/lab/scenarios/scaffold.ts';
 
 describe('scenario registry', () => {
-  it('holds the seven scenarios, each found by its name', () => {
-    expect(SCENARIOS.map((s) => s.name)).toEqual(['redirect', 'engines', 'session', 'cache', 'scaling', 'replicas', 'edge', 'autoscale', 'queue']);
+  it('holds every scenario, each found by its name', () => {
+    expect(SCENARIOS.map((s) => s.name)).toEqual(['redirect', 'engines', 'session', 'cache', 'scaling', 'replicas', 'edge', 'autoscale', 'queue', 'shards']);
     for (const s of SCENARIOS) expect(findScenario(s.name)).toBe(s);
     expect(findScenario('nope')).toBeUndefined();
   });

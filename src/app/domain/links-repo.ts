@@ -1,8 +1,13 @@
 // The SQL of Links, in one place. Every statement is parameterized; handlers pass the
 // request's Db so the kit decides where each query runs.
+//
+// Rung 10: every statement says what it is about (dbFor(db, key)): a link by its code or id,
+// an owner's "my links" index, or the directory (users). Below rung 10 dbFor is the db itself.
 import { batchedLookup } from '../../kit/db/batched-lookup.ts';
-import type { Db, ReadDb, TxDb } from '../../kit/db/database.ts';
+import { dbFor, type Db, type ReadDb, type TxDb } from '../../kit/db/database.ts';
+import { logicalOfKey } from '../../kit/db/shard-key.ts';
 import { NO_OUTBOX, type Outbox } from '../../kit/queue/outbox.ts';
+import { INDEX_EVENTS, writeWithIndex } from './owner-index.ts';
 
 export interface LinkRow {
   id: string;
@@ -20,7 +25,7 @@ export interface UserRow {
 }
 
 export async function findUserByEmail(db: ReadDb, email: string): Promise<UserRow | undefined> {
-  const rows = await db.read<UserRow & Record<string, unknown>>(
+  const rows = await dbFor(db, 'directory').read<UserRow & Record<string, unknown>>(
     'select id, email, password_hash from users where lower(email) = $1',
     [email],
   );
@@ -28,7 +33,7 @@ export async function findUserByEmail(db: ReadDb, email: string): Promise<UserRo
 }
 
 export async function findUserById(db: ReadDb, id: number): Promise<{ id: string; email: string } | undefined> {
-  const rows = await db.read<{ id: string; email: string }>('select id, email from users where id = $1', [id]);
+  const rows = await dbFor(db, 'directory').read<{ id: string; email: string }>('select id, email from users where id = $1', [id]);
   return rows[0];
 }
 
@@ -63,7 +68,7 @@ const targetsByCode = batchedLookup<{ code: string; id: string; url: string }>({
  * lookups go out as one statement (kit/db/batched-lookup.ts).
  */
 export async function findTarget(db: ReadDb, code: string): Promise<{ id: string; url: string } | undefined> {
-  const row = await targetsByCode(db, code);
+  const row = await targetsByCode(dbFor(db, { link: code }), code);
   return row && { id: row.id, url: row.url };
 }
 
@@ -91,6 +96,23 @@ async function withEvent<T>(
 
 /** Inserts the link; undefined when the code is taken. */
 export async function insertLink(db: Db, code: string, url: string, ownerId: number, outbox: Outbox = NO_OUTBOX): Promise<LinkRow | undefined> {
+  if (db.sharded) {
+    // The id names the link's logical shard; the owner's index learns of it through the outbox.
+    const logical = logicalOfKey({ link: code });
+    return writeWithIndex(db, code, ownerId, async (tx) => {
+      const rows = await tx.query<LinkRow & { created_text: string } & Record<string, unknown>>(
+        `insert into links (id, logical_shard, code, url, owner_id) values (ladder_id($4), $4, $1, $2, $3)
+         on conflict (code) do nothing
+         returning id, code, url, owner_id, created_at, created_at::text as created_text`,
+        [code, url, ownerId, logical],
+      );
+      const row = rows[0];
+      return {
+        result: row,
+        event: row && { type: INDEX_EVENTS.add, ownerId: String(ownerId), linkId: String(row.id), code, createdAt: row.created_text },
+      };
+    });
+  }
   return withEvent(
     db,
     outbox,
@@ -110,7 +132,7 @@ export async function insertLink(db: Db, code: string, url: string, ownerId: num
 const CLICKS = '(select coalesce(sum(d.clicks), 0) from link_clicks_daily d where d.link_id = l.id) as clicks';
 
 export async function findOwnLink(db: ReadDb, code: string, ownerId: number): Promise<LinkRow | undefined> {
-  const rows = await db.read<LinkRow & Record<string, unknown>>(
+  const rows = await dbFor(db, { link: code }).read<LinkRow & Record<string, unknown>>(
     `select l.id, l.code, l.url, l.owner_id, l.created_at, ${CLICKS}
      from links l where l.code = $1 and l.owner_id = $2`,
     [code, ownerId],
@@ -125,6 +147,7 @@ export async function listOwnLinks(
   limit: number,
   after: { createdAt: string; id: string } | undefined,
 ): Promise<LinkRow[]> {
+  if (db.sharded) return listFromOwnerIndex(db, ownerId, limit, after);
   const params: unknown[] = [ownerId, limit];
   let where = 'l.owner_id = $1';
   if (after) {
@@ -139,9 +162,46 @@ export async function listOwnLinks(
   );
 }
 
+/**
+ * Rung 10: a page of the owner's index (on the owner's shard), then the links themselves
+ * from their shards, one statement per shard named, in the index's order. A link the index
+ * names but its shard no longer has (a removal not yet applied) is left out.
+ */
+async function listFromOwnerIndex(db: ReadDb, ownerId: number, limit: number, after: { createdAt: string; id: string } | undefined): Promise<LinkRow[]> {
+  const params: unknown[] = [ownerId, limit];
+  let where = 'owner_id = $1 and not deleted';
+  if (after) {
+    params.push(after.createdAt, after.id);
+    where += ' and (created_at, link_id) < ($3::timestamptz, $4::bigint)';
+  }
+  const index = await dbFor(db, { owner: ownerId }).read<{ link_id: string; code: string }>(
+    `select link_id, code from owner_links where ${where} order by created_at desc, link_id desc limit $2`,
+    params,
+  );
+  const byShard = new Map<ReadDb, string[]>();
+  for (const r of index) {
+    const shard = dbFor(db, { link: r.code });
+    const list = byShard.get(shard);
+    if (list) list.push(r.code);
+    else byShard.set(shard, [r.code]);
+  }
+  const found = new Map<string, LinkRow>();
+  await Promise.all(
+    [...byShard].map(async ([shard, codes]) => {
+      const rows = await shard.read<LinkRow & Record<string, unknown>>(
+        `select l.id, l.code, l.url, l.owner_id, l.created_at, ${CLICKS}
+         from links l where l.code = any($1::text[]) and l.owner_id = $2`,
+        [codes, ownerId],
+      );
+      for (const row of rows) found.set(row.code, row);
+    }),
+  );
+  return index.flatMap((r) => found.get(r.code) ?? []);
+}
+
 export async function updateLinkUrl(db: Db, code: string, ownerId: number, url: string, outbox: Outbox = NO_OUTBOX): Promise<LinkRow | undefined> {
   return withEvent(
-    db,
+    dbFor(db, { link: code }),
     outbox,
     async (q) => {
       const rows = await q.query<LinkRow & Record<string, unknown>>(
@@ -156,6 +216,19 @@ export async function updateLinkUrl(db: Db, code: string, ownerId: number, url: 
 }
 
 export async function deleteLink(db: Db, code: string, ownerId: number, outbox: Outbox = NO_OUTBOX): Promise<boolean> {
+  if (db.sharded) {
+    const deleted = await writeWithIndex(db, code, ownerId, async (tx) => {
+      const row = (await tx.query<{ id: string; created_text: string }>(
+        'delete from links where code = $1 and owner_id = $2 returning id, created_at::text as created_text',
+        [code, ownerId],
+      ))[0];
+      return {
+        result: row !== undefined,
+        event: row && { type: INDEX_EVENTS.remove, ownerId: String(ownerId), linkId: String(row.id), code, createdAt: row.created_text },
+      };
+    });
+    return deleted;
+  }
   const id = await withEvent(
     db,
     outbox,
@@ -166,7 +239,7 @@ export async function deleteLink(db: Db, code: string, ownerId: number, outbox: 
 }
 
 export async function dailyClicks(db: ReadDb, linkId: string): Promise<{ day: string; clicks: string }[]> {
-  return db.read<{ day: string; clicks: string }>(
+  return dbFor(db, { linkId }).read<{ day: string; clicks: string }>(
     `select to_char(day, 'YYYY-MM-DD') as day, clicks from link_clicks_daily
      where link_id = $1 order by day desc limit 366`,
     [linkId],

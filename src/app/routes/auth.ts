@@ -1,5 +1,6 @@
 // Accounts: signup, login (rotates the session id), logout (destroys it server-side), me.
 import type { FastifyInstance } from 'fastify';
+import { dbFor } from '../../kit/db/database.ts';
 import { LadderError } from '../../kit/errors.ts';
 import { emailField, objectBody, stringField } from '../domain/input.ts';
 import { findUserByEmail, findUserById, insertUser } from '../domain/links-repo.ts';
@@ -16,7 +17,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     const hash = await hashPassword(password);
     // The account and its session stand or fall together: if the session store is down
     // (503), the insert rolls back and a retry does not meet EMAIL_TAKEN.
-    const user = await req.db.tx(async (tx) => {
+    const user = await dbFor(req.db, 'directory').tx(async (tx) => {
       const created = await insertUser(tx, email, hash);
       if (created) await req.session.start(Number(created.id));
       return created;

@@ -47,7 +47,8 @@ export function estimateCost(plan: DeployPlan, p: Prices = loadPrices()): CostEs
   // --ha: the Multi-AZ primary is billed as two instances (its standby), each ElastiCache
   // group runs two nodes, and RDS Proxy is billed on the primary's vCPUs (its minimum here).
   // Rung 9's broker is one more ElastiCache group.
-  const instances = (plan.ha ? 2 : 1) + plan.replicas;
+  // Rung 10: the catalog alone, then each shard's primary and replicas.
+  const instances = plan.shards > 0 ? 1 + plan.shards * (1 + plan.replicas) : (plan.ha ? 2 : 1) + plan.replicas;
   const caches = ((plan.cache ? 1 : 0) + (plan.sessions ? 1 : 0) + (plan.queue ? 1 : 0)) * (plan.ha ? 2 : 1);
   // Public addresses: each task's own below rung 3; the ALB's two (one per AZ) and the NAT's above.
   const publicIps = plan.balancer ? 3 : plan.web.count;

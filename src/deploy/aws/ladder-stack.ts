@@ -22,6 +22,8 @@ export interface LadderStackProps extends StackProps {
 export class LadderStack extends Stack {
   readonly network: Network;
   readonly database: Database;
+  /** Rung 10: the shard clusters (shard1, shard2, ...). */
+  readonly shards: Database[];
   readonly cache: Redis | undefined;
   readonly sessions: Redis | undefined;
   /** --ha: Multi-AZ, RDS Proxy, ElastiCache failover. */
@@ -44,11 +46,17 @@ export class LadderStack extends Stack {
     });
     this.network = new Network(this, 'Network', { privateWeb: plan.balancer });
     const data = this.network.dataSubnets;
+    // Rung 10: this is the catalog (users, the shard map), without replicas; each shard
+    // cluster is an RDS primary of its own with the replicas.
     this.database = new Database(this, 'Database', {
       vpc: this.network.vpc,
       subnets: data,
-      replicas: plan.replicas,
+      replicas: plan.shards > 0 ? 0 : plan.replicas,
     });
+    this.shards = Array.from(
+      { length: plan.shards },
+      (_, i) => new Database(this, `Shard${i + 1}`, { vpc: this.network.vpc, subnets: data, replicas: plan.replicas }),
+    );
     this.cache = plan.cache
       ? new Redis(this, 'Cache', {
           vpc: this.network.vpc,
@@ -88,6 +96,7 @@ export class LadderStack extends Stack {
       plan,
       image: image.valueAsString,
       database: this.database,
+      shards: this.shards,
       ...(this.ha ? { proxy: this.ha } : {}),
       cache: this.cache,
       sessions: this.sessions,

@@ -27,6 +27,8 @@ export interface WebServiceProps {
   plan: DeployPlan;
   image: string;
   database: Database;
+  /** Rung 10: the shard clusters, in order (shard1 first). */
+  shards?: Database[];
   /** --ha: writes go through RDS Proxy in front of the Multi-AZ primary. */
   proxy?: HighAvailability;
   cache: Redis | undefined;
@@ -111,6 +113,22 @@ export class WebService extends Construct {
       ...(plan.env.DATABASE_STATEMENTS ? { DATABASE_STATEMENTS: plan.env.DATABASE_STATEMENTS } : {}),
     };
     this.databaseSecrets = { DB_PASSWORD: ecs.Secret.fromSecretsManager(primary.secret!, 'password') };
+    // Rung 10: each shard's endpoints (primary|replica...) and its own password; the image's
+    // entrypoint builds DATABASE_SHARDS from them.
+    const shards = props.shards ?? [];
+    if (shards.length > 0) {
+      environment.DB_SHARDS = Fn.join(
+        ';',
+        shards.map((s, i) =>
+          Fn.join('', [
+            `shard${i + 1}=`,
+            Fn.join('|', [s.primary, ...s.replicas].map((n) => Fn.join(':', [n.dbInstanceEndpointAddress, n.dbInstanceEndpointPort]))),
+          ]),
+        ),
+      );
+      this.databaseEnvironment.DB_SHARDS = environment.DB_SHARDS;
+      shards.forEach((s, i) => (this.databaseSecrets[`DB_SHARD${i + 1}_PASSWORD`] = ecs.Secret.fromSecretsManager(s.primary.secret!, 'password')));
+    }
     const secrets: Record<string, ecs.Secret> = {
       ...this.databaseSecrets,
       LADDER_SECRET: ecs.Secret.fromSecretsManager(appSecret),
@@ -211,6 +229,7 @@ export class WebService extends Construct {
       ...(plan.balancer ? { healthCheckGracePeriod: Duration.seconds(60) } : {}),
     });
     database.allowFrom(this.securityGroup);
+    for (const shard of props.shards ?? []) shard.allowFrom(this.securityGroup);
     props.proxy?.allowFrom(this.securityGroup);
     props.cache?.allowFrom(this.securityGroup);
     props.sessions?.allowFrom(this.securityGroup);

@@ -23,6 +23,24 @@ if [ -z "${DATABASE_REPLICA_URLS:-}" ] && [ -n "${DB_REPLICA_HOSTS:-}" ]; then
   DATABASE_REPLICA_URLS=$urls
   export DATABASE_REPLICA_URLS
 fi
+# Rung 10, DB_SHARDS: name=host:port|replica:port;... with each shard's password injected as
+# DB_SHARD<i>_PASSWORD (i from 1, in order), same user and database name.
+if [ -z "${DATABASE_SHARDS:-}" ] && [ -n "${DB_SHARDS:-}" ]; then
+  shards=""
+  i=1
+  for entry in $(printf '%s' "$DB_SHARDS" | tr ';' ' '); do
+    name=${entry%%=*}
+    eval "pw=\${DB_SHARD${i}_PASSWORD}"
+    urls=""
+    for hp in $(printf '%s' "${entry#*=}" | tr '|' ' '); do
+      urls="${urls:+$urls|}postgres://${DB_USER}:${pw}@${hp}/${DB_NAME}${db_tls}"
+    done
+    shards="${shards:+$shards;}${name}=${urls}"
+    i=$((i + 1))
+  done
+  DATABASE_SHARDS=$shards
+  export DATABASE_SHARDS
+fi
 # Redis: rediss:// (TLS) when *_REDIS_TLS=1, with the AUTH token when one is injected.
 redis_url() { # host port tls auth
   scheme=redis

@@ -2,7 +2,10 @@
 // never where it runs. At rung 1 everything goes to the one primary; the replica router
 // of rung 4 implements the same interface.
 
+import type { ShardKey } from './shard-key.ts';
+
 export type Row = Record<string, unknown>;
+export type { ShardKey } from './shard-key.ts';
 
 /** Position of a read the primary served: newer than anything a replica can lag behind. */
 export const FRESHEST = (1n << 64n) - 1n;
@@ -19,6 +22,15 @@ export interface ReadDb {
   joinBatch?<T>(lookup: (shared: ReadDb) => Promise<T>): Promise<T>;
   /** Statements of one batched lookup this handle runs at once, at most (else the lookup's own limit). */
   readonly batchesInFlight?: number;
+  /**
+   * Rung 10: the handle of the shard `key` lives on (dbFor() below). Absent (rungs 1-9):
+   * there is one database and every key lives on it.
+   */
+  on?(key: ShardKey): ReadDb;
+  /** Rung 10: true when rows live on several databases (a statement needs a key). */
+  readonly sharded?: boolean;
+  /** Rung 10, a keyed handle: the cluster its key is on now (to group keys by cluster). */
+  readonly shardName?: string;
 }
 
 /** A transaction: every statement runs on the primary, in one transaction. */
@@ -29,6 +41,33 @@ export interface TxDb {
 export interface Db extends ReadDb {
   write<R extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<R[]>;
   tx<T>(fn: (tx: TxDb) => Promise<T>): Promise<T>;
+  on?(key: ShardKey): Db;
+  /**
+   * Rung 10: one read on every shard at once (admin totals): each shard's rows, and the
+   * shards that failed or did not answer within the timeout (the partial-result policy is
+   * the caller's: `partial: false` throws instead). Absent below rung 10.
+   */
+  scatter?<R extends Row = Row>(sql: string, params?: readonly unknown[], opts?: ScatterOptions): Promise<ScatterResult<R>>;
+}
+
+export interface ScatterOptions {
+  /** Per shard; a shard that has not answered by then counts as missing (default 2 s). */
+  timeoutMs?: number;
+  /** Accept a result with missing shards (default false: any missing shard throws SERVICE_UNAVAILABLE). */
+  partial?: boolean;
+}
+
+export interface ScatterResult<R extends Row> {
+  rows: R[];
+  /** Shards that failed or timed out (only when `partial`). */
+  missing: string[];
+}
+
+/** The handle for `key`'s shard: `db` itself below rung 10. */
+export function dbFor(db: Db, key: ShardKey): Db;
+export function dbFor(db: ReadDb, key: ShardKey): ReadDb;
+export function dbFor(db: ReadDb, key: ShardKey): ReadDb {
+  return db.on ? db.on(key) : db;
 }
 
 /**

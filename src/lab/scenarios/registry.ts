@@ -11,6 +11,7 @@ import { replicasScenario } from './replicas.ts';
 import { scalingScenario } from './scaling.ts';
 import type { Scenario } from './scaffold.ts';
 import { sessionScenario } from './session.ts';
+import { shardsScenario } from './shards.ts';
 
 export const SCENARIOS: readonly Scenario[] = Object.freeze([
   redirectScenario,
@@ -22,6 +23,7 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
   edgeScenario,
   autoscaleScenario,
   queueScenario,
+  shardsScenario,
 ]);
 
 export function findScenario(name: string): Scenario | undefined {

@@ -21,6 +21,12 @@ export const REPLICATION_SETTINGS = { wal_level: 'replica', max_wal_senders: 20,
 
 export interface PostgresComponentOptions extends Pick<PostgresServerOptions, 'dataDir' | 'port' | 'binDir' | 'settings' | 'detached' | 'log'> {
   name?: string;
+  /** Rung 10: the shard cluster it is the primary of (`catalog` for the catalog). */
+  shard?: string;
+  /** Rung 10, a shard cluster: the shard's migrations after the app's. */
+  shardSchema?: boolean;
+  /** Runs once after the migrations (rung 10's catalog: the shard map). */
+  afterMigrations?: (databaseUrl: string) => Promise<void>;
   logFile: string;
   /** Cores the server and its backends are capped at. */
   cpu?: number;
@@ -38,6 +44,7 @@ export class PostgresComponent implements Component {
   metrics?: MetricsTarget;
   readonly cpu: number | undefined;
   readonly server: PostgresServer;
+  readonly shard: string | undefined;
   private migrated = false;
 
   constructor(
@@ -45,6 +52,7 @@ export class PostgresComponent implements Component {
     private readonly opts: PostgresComponentOptions,
   ) {
     this.name = opts.name ?? 'postgres';
+    this.shard = opts.shard;
     this.port = opts.port;
     this.url = `postgres://127.0.0.1:${opts.port}/${DATABASE_NAME}`;
     this.logFile = opts.logFile;
@@ -74,7 +82,8 @@ export class PostgresComponent implements Component {
   async waitReady(): Promise<void> {
     if (this.migrated) return;
     await this.server.ensureDatabase(DATABASE_NAME);
-    await runMigrations(this.databaseUrl, this.opts.onMigration);
+    await runMigrations(this.databaseUrl, this.opts.onMigration, undefined, this.opts.shardSchema === true);
+    await this.opts.afterMigrations?.(this.databaseUrl);
     this.migrated = true;
   }
 

@@ -31,6 +31,8 @@ export class ReplicaComponent implements Component {
   /** Its exporter (monitoring/exporters.ts), set by the plan when the topology is monitored. */
   metrics?: MetricsTarget;
   readonly cpu: number | undefined;
+  /** Rung 10: its primary's shard cluster. */
+  readonly shard: string | undefined;
   private readonly server: PostgresServer;
   private fresh = true;
   private failures = 0;
@@ -40,6 +42,7 @@ export class ReplicaComponent implements Component {
     opts: ReplicaComponentOptions,
   ) {
     this.name = opts.name;
+    this.shard = opts.primary.shard;
     this.port = opts.port;
     this.url = `postgres://127.0.0.1:${opts.port}/${DATABASE_NAME}`;
     this.logFile = opts.logFile;
