@@ -101,8 +101,12 @@ describe('ladder bench on a launched topology', () => {
     expect(Number.isFinite(report.figures?.['p50 added by HAProxy, ms'])).toBe(true);
     expect(report.targets.find((t) => t.name.startsWith('failed'))?.pass).toBe(true);
     // Where the cgroup cpu controller is writable (it is here and in CI), the caps held.
+    // Held: no phase used more CPU than its servers' caps, and the cap was reached. Not every
+    // phase reaches it: with 8 connections and the CPU floor running, one server at 0.2 core
+    // used 0.16 core on one VM (the floor slows the driver's CPU too).
     if (report.topology!.capped) {
-      for (const m of report.saturation.measurements) expect(m.throttled, m.server).toBeGreaterThan(0);
+      for (const m of report.saturation.measurements) expect(m.serverCpu, m.server).toBeLessThanOrEqual(0.2 * Number(/^(\d+) server/.exec(m.server)?.[1]) * 1.1);
+      expect(report.saturation.measurements.some((m) => (m.throttled ?? 0) > 0)).toBe(true);
     } else {
       expect(report.notes.join('\n')).toMatch(/UNCAPPED/);
     }
