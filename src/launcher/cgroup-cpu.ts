@@ -84,7 +84,7 @@ export function lowestWeight(group: string, pids: number[]): string {
   return dir;
 }
 
-/** Moves every process of a folder made by lowestWeight back to the root group and removes it. */
+/** Moves every process of a group folder (capCpu's, capProcessTree's or lowestWeight's) back to the root group and removes the folder. */
 export function releaseGroupDir(dir: string): void {
   try {
     for (const p of readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {

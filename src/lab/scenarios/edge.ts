@@ -13,13 +13,11 @@
 //     is held back by the load driver. Without the cgroup cpu controller both run uncapped
 //     on the web servers' CPU, and the report says so.
 import { createHmac } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
 import { edgeStatsSync, varnishWorkDir } from '../../launcher/components/varnish.ts';
-import { capProcessTree, cgroupAvailable, removeGroup } from '../../launcher/cgroup-cpu.ts';
+import { capProcessTree, cgroupAvailable, releaseGroupDir } from '../../launcher/cgroup-cpu.ts';
 import { loadSecret } from '../../launcher/state-dir.ts';
-import { descendants } from '../../kit/process/process-tree.ts';
 import { pinTree } from '../machine/cpu-pinning.ts';
 import { treeCpuSeconds } from '../machine/proc-stats.ts';
 import { mediansOf, type MeasureTarget } from '../measure/measurement.ts';
@@ -101,18 +99,6 @@ function purgeEdge(edgeUrl: string, stateDir: string): Promise<void> {
   });
 }
 
-/** Moves the edge's processes back to the root cpu group and removes the bench's group. */
-function uncap(group: string, pid: number): void {
-  for (const p of [pid, ...descendants(pid)]) {
-    try {
-      writeFileSync('/sys/fs/cgroup/cpu/cgroup.procs', String(p));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  removeGroup(group);
-}
-
 async function edgeBench(ctx: ScenarioContext): Promise<BenchReport> {
   const { o, session, log } = ctx;
   const up = upFlags(o, { rung: DEFAULT_RUNG, cpu: DEFAULT_CPU });
@@ -125,12 +111,9 @@ async function edgeBench(ctx: ScenarioContext): Promise<BenchReport> {
   const stateDir = path.join(session.dir, 'topology');
   // The edge on the web servers' CPU, capped as each of them is: the same share of a core.
   pinTree(edge.pid, run.pinning.servers);
-  const group = `edge-bench-${process.pid}`;
-  let edgeCapped = false;
-  if (up.cpu !== undefined && cgroupAvailable() && topology.capped()) {
-    capProcessTree(group, edge.pid, up.cpu);
-    edgeCapped = true;
-  }
+  // The bench's own group, removed at the end with the edge's processes back in the root group.
+  const capDir = up.cpu !== undefined && cgroupAvailable() && topology.capped() ? capProcessTree(`edge-bench-${process.pid}`, edge.pid, up.cpu) : undefined;
+  const edgeCapped = capDir !== undefined;
   const capNote = edgeCapped
     ? `the edge (manager and cacher) and each web server capped at ${up.cpu} core`
     : 'NOT capped (the cgroup cpu controller is not writable here, or --cpu is unset): the edge and the web servers share the servers\' CPU uncapped, and the load driver may be the limit of the edge\'s rate';
@@ -175,7 +158,7 @@ async function edgeBench(ctx: ScenarioContext): Promise<BenchReport> {
       originRuns.push(...(await saturationRounds(driver, [originTarget], { ...o, rounds: 1 }, log, pageLoad)).map((m) => ({ ...m, round })));
     }
   } finally {
-    if (edgeCapped) uncap(group, edge.pid);
+    if (capDir) releaseGroupDir(capDir);
   }
   const me = mediansOf(edgeRuns, 'edge-assets');
   const mo = mediansOf(originRuns, 'origin-pages');
