@@ -21,7 +21,7 @@ import { BROKER_DEFAULTS, BrokerQueue, QUEUES } from '../../src/kit/queue/broker
 import { sumSeries } from '../../src/lab/measure/prom-text.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { signedUpClient, type Client } from '../support/app.ts';
-import { LADDER_BIN } from '../support/process.ts';
+import { LADDER_BIN, nodePids } from '../support/process.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'queue-'));
 chmodSync(stateDir, 0o755);
@@ -115,15 +115,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   ladder('chaos', 'cont', 'queue'); // never leave a frozen broker behind
-  const pids = (() => {
-    try {
-      return nodes()
-        .map((n) => n.pid)
-        .filter((p): p is number => p !== null);
-    } catch {
-      return [];
-    }
-  })();
+  const pids = nodePids(nodes);
   const down = ladder('down');
   expect(down.code).toBe(0);
   for (const pid of pids) expect(isAlive(pid)).toBe(false);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { Client, signedUpClient } from '../support/app.ts';
-import { LADDER_BIN } from '../support/process.ts';
+import { LADDER_BIN, nodePids } from '../support/process.ts';
 import { sumSeries } from '../../src/lab/measure/prom-text.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'rep-'));
@@ -159,15 +159,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const n of ['replica1', 'replica2']) ladder('chaos', 'cont', n); // never leave a stopped server behind
-  const pids = (() => {
-    try {
-      return nodes()
-        .map((n) => n.pid)
-        .filter((p): p is number => p !== null);
-    } catch {
-      return [];
-    }
-  })();
+  const pids = nodePids(nodes);
   const down = ladder('down');
   expect(down.code).toBe(0);
   for (const pid of pids) expect(isAlive(pid)).toBe(false);

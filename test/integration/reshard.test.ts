@@ -19,8 +19,8 @@ import { isAlive } from '../../src/kit/process/pid.ts';
 import { logicalOfText } from '../../src/kit/db/shard-key.ts';
 import { loadShardMap } from '../../src/kit/db/shard-map.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
-import { signedUpClient, type Client } from '../support/app.ts';
-import { LADDER_BIN } from '../support/process.ts';
+import { signedUpClient, sql, type Client } from '../support/app.ts';
+import { LADDER_BIN, nodePids } from '../support/process.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'reshard-'));
 chmodSync(stateDir, 0o755);
@@ -38,16 +38,6 @@ interface ShardsFile {
   clusters: { name: string; primary: string; replicas: string[] }[];
 }
 const shardsFile = () => JSON.parse(readFileSync(path.join(stateDir, 'up', 'shards.json'), 'utf8')) as ShardsFile;
-
-async function sql<R extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<R>(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let entry: string;
@@ -84,13 +74,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  const pids = (() => {
-    try {
-      return (JSON.parse(ladder('status', '--json').out) as { nodes: { pid: number | null }[] }).nodes.map((n) => n.pid).filter((p): p is number => p !== null);
-    } catch {
-      return [];
-    }
-  })();
+  const pids = nodePids(() => (JSON.parse(ladder('status', '--json').out) as { nodes: { pid: number | null }[] }).nodes);
   ladder('down');
   expect(pids.filter(isAlive)).toEqual([]);
 }, 120_000);

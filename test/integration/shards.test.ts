@@ -25,8 +25,8 @@ import { ShardRouter } from '../../src/kit/db/shard-router.ts';
 import { isAlive } from '../../src/kit/process/pid.ts';
 import { createMetrics } from '../../src/kit/metrics/metrics.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
-import { Client, freshDatabase, signedUpClient, uniqueEmail } from '../support/app.ts';
-import { LADDER_BIN } from '../support/process.ts';
+import { Client, freshDatabase, signedUpClient, sql, uniqueEmail } from '../support/app.ts';
+import { LADDER_BIN, nodePids } from '../support/process.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'shards-'));
 chmodSync(stateDir, 0o755);
@@ -55,15 +55,6 @@ let files: ShardsFile;
 let entry: string;
 let map: ShardMap;
 
-async function sql<R extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<R>(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
 const primaryOf = (cluster: string) => files.clusters.find((c) => c.name === cluster)!.primary;
 
 /** A code whose link lands on `cluster` (codes are hashed: try until one does). */
@@ -86,15 +77,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  const pids = (() => {
-    try {
-      return nodes()
-        .map((n) => n.pid)
-        .filter((p): p is number => p !== null);
-    } catch {
-      return [];
-    }
-  })();
+  const pids = nodePids(nodes);
   ladder('down');
   expect(pids.filter(isAlive)).toEqual([]);
 }, 120_000);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/kit/process/pid.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { Client, signedUpClient, uniqueEmail } from '../support/app.ts';
-import { LADDER_BIN } from '../support/process.ts';
+import { LADDER_BIN, nodePids } from '../support/process.ts';
 
 const stateDir = mkdtempSync(path.join(ensureDir(path.resolve('.ladder/test')), 'up-'));
 chmodSync(stateDir, 0o755);
@@ -129,13 +129,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  const pids = (() => {
-    try {
-      return status().nodes.map((n) => n.pid).filter((p): p is number => p !== null);
-    } catch {
-      return [];
-    }
-  })();
+  const pids = nodePids(() => status().nodes);
   const down = ladder('down');
   expect(down.code).toBe(0);
   for (const pid of pids) expect(isAlive(pid)).toBe(false);

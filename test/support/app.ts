@@ -10,6 +10,17 @@ import { startWebProcess, type WebProcess } from '../../src/server/web-process.t
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
 
+/** Runs one statement on the database at `url`, on a client of its own, and returns its rows. */
+export async function sql<R extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<R>(text, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
 /** Creates an empty, migrated database and returns its URL. */
 export async function freshDatabase(): Promise<string> {
   const admin = inject('pgAdminUrl');

@@ -48,3 +48,17 @@ export async function stopProcess(p: LadderProcess, timeoutMs = 15_000): Promise
   await p.exited;
   clearTimeout(timer);
 }
+
+/**
+ * The pids of a topology's nodes, read before `ladder down` so that the test can check none
+ * is left; none when its status cannot be read (it never came up).
+ */
+export function nodePids(nodes: () => readonly { pid: number | null }[]): number[] {
+  try {
+    return nodes()
+      .map((n) => n.pid)
+      .filter((p): p is number => p !== null);
+  } catch {
+    return [];
+  }
+}
