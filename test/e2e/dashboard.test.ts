@@ -160,10 +160,12 @@ describe('the dashboard', () => {
   it('charts the last minutes: requests, p99 and CPU by node, from Prometheus', async () => {
     const legendsNow = () =>
       page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#charts .chart')].map((c) => [...c.querySelectorAll('.u-legend .u-label')].map((l) => l.textContent)));
-    // Redrawn every 5 s: a chart drawn before the 30-s rates had values has no series yet.
+    // Redrawn every 5 s: a chart drawn before the 30-s rates had values has no series yet, and
+    // a node's CPU series appears once its exporter has two scrapes (redis was missing in one run).
     const legends = await waitForPage(async () => {
       const l = await legendsNow();
-      return (await page.locator('#charts canvas').count()) === 3 && l.length === 3 && l.every((x) => x.includes('web1')) ? l : undefined;
+      const ready = l.length === 3 && l.every((x) => x.includes('web1')) && ['prometheus', 'redis'].every((n) => l[2]!.includes(n));
+      return (await page.locator('#charts canvas').count()) === 3 && ready ? l : undefined;
     }, 30_000);
     expect(legends[0]).toEqual(expect.arrayContaining(['haproxy', 'web1', 'web2']));
     expect(legends[1]).toEqual(['Time', 'web1', 'web2']);
