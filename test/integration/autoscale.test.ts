@@ -60,9 +60,12 @@ it('adds a server under a load step, removes it after the window once the load d
   expect(servingWebs()).toBe(1);
 
   // High: well above one server at 0.1 core (about 100-150 redirects/s on this machine);
-  // then low, until the tier is back to one server.
+  // then low, until the tier is back to one server. Low must read below 30% on two servers
+  // (which asks for one at a 60% target) even on a busy CI machine: 15/s read 15-20% here
+  // and 25-40% in one CI run, where the tier then held two servers to the end; 5/s reads
+  // about 10% here (an idle server reads about 5%).
   const HIGH = 260;
-  const LOW = 15;
+  const LOW = 5;
   let phase: 'high' | 'low' = 'high';
   let scaledOutAt: number | undefined;
   let scaledInAt: number | undefined;
