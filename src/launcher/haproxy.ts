@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { LadderError, type ErrorCode } from '../kit/errors.ts';
 import { rawErrorResponse } from '../kit/http/raw-response.ts';
+import { REQUEST_KEY_HEADER } from '../kit/http/request-key.ts';
 
 export interface HaproxyBackend {
   name: string;
@@ -36,6 +37,14 @@ export interface HaproxyConfigOptions {
    * edge caches carry no Set-Cookie.
    */
   edge?: string;
+  /**
+   * Rung 9: give every request a request key (REQUEST_KEY_HEADER, a random UUID) that stays
+   * the same when HAProxy retries the request on another server, so that the click of a
+   * redirect a killed server wrote but never answered, and which another server then
+   * answered, is counted once (the workers keep the keys they applied). Without it, the
+   * header is removed, so a client can never send one through the balancer.
+   */
+  requestKeys?: boolean;
 }
 
 /**
@@ -143,6 +152,9 @@ frontend links
   http-request del-header x-forwarded-host
   http-request del-header x-forwarded-port
   http-request del-header x-forwarded-proto
+${o.requestKeys ? `  # One key per client request, set before a server is chosen: an L7 retry resends the
+  # same request, key included (clicks are counted once per key, docs/operations.md).
+  http-request set-header ${REQUEST_KEY_HEADER} %[uuid]` : `  http-request del-header ${REQUEST_KEY_HEADER}`}
 ${o.edge ? `  http-request set-header x-forwarded-for %[req.hdr(x-forwarded-for,-1)] if { src ${o.edge} } { req.hdr_cnt(x-forwarded-for) gt 0 }
   http-request set-header x-forwarded-for %[src] unless { src ${o.edge} } { req.hdr_cnt(x-forwarded-for) gt 0 }` : '  http-request set-header x-forwarded-for %[src]'}
   default_backend web

@@ -259,6 +259,8 @@ export async function planTopology(t: Readonly<Topology>, ctx: ComponentContext)
         sticky: !t.features.sharedSessions,
         ...(monitored ? { metricsPort: await freePort() } : {}),
         ...(withEdge ? { edge: '127.0.0.1' } : {}),
+        // Rung 9 counts each request key once: a retried redirect's click is not counted twice.
+        requestKeys: broker !== undefined,
       }),
     );
   }

@@ -1,18 +1,28 @@
 // The bodies of rung 9's messages, shared by their producer (the relay) and their consumers
 // (the workers), with the checks a consumer runs before trusting one: a message is input.
+import { isRequestKey } from '../kit/http/request-key.ts';
+import type { ClickCount } from '../kit/queue/click-log-format.ts';
 import type { ClickBatch } from '../kit/queue/click-log-shipper.ts';
 import type { OutboxMessage } from '../kit/queue/outbox-relay.ts';
 
-/** A click batch on the wire: its id and [linkId, day, count] triples. */
+/**
+ * A click batch on the wire: its id and [linkId, day, count] entries, with a fourth element,
+ * the request keys among those clicks, when they had any (click-log-format.ts, ClickCount).
+ */
 export interface ClickBatchBody {
   producer: string;
   start: number;
   end: number;
-  clicks: [string, string, number][];
+  clicks: ([string, string, number] | [string, string, number, string[]])[];
 }
 
 export function clickBatchBody(b: ClickBatch): ClickBatchBody {
-  return { producer: b.producer, start: b.start, end: b.end, clicks: b.clicks.map((c) => [c.linkId, c.day, c.count]) };
+  return {
+    producer: b.producer,
+    start: b.start,
+    end: b.end,
+    clicks: b.clicks.map((c) => (c.keys?.length ? [c.linkId, c.day, c.count, c.keys] : [c.linkId, c.day, c.count])),
+  };
 }
 
 const PRODUCER = /^[a-z][a-z0-9.-]{0,80}$/;
@@ -22,16 +32,23 @@ const MAX_ENTRIES = 1_000_000;
 
 export class BadMessage extends Error {}
 
-export function parseClickBatch(body: unknown): { producer: string; start: number; end: number; clicks: { linkId: string; day: string; count: number }[] } {
+export function parseClickBatch(body: unknown): { producer: string; start: number; end: number; clicks: ClickCount[] } {
   const b = body as Partial<ClickBatchBody> | null;
   if (!b || typeof b.producer !== 'string' || !PRODUCER.test(b.producer)) throw new BadMessage('click batch: bad producer');
   if (!Number.isSafeInteger(b.start) || !Number.isSafeInteger(b.end) || b.start! < 0 || b.end! <= b.start!) throw new BadMessage('click batch: bad range');
   if (!Array.isArray(b.clicks) || b.clicks.length > MAX_ENTRIES) throw new BadMessage('click batch: bad clicks');
-  const clicks = b.clicks.map((c) => {
+  let keyCount = 0;
+  const clicks = b.clicks.map((c): ClickCount => {
     if (!Array.isArray(c) || typeof c[0] !== 'string' || !LINK_ID.test(c[0]) || typeof c[1] !== 'string' || !DAY.test(c[1]) || !Number.isSafeInteger(c[2]) || c[2] < 1) {
       throw new BadMessage('click batch: bad entry');
     }
-    return { linkId: c[0], day: c[1], count: c[2] };
+    if (c.length === 3) return { linkId: c[0], day: c[1], count: c[2] };
+    const keys: unknown = c[3];
+    if (c.length !== 4 || !Array.isArray(keys) || keys.length < 1 || keys.length > c[2] || (keyCount += keys.length) > MAX_ENTRIES) {
+      throw new BadMessage('click batch: bad request keys');
+    }
+    if (!keys.every((k) => typeof k === 'string' && isRequestKey(k))) throw new BadMessage('click batch: bad request key');
+    return { linkId: c[0], day: c[1], count: c[2], keys: keys as string[] };
   });
   return { producer: b.producer, start: b.start!, end: b.end!, clicks };
 }

@@ -10,7 +10,7 @@
 // (deleting the file).
 import { existsSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { applyClickBatch, applyLinkEvent } from '../app/domain/links-repo.ts';
+import { applyClickBatch, applyLinkEvent, pruneClickKeys } from '../app/domain/links-repo.ts';
 import { ConfigError, failureCode } from '../kit/errors.ts';
 import { PgDatabase } from '../kit/db/pg-database.ts';
 import { useUnnamedStatements } from '../kit/db/prepared.ts';
@@ -24,6 +24,8 @@ import { parseClickBatch, parseLinkEvent } from './queue-messages.ts';
 
 /** In-flight messages get this long to finish on SIGTERM; then they are released to other workers. */
 const STOP_GRACE_MS = 10_000;
+/** Each worker forgets expired click keys about this often (jittered, so workers take turns). */
+const PRUNE_EVERY_MS = 60_000;
 
 function poisoned(url: string | null): boolean {
   const file = process.env.LADDER_POISON_FILE;
@@ -79,6 +81,19 @@ export async function runWorker(): Promise<number> {
     ready: () => database.ping(),
   });
   for (const c of consumers) c.start();
+  let pruning: Promise<void> = Promise.resolve();
+  const pruner = setInterval(
+    () => {
+      pruning = pruneClickKeys(database)
+        .then((n) => {
+          if (n > 0) say(`forgot ${n} expired click key(s)`);
+        })
+        .catch((err: unknown) => {
+          say(`pruning click keys failed (tried again later): ${(err as Error).message}`);
+        });
+    },
+    PRUNE_EVERY_MS * (0.75 + Math.random() / 2),
+  );
   say(`consuming ${consumers.length} queues, ${concurrency} at a time each; ops at ${ops.url}`);
   await untilSignal(async () => {
     // Finish what is in flight; past the grace period, release it (another worker receives it).
@@ -88,6 +103,8 @@ export async function runWorker(): Promise<number> {
       say('in-flight messages did not finish in time: releasing them');
       await Promise.all(consumers.map((c) => c.close(true)));
     }
+    clearInterval(pruner);
+    await pruning;
     await Promise.all(queues.map((q) => q.close()));
     await ops.close();
     await database.close();

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { requestKeyOf } from '../../src/kit/http/request-key.ts';
 import { backoffDelay } from '../../src/kit/queue/backoff.ts';
 import {
   batchJobId,
@@ -62,6 +63,26 @@ describe('click log format', () => {
     ]);
     expect(wholeLines(Buffer.from(text))).toBe(text.lastIndexOf('\n') + 1);
     expect(wholeLines(Buffer.from('12 2026'))).toBe(0);
+  });
+
+  it('keeps the request keys of the clicks that have one, per link and day, repeats included', () => {
+    const k1 = '0b6f1a52-3c1e-4d8a-9f3e-2a1b3c4d5e6f';
+    const k2 = 'f0e1d2c3-b4a5-4968-8776-655443322110';
+    expect(clickLine('42', '2026-12-07', k1)).toBe(`42 2026-12-07 ${k1}\n`);
+    for (const key of ['', 'not-a-key', k1.toUpperCase(), `${k1} x`, `${k1}\n1 2026-12-07`]) expect(() => clickLine('42', '2026-12-07', key)).toThrow();
+    const text = [`1 2026-12-07 ${k1}`, '1 2026-12-07', `1 2026-12-07 ${k2}`, `1 2026-12-07 ${k1}`, `2 2026-12-07 ${k2}`, `1 2026-12-07 nokey`, `1 2026-12-07 ${k1} extra`, ''].join('\n');
+    const { clicks, lines, bad } = countClicks(text);
+    expect({ lines, bad }).toEqual({ lines: 7, bad: 2 });
+    expect(clicks).toEqual([
+      { linkId: '1', day: '2026-12-07', count: 4, keys: [k1, k2, k1] },
+      { linkId: '2', day: '2026-12-07', count: 1, keys: [k2] },
+    ]);
+  });
+
+  it('takes a request key only as one UUID, lower-cased', () => {
+    const k = '0B6F1A52-3C1E-4D8A-9F3E-2A1B3C4D5E6F';
+    expect(requestKeyOf(k)).toBe(k.toLowerCase());
+    for (const v of [undefined, '', `${k}, ${k}`, [k, k], `${k} `, 'x'.repeat(36), `{${k.slice(1, 35)}}`]) expect(requestKeyOf(v)).toBeUndefined();
   });
 
   it('any run of clicks counts back to the same totals, however it is cut into whole-line batches', () => {
@@ -227,6 +248,17 @@ describe('message checks', () => {
     expect(parseClickBatch(JSON.parse(JSON.stringify(body)))).toEqual({ producer: 'web1.1.2.0', start: 0, end: 13, clicks: [{ linkId: '7', day: '2026-12-07', count: 1 }] });
     for (const bad of [null, {}, { ...body, producer: "x'; drop table links;--" }, { ...body, end: 0 }, { ...body, clicks: [['7', '2026-12-07', 0]] }, { ...body, clicks: [['0x7', '2026-12-07', 1]] }]) {
       expect(() => parseClickBatch(bad)).toThrow(BadMessage);
+    }
+  });
+
+  it('takes a click batch with request keys, and refuses keys that are not UUIDs or outnumber the clicks', () => {
+    const k = '0b6f1a52-3c1e-4d8a-9f3e-2a1b3c4d5e6f';
+    const clicks = [{ linkId: '7', day: '2026-12-07', count: 3, keys: [k, k] }, { linkId: '8', day: '2026-12-07', count: 1 }];
+    const body = clickBatchBody({ producer: 'web1.1.2.0', start: 0, end: 130, clicks });
+    expect(body.clicks).toEqual([['7', '2026-12-07', 3, [k, k]], ['8', '2026-12-07', 1]]);
+    expect(parseClickBatch(JSON.parse(JSON.stringify(body))).clicks).toEqual(clicks);
+    for (const entry of [['7', '2026-12-07', 1, [k, k]], ['7', '2026-12-07', 1, []], ['7', '2026-12-07', 1, ["'); drop table click_keys;--"]], ['7', '2026-12-07', 1, k], ['7', '2026-12-07', 1, [k], 'x']]) {
+      expect(() => parseClickBatch({ ...body, clicks: [entry] })).toThrow(BadMessage);
     }
   });
 

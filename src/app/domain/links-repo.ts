@@ -277,13 +277,22 @@ export interface ClickBatchId {
   end: number;
 }
 
+/** How long the request key of an applied click is kept (click_keys), and so recognised. */
+export const CLICK_KEY_RETENTION_S = 3600;
+
 /**
- * Applies a click batch once: records its id, and only if it was not recorded before adds its
- * clicks (one upsert per link and day) and the owners' totals, all in one transaction. A
+ * Applies a click batch once: records its id, and only if it was not recorded before records
+ * the request keys of its clicks (click_keys), then adds its clicks (one upsert per link and
+ * day), less those whose key was recorded before (a redirect retried by the balancer on
+ * another server, or a key repeated), and the owners' totals, all in one transaction. A
  * redelivered batch finds its id and changes nothing. Returns whether it was applied now.
  */
-export async function applyClickBatch(db: Db, id: ClickBatchId, clicks: { linkId: string; day: string; count: number }[]): Promise<boolean> {
-  const total = clicks.reduce((s, c) => s + c.count, 0);
+export async function applyClickBatch(
+  db: Db,
+  id: ClickBatchId,
+  batch: { linkId: string; day: string; count: number; keys?: string[] }[],
+): Promise<boolean> {
+  const total = batch.reduce((s, c) => s + c.count, 0);
   return db.tx(async (tx) => {
     const fresh = await tx.query(
       `insert into click_batches (producer, start_offset, end_offset, clicks) values ($1, $2, $3, $4)
@@ -291,6 +300,7 @@ export async function applyClickBatch(db: Db, id: ClickBatchId, clicks: { linkId
       [id.producer, id.start, id.end, total],
     );
     if (fresh.length === 0) return false;
+    const clicks = await withoutSeenKeys(tx, batch);
     await addClicks(tx, clicks);
     if (clicks.length > 0) {
       await tx.query(
@@ -304,6 +314,48 @@ export async function applyClickBatch(db: Db, id: ClickBatchId, clicks: { linkId
     }
     return true;
   });
+}
+
+/**
+ * Records the batch's request keys (in sorted order, so that two workers recording
+ * overlapping keys wait for each other instead of deadlocking) and returns its clicks less
+ * one for every key that was recorded already, by an earlier batch or earlier in this one.
+ */
+async function withoutSeenKeys(tx: TxDb, batch: { linkId: string; day: string; count: number; keys?: string[] }[]) {
+  const keys = batch.flatMap((c) => c.keys ?? []);
+  if (keys.length === 0) return batch;
+  const rows = await tx.query<{ k: string }>(
+    `insert into click_keys (request_key) select k from unnest($1::uuid[]) as u(k) order by k
+     on conflict do nothing returning request_key::text as k`,
+    [uuidArrayLiteral([...new Set(keys)].sort())],
+  );
+  const fresh = new Set(rows.map((r) => r.k));
+  return batch
+    .map((c) => {
+      if (!c.keys) return c;
+      let seen = 0;
+      for (const k of c.keys) if (!fresh.delete(k)) seen++;
+      return { linkId: c.linkId, day: c.day, count: c.count - seen };
+    })
+    .filter((c) => c.count > 0);
+}
+
+/** Forgets the request keys applied more than CLICK_KEY_RETENTION_S ago, at most `limit` at a time. Returns how many. */
+export async function pruneClickKeys(db: Db, limit = 10_000): Promise<number> {
+  const rows = await db.write(
+    `delete from click_keys where request_key in (
+       select request_key from click_keys where applied_at < now() - make_interval(secs => $1) order by applied_at limit $2)
+     returning 1`,
+    [CLICK_KEY_RETENTION_S, limit],
+  );
+  return rows.length;
+}
+
+/** `{k1,k2}` for request keys (checked: lower-case UUIDs only). */
+function uuidArrayLiteral(keys: string[]): string {
+  const text = keys.join(',');
+  if (!/^[0-9a-f,-]*$/.test(text)) throw new Error('click batch holds a request key that is not a UUID');
+  return `{${text}}`;
 }
 
 /** Applies a link event to its owner's summary once (the event id is recorded in the same transaction). */

@@ -9,6 +9,7 @@ import { CODES_FILTER, findTarget, linkKey } from '../domain/links-repo.ts';
 import { notFoundPage } from '../views/pages.ts';
 import { htmlHeaders } from '../../kit/security/security-headers.ts';
 import { assets } from '../assets.ts';
+import { REQUEST_KEY_HEADER, requestKeyOf } from '../../kit/http/request-key.ts';
 
 export async function redirectRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { code: string } }>('/:code', async (req, reply) => {
@@ -17,7 +18,7 @@ export async function redirectRoutes(app: FastifyInstance): Promise<void> {
       ? await req.cache.getOrLoad(linkKey(code), async (db) => (await findTarget(db, code)) ?? null, { filter: { name: CODES_FILTER, member: code } })
       : undefined;
     if (!target) return reply.status(404).headers(htmlHeaders(assets.origin)).send(notFoundPage(req));
-    if (req.method === 'GET') countClick(req.queue, target.id);
+    if (req.method === 'GET') countClick(req.queue, target.id, requestKeyOf(req.headers[REQUEST_KEY_HEADER]));
     return reply.status(302).header('location', target.url).header('cache-control', 'private, no-store').send();
   });
 }
@@ -36,8 +37,9 @@ function today(): string {
   return day;
 }
 
-function countClick(queue: Queue, linkId: string): void {
-  queue.publish('click', { linkId, day: today() });
+/** `key`: the balancer's request key, the same on a retry (rung 9 counts each key once). */
+function countClick(queue: Queue, linkId: string, key: string | undefined): void {
+  queue.publish('click', key === undefined ? { linkId, day: today() } : { linkId, day: today(), key });
 }
 
 /**
@@ -48,13 +50,13 @@ function countClick(queue: Queue, linkId: string): void {
 export function redirectFastPath({ cache, queue }: { cache: CacheTier; queue: Queue }): FastPath {
   return {
     route: '/:code',
-    answer(url, cookie) {
+    answer(url, cookie, requestKey) {
       const code = url.slice(1);
       if (url.length > 33 || !isCodeShaped(code)) return undefined;
       const hit = cache.peek(linkKey(code), cookie);
       const target = hit?.value as { id: string; url: string } | null | undefined;
       if (!target) return undefined;
-      countClick(queue, target.id);
+      countClick(queue, target.id, requestKey);
       return { status: 302, headers: ['location', target.url, 'cache-control', 'private, no-store'] };
     },
   };

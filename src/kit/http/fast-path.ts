@@ -10,6 +10,7 @@ import type { HotSeries } from '../metrics/metrics.ts';
 import type { Queue } from '../queue/queue.ts';
 import { SECURITY_HEADERS } from '../security/security-headers.ts';
 import { REQUEST_ID, nextRequestId } from './request-id.ts';
+import { REQUEST_KEY_HEADER, requestKeyOf } from './request-key.ts';
 
 /**
  * A route the app can sometimes answer from memory alone: `answer` runs synchronously on
@@ -23,8 +24,12 @@ import { REQUEST_ID, nextRequestId } from './request-id.ts';
  */
 export interface FastPath {
   route: string;
-  /** `cookie`: the request's Cookie header, if any. Answer `headers`: the route's own, as a flat [name, value, ...] list. */
-  answer(url: string, cookie: string | undefined): { status: number; headers: readonly string[] } | undefined;
+  /**
+   * `cookie`: the request's Cookie header, if any; `requestKey`: the balancer's request key
+   * (request-key.ts), if it sent a valid one. Answer `headers`: the route's own, as a flat
+   * [name, value, ...] list.
+   */
+  answer(url: string, cookie: string | undefined, requestKey: string | undefined): { status: number; headers: readonly string[] } | undefined;
 }
 
 export type FastPathFactory = (kit: { cache: CacheTier; queue: Queue }) => FastPath;
@@ -67,10 +72,13 @@ export const fastPathPlugin = fp<{ server: FastPathServer; fastPath: FastPath }>
       const raw = req.rawHeaders;
       let cookie: string | undefined;
       let given: string | undefined;
+      let requestKey: string | undefined;
       for (let i = 0; i < raw.length; i += 2) {
         const name = raw[i]!;
         if (name.length === 6 && name.toLowerCase() === 'cookie') cookie = cookie === undefined ? raw[i + 1] : `${cookie}; ${raw[i + 1]}`;
         else if (name.length === 12 && name.toLowerCase() === 'x-request-id') given = given === undefined ? raw[i + 1] : `${given}, ${raw[i + 1]}`;
+        // Two of them is no key (requestKeyOf refuses the joined value), as on the ordinary path.
+        else if (name.length === REQUEST_KEY_HEADER.length && name.toLowerCase() === REQUEST_KEY_HEADER) requestKey = requestKey === undefined ? raw[i + 1] : `${requestKey}, ${raw[i + 1]}`;
         // A balancer in front says which scheme the client used; anything but plain http
         // (a TLS-terminating proxy) needs HSTS, which the ordinary path adds.
         else if (name.length === 17 && name.toLowerCase() === 'x-forwarded-proto' && raw[i + 1] !== 'http') return false;
@@ -78,7 +86,7 @@ export const fastPathPlugin = fp<{ server: FastPathServer; fastPath: FastPath }>
       const started = performance.now();
       let answer: ReturnType<FastPath['answer']>;
       try {
-        answer = fast.answer(req.url, cookie);
+        answer = fast.answer(req.url, cookie, requestKeyOf(requestKey));
       } catch (err) {
         fastify.log.error({ err }, 'fast path failed; the ordinary path answers');
         return false;

@@ -3,10 +3,14 @@
 //
 // A segment is an append-only file named `<producer>.clicks`, where the producer id is
 // `<node>.<start ms>.<pid>.<seq>`: one writer, one process lifetime, one segment (a new one
-// after SEGMENT_MAX_BYTES). Each click is one line, `<link id> <YYYY-MM-DD>\n`, written with
-// one write(2), so a line is whole or absent, never torn by a killed process.
+// after SEGMENT_MAX_BYTES). Each click is one line, `<link id> <YYYY-MM-DD>\n`, or
+// `<link id> <YYYY-MM-DD> <request key>\n` when the balancer gave its request a key
+// (request-key.ts), written with one write(2), so a line is whole or absent, never torn by a
+// killed process.
 // A batch is a byte range [start, end) of one segment ending on a line boundary: the pair
 // (producer, start) names it for ever, which is what makes a redelivered batch detectable.
+
+import { isRequestKey } from '../http/request-key.ts';
 
 export const SEGMENT_SUFFIX = '.clicks';
 /** A segment this large is closed and the writer starts the next one. */
@@ -44,9 +48,11 @@ const LINK_ID = /^[1-9][0-9]{0,18}$/;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 /** One click's line. Throws on a value that would break the format (a bug, never user input). */
-export function clickLine(linkId: string, day: string): string {
-  if (!LINK_ID.test(linkId) || !DAY.test(day)) throw new Error(`not a click: ${linkId.slice(0, 30)} ${day.slice(0, 30)}`);
-  return `${linkId} ${day}\n`;
+export function clickLine(linkId: string, day: string, key?: string): string {
+  if (!LINK_ID.test(linkId) || !DAY.test(day) || (key !== undefined && !isRequestKey(key))) {
+    throw new Error(`not a click: ${linkId.slice(0, 30)} ${day.slice(0, 30)} ${key?.slice(0, 40) ?? ''}`);
+  }
+  return key === undefined ? `${linkId} ${day}\n` : `${linkId} ${day} ${key}\n`;
 }
 
 /** Bytes of `buf` up to and including its last newline: a batch never ends mid-line. */
@@ -54,11 +60,16 @@ export function wholeLines(buf: Buffer): number {
   return buf.lastIndexOf(0x0a) + 1;
 }
 
-/** Clicks of one link on one day, counted. */
+/**
+ * Clicks of one link on one day, counted; `keys` are the request keys of those among them
+ * that had one (in line order, repeats kept), so `count` >= keys.length. A worker counts a
+ * key it has applied before as no click.
+ */
 export interface ClickCount {
   linkId: string;
   day: string;
   count: number;
+  keys?: string[];
 }
 
 /**
@@ -79,15 +90,18 @@ export function countClicks(text: string): { clicks: ClickCount[]; lines: number
     lines++;
     const space = line.indexOf(' ');
     const linkId = space < 0 ? '' : line.slice(0, space);
-    const day = space < 0 ? '' : line.slice(space + 1);
-    if (!LINK_ID.test(linkId) || !DAY.test(day)) {
+    const second = space < 0 ? -1 : line.indexOf(' ', space + 1);
+    const day = space < 0 ? '' : second < 0 ? line.slice(space + 1) : line.slice(space + 1, second);
+    const requestKey = second < 0 ? undefined : line.slice(second + 1);
+    if (!LINK_ID.test(linkId) || !DAY.test(day) || (requestKey !== undefined && !isRequestKey(requestKey))) {
       bad++;
       continue;
     }
-    const key = line;
-    const c = byKey.get(key);
+    const group = second < 0 ? line : line.slice(0, second);
+    let c = byKey.get(group);
     if (c) c.count++;
-    else byKey.set(key, { linkId, day, count: 1 });
+    else byKey.set(group, (c = { linkId, day, count: 1 }));
+    if (requestKey !== undefined) (c.keys ??= []).push(requestKey);
   }
   return { clicks: [...byKey.values()], lines, bad };
 }

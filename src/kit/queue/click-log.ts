@@ -17,7 +17,7 @@ export interface ClickLogOptions {
   dir: string;
   /** This web server's node name (web1, ...). */
   node: string;
-  /** Topic whose messages are clicks ({linkId, day}); others are refused. */
+  /** Topic whose messages are clicks ({linkId, day, key?}: key is the request key); others are refused. */
   topic?: string;
   segmentMaxBytes?: number;
 }
@@ -50,7 +50,7 @@ export class ClickLogQueue implements ManagedQueue {
   publish(topic: string, message: Message): void {
     if (topic !== this.topic) throw new Error(`no consumer for topic ${topic}`);
     if (this.fd === undefined) this.open();
-    const line = clickLine(String(message.linkId), String(message.day));
+    const line = clickLine(String(message.linkId), String(message.day), message.key === undefined ? undefined : String(message.key));
     if (this.written + line.length > this.maxBytes && this.written > 0) {
       closeSync(this.fd!);
       this.seq++;

@@ -41,6 +41,8 @@ export interface HaproxyComponentOptions {
   metricsPort?: number;
   /** The edge's address, when Varnish is in front (haproxy.ts, HaproxyConfigOptions.edge). */
   edge?: string;
+  /** Rung 9: a request key on every request, kept across retries (HaproxyConfigOptions.requestKeys). */
+  requestKeys?: boolean;
 }
 
 export class HaproxyComponent implements Component, Balancer {
@@ -86,6 +88,7 @@ export class HaproxyComponent implements Component, Balancer {
         sticky: this.opts.sticky,
         ...(this.opts.metricsPort !== undefined ? { metricsPort: this.opts.metricsPort } : {}),
         ...(this.opts.edge !== undefined ? { edge: this.opts.edge } : {}),
+        requestKeys: this.opts.requestKeys === true,
       }),
     );
     return spawnLogged(bin, ['-db', '-f', this.cfgFile], { logFile: this.logFile });
