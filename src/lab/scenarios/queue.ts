@@ -15,9 +15,10 @@
 //     topology's Postgres, one with CLICK_LOG_DIR (the topology's, so the relay ships it), one
 //     without, at the same fixed rate (the share of the 50% load one web server carried),
 //     alternating over the rounds. Target: the medians' ratio <= 1.10.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { clickLine } from '../../kit/queue/click-log-format.ts';
 import { upDir } from '../../launcher/up-state.ts';
 import { cgroupAvailable, lowestWeight, releaseGroupDir } from '../../launcher/cgroup-cpu.ts';
 import { pinTree } from '../machine/cpu-pinning.ts';
@@ -68,8 +69,10 @@ async function clickCapacity(topology: BenchTopology, clicks: number, links: num
   const dir = path.join(upDir(topology.stateDir), 'clicklog');
   const producer = `bench.${Date.now()}.${GONE_PID}.0`;
   const day = new Date().toISOString().slice(0, 10);
+  // Each with a request key of its own, as every redirect through the balancer has at rung 9
+  // (the workers record each key: docs/operations.md, "Request keys").
   const lines: string[] = [];
-  for (let i = 0; i < clicks; i++) lines.push(`${(i % links) + 1} ${day}\n`);
+  for (let i = 0; i < clicks; i++) lines.push(clickLine(String((i % links) + 1), day, randomUUID()));
   const tmp = path.join(dir, `${producer}.tmp`);
   writeFileSync(tmp, lines.join(''));
   log(`click capacity: ${clicks.toLocaleString('en-US')} clicks appear at once in the click log folder…`);
