@@ -59,7 +59,9 @@ export async function runWorker(): Promise<number> {
       onResult,
       handle: async (body) => {
         const b = parseClickBatch(body);
-        if (!(await applyClickBatch(database, b, b.clicks))) qm.duplicate(QUEUES.clicks);
+        const { applied, repeated } = await applyClickBatch(database, b, b.clicks);
+        if (!applied) qm.duplicate(QUEUES.clicks);
+        if (repeated > 0) qm.repeatedClicks(repeated);
       },
     }),
     new BrokerConsumer({

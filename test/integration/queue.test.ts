@@ -244,10 +244,11 @@ describe('ladder up --rung 9 --workers 2', () => {
     expect(seen).toEqual(codes.map((c) => load.ok.get(c)));
     expect(dead('clicks')).toBe(0);
     const duplicates = await workerMetric('ladder_jobs_duplicates_total', 'queue="clicks"');
+    const repeated = await workerMetric('ladder_clicks_repeated_total', '');
     const [{ batches }] = (await sql<{ batches: string }>('select count(*) as batches from click_batches')) as [{ batches: string }];
     console.log(
       `queue chaos: ${answered} redirects answered 302 in ${loadSeconds.toFixed(0)} s (broker frozen ${STOP_S} s), other answers ${JSON.stringify(Object.fromEntries(load.other))}; ` +
-        `${batches} batches applied, ${duplicates} redelivered batch(es) recognised by the workers running now`,
+        `${batches} batches applied, ${duplicates} redelivered batch(es) and ${repeated} retried click(s) recognised by the workers running now`,
     );
     const [summary] = await sql<{ clicks: string }>('select clicks from owner_summary where owner_id = $1', [userId]);
     expect(Number(summary!.clicks)).toBe(seen.reduce((a, b) => a + b, 0));
@@ -277,6 +278,7 @@ describe('ladder up --rung 9 --workers 2', () => {
     expect(await clicks()).toBe(3);
     const [row] = await sql<{ n: string }>('select count(*) as n from click_keys where request_key = $1', [key]);
     expect(row!.n).toBe('1');
+    expect(await workerMetric('ladder_clicks_repeated_total', '')).toBeGreaterThanOrEqual(5);
 
     // Keys are forgotten once older than the retention, and only then (each worker prunes
     // about once a minute; called directly here).

@@ -285,13 +285,14 @@ export const CLICK_KEY_RETENTION_S = 3600;
  * the request keys of its clicks (click_keys), then adds its clicks (one upsert per link and
  * day), less those whose key was recorded before (a redirect retried by the balancer on
  * another server, or a key repeated), and the owners' totals, all in one transaction. A
- * redelivered batch finds its id and changes nothing. Returns whether it was applied now.
+ * redelivered batch finds its id and changes nothing. Returns whether it was applied now, and
+ * how many of its clicks had a key recorded before (counted as none).
  */
 export async function applyClickBatch(
   db: Db,
   id: ClickBatchId,
   batch: { linkId: string; day: string; count: number; keys?: string[] }[],
-): Promise<boolean> {
+): Promise<{ applied: boolean; repeated: number }> {
   const total = batch.reduce((s, c) => s + c.count, 0);
   return db.tx(async (tx) => {
     const fresh = await tx.query(
@@ -299,8 +300,9 @@ export async function applyClickBatch(
        on conflict do nothing returning 1`,
       [id.producer, id.start, id.end, total],
     );
-    if (fresh.length === 0) return false;
+    if (fresh.length === 0) return { applied: false, repeated: 0 };
     const clicks = await withoutSeenKeys(tx, batch);
+    const repeated = total - clicks.reduce((s, c) => s + c.count, 0);
     await addClicks(tx, clicks);
     if (clicks.length > 0) {
       await tx.query(
@@ -312,7 +314,7 @@ export async function applyClickBatch(
         [arrayLiteral(clicks.map((c) => c.linkId)), arrayLiteral(clicks.map((c) => c.count))],
       );
     }
-    return true;
+    return { applied: true, repeated };
   });
 }
 

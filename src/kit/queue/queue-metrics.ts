@@ -13,6 +13,8 @@ export interface QueueMetrics {
   count(queue: QueueName, result: JobResult): void;
   /** A message received again after it was applied (a redelivery), recognised by its id and skipped. */
   duplicate(queue: QueueName): void;
+  /** Clicks whose request key had been applied already (a redirect the balancer retried), counted as none. */
+  repeatedClicks(n: number): void;
 }
 
 export function queueMetrics(registry: Registry, queues: readonly BrokerQueue[]): QueueMetrics {
@@ -27,6 +29,11 @@ export function queueMetrics(registry: Registry, queues: readonly BrokerQueue[])
     name: 'ladder_jobs_duplicates_total',
     help: 'Messages received again after they had been applied (redeliveries), recognised by their id and changing nothing.',
     labelNames: ['queue'] as const,
+    registers,
+  });
+  const repeated = new Counter({
+    name: 'ladder_clicks_repeated_total',
+    help: 'Clicks whose request key had been applied already (a redirect the balancer retried on another server after the first wrote the click), counted as none.',
     registers,
   });
   for (const q of queues) {
@@ -68,5 +75,10 @@ export function queueMetrics(registry: Registry, queues: readonly BrokerQueue[])
       }
     },
   });
-  return { jobs, count: (queue, result) => jobs.labels(queue, result).inc(), duplicate: (queue) => duplicates.labels(queue).inc() };
+  return {
+    jobs,
+    count: (queue, result) => jobs.labels(queue, result).inc(),
+    duplicate: (queue) => duplicates.labels(queue).inc(),
+    repeatedClicks: (n) => repeated.inc(n),
+  };
 }
