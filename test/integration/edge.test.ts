@@ -9,6 +9,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/kit/process/pid.ts';
+import { varnishWorkDir } from '../../src/launcher/components/varnish.ts';
 import { ensureDir } from '../../src/launcher/state-dir.ts';
 import { Client, signedUpClient } from '../support/app.ts';
 import { LADDER_BIN } from '../support/process.ts';
@@ -317,6 +318,16 @@ describe('rung 6: the edge', () => {
     const all = await Promise.all(Array.from({ length: 20 }, () => get(`/preview/${code}`)));
     for (const r of all) expect(r.status).toBe(200);
     expect((await originCount('/preview/:code')) - before).toBe(1);
+  });
+
+  it('writes no per-request records to its shared-memory log, and still its health probes', async () => {
+    // The mask is a measured saving (docs/performance.md); what it keeps is what an operator needs.
+    const url = `/login?vsl-check=${Date.now()}`;
+    expect((await get(url)).status).toBe(200);
+    const log = spawnSync('varnishlog', ['-n', varnishWorkDir(path.join(stateDir, 'up')), '-d', '-g', 'raw'], { encoding: 'utf8', timeout: 3000 });
+    expect(log.stdout).toMatch(/\bBackend_health\b/);
+    expect(log.stdout).not.toMatch(/\b(ReqURL|ReqHeader|RespHeader|Timestamp|VCL_call)\b/);
+    expect(log.stdout).not.toContain('vsl-check');
   });
 
   it('keeps serving cached assets and public pages with every web server stopped', async () => {
