@@ -122,13 +122,16 @@ describe('ladder bench on a launched topology', () => {
     expect(f['origin requests per 1,000 page views, without the edge']).toBe(4000);
     expect(f['origin requests per 1,000 page views, with the edge']).toBeLessThan(40);
     expect(f['assets fetched from the origin by the edge']).toBe(f['assets a page links']);
-    expect(report.saturation.medians.map((m) => m.server)).toEqual(['edge-assets', 'origin-pages']);
+    expect(report.saturation.medians.map((m) => m.server)).toEqual(['edge-assets', 'origin-pages', 'origin-pages-haproxy', 'origin-previews-haproxy']);
     for (const m of report.saturation.measurements) {
       expect(m.throughput, m.server).toBeGreaterThan(0);
       expect(Object.keys(m.statuses), m.server).toEqual(['200']);
       expect(m.failed, m.server).toBe(0);
     }
-    expect(report.ratios['edge asset rate / origin page rate']).toBeGreaterThan(0);
+    // Per core: HAProxy's CPU is counted on the origin's side, so a page costs more there than at one web server.
+    expect(report.ratios['edge asset rate / origin page rate per core (HAProxy + web servers, home page)']).toBeGreaterThan(0);
+    expect(f['HAProxy + web servers CPU µs per home page']).toBeGreaterThan(f['one web server CPU µs per home page']!);
+    expect(report.ratios['edge asset rate / one web server page rate, req/s at the same cap (the first comparison)']).toBeGreaterThan(0);
     expect(report.targets.find((t) => t.name.startsWith('failed'))?.pass).toBe(true);
     expectStopped(report);
   });

@@ -238,7 +238,7 @@ describe('ladder up --rung 7 --web 3', () => {
   it('the balancer sets X-Forwarded-* itself: a client cannot choose the host, the scheme or its rate-limit bucket', async () => {
     const spoof = { 'x-forwarded-host': 'evil.example', forwarded: 'for=203.0.113.9;host=evil.example;proto=https', 'x-forwarded-proto': 'https' };
     const link = await user.post('/api/links', { url: 'https://example.com/forwarded' }, spoof);
-    expect(link.status).toBe(201);
+    expect(link.status, JSON.stringify(link.json)).toBe(201);
     expect(link.json.shortUrl).toBe(`${entry}/${link.json.code}`);
     expect(link.headers.get('strict-transport-security')).toBeNull();
     // Login attempts from one client, each claiming another address: the limit (30 a minute
