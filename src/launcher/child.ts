@@ -27,12 +27,12 @@ export function spawnLogged(
 
 /** Polls until probe() is true or the deadline passes (then throws with `what`). */
 export async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number, what: string, failed?: () => string | undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     const why = failed?.();
     if (why) throw new LadderFailure('COMPONENT_FAILED', `${what}: ${why}`);
     if (await probe()) return;
-    if (Date.now() > deadline) throw new LadderFailure('COMPONENT_FAILED', `${what}: not ready within ${Math.round(timeoutMs / 1000)} s`);
+    if (performance.now() > deadline) throw new LadderFailure('COMPONENT_FAILED', `${what}: not ready within ${Math.round(timeoutMs / 1000)} s`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -325,13 +325,13 @@ export class PostgresServer {
       exited = `exit ${code ?? signal}`;
       if (this.child === child) this.child = undefined;
     });
-    const deadline = Date.now() + 60_000;
+    const deadline = performance.now() + 60_000;
     for (;;) {
       if (exited) {
         throw new LadderFailure('COMPONENT_FAILED', `Postgres did not start (${exited}); see ${this.logFile}:\n${tail(this.logFile)}`);
       }
       if (await this.ping()) return;
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         await this.stop();
         throw new LadderFailure('COMPONENT_FAILED', `Postgres did not accept connections within 60 s; see ${this.logFile}`);
       }

@@ -199,12 +199,12 @@ async function ensureClusters(stateDir: string, to: number, files: ShardsFile, s
   const supervisor = lockHolder(upDir(stateDir))!;
   writeFileSync(path.join(upDir(stateDir), 'scale.json'), JSON.stringify({ shards: to }));
   process.kill(supervisor, 'SIGUSR2');
-  const deadline = Date.now() + 180_000;
+  const deadline = performance.now() + 180_000;
   for (;;) {
     const nodes = readUpState(stateDir)?.nodes ?? [];
     const ready = want.every((n) => nodes.filter((x) => x.shard === n).length > 0 && nodes.filter((x) => x.shard === n).every((x) => x.state === 'ready'));
     if (ready && missing().length === 0) return readShardsFile(stateDir);
-    if (Date.now() > deadline) throw new LadderFailure('COMPONENT_FAILED', `cluster(s) ${missing().join(', ')} not ready within 180 s; see \`ladder logs supervisor\``);
+    if (performance.now() > deadline) throw new LadderFailure('COMPONENT_FAILED', `cluster(s) ${missing().join(', ')} not ready within 180 s; see \`ladder logs supervisor\``);
     await sleep(250);
   }
 }
@@ -280,8 +280,8 @@ async function fingerprint(db: pg.Client, logicals: readonly number[]): Promise<
 
 /** Until every live web process routes by `version` (5 s at most: a process that does not answer by then is treated as gone). */
 async function waitRouted(catalog: pg.Client, version: number): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while ((await processesBehind(catalog, version, SEEN_FRESH_MS)).length > 0 && Date.now() < deadline) await sleep(5);
+  const deadline = performance.now() + 5000;
+  while ((await processesBehind(catalog, version, SEEN_FRESH_MS)).length > 0 && performance.now() < deadline) await sleep(5);
 }
 
 async function switchAll(files: ShardsFile, catalog: pg.Client, run: Run, save: (r: Run) => Promise<void>, say: Say): Promise<void> {

@@ -333,14 +333,14 @@ export async function scale(stateDir: string, count: number, say: Say): Promise<
   checkWebCount(count, (readUpState(stateDir)?.nodes ?? []).some((n) => n.role === 'haproxy'));
   writeFileSync(path.join(upDir(stateDir), 'scale.json'), JSON.stringify({ web: count }));
   process.kill(supervisor, 'SIGUSR2');
-  const deadline = Date.now() + 90_000;
+  const deadline = performance.now() + 90_000;
   for (;;) {
     const webs = (readUpState(stateDir)?.nodes ?? []).filter((n) => n.role === 'web');
     if (webs.length === count && webs.every((n) => n.state === 'ready')) {
       say(`${count} web server(s) ready`);
       return 0;
     }
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       say(`not at ${count} ready web servers within 90 s; see \`ladder logs supervisor\``);
       return 1;
     }

@@ -53,8 +53,14 @@ describe('ladder up --rung 4 --ha', () => {
     }, 10_000);
     for (const n of ns) expect(n.state).toBe('ready');
     expect(codes.length).toBe(20);
+    // A replica's role is known before it streams: wait for both to connect (a fresh clone on
+    // a busy machine read 1 of 2 at once).
     const leader = cluster.pgNodes().find((n) => n.role === 'postgres')!;
-    const streaming = await cluster.onNode(leader, async (c) => (await c.query('select application_name from pg_stat_replication')).rowCount);
+    let streaming: number | null = 0;
+    await waitFor('both replicas streaming from the leader', async () => {
+      streaming = await cluster.onNode(leader, async (c) => (await c.query("select application_name from pg_stat_replication where state = 'streaming'")).rowCount);
+      return streaming === 2;
+    }, 20_000).catch(() => undefined);
     expect(streaming).toBe(2);
   });
 

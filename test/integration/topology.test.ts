@@ -34,9 +34,9 @@ const status = (): Status => JSON.parse(ladder('status', '--json').out) as Statu
 const node = (name: string) => status().nodes.find((n) => n.name === name)!;
 
 async function waitFor(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms;
   while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -214,9 +214,9 @@ describe('ladder up --rung 7 --web 3', () => {
     // Back by itself: the client reconnects with no restart of anything. Every web server
     // reconnects on its own, so back means six 200s in a row (each of the three servers twice,
     // in HAProxy's rotation); one 200 let the next test meet a server still reconnecting (503).
-    const deadline = Date.now() + 15_000;
+    const deadline = performance.now() + 15_000;
     let inARow = 0;
-    while (Date.now() < deadline && inARow < 6) inARow = (await user.get('/api/me')).status === 200 ? inARow + 1 : 0;
+    while (performance.now() < deadline && inARow < 6) inARow = (await user.get('/api/me')).status === 200 ? inARow + 1 : 0;
     expect(inARow).toBe(6);
     const r = await load.stop();
     expect(r.failed).toEqual([]);

@@ -50,9 +50,9 @@ export async function stopChild(child: ChildProcess, opts: StopOptions = {}): Pr
 export async function stopPid(pid: number, opts: StopOptions = {}): Promise<StopOutcome> {
   if (!isAlive(pid)) return 'not-running';
   if (!signalPid(pid, opts.signal ?? 'SIGTERM')) return 'not-running';
-  const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const deadline = performance.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   while (isAlive(pid)) {
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       signalPid(pid, 'SIGKILL');
       // SIGKILL cannot be caught; a short wait lets the kernel finish so callers see it gone.
       const until = Date.now() + 2000;

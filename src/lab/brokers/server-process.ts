@@ -33,10 +33,10 @@ export class ServerProcess {
     child.once('exit', (code, signal) => {
       exit = `exit ${code ?? signal}`;
     });
-    const deadline = Date.now() + (this.opts.readyTimeoutMs ?? 30_000);
+    const deadline = performance.now() + (this.opts.readyTimeoutMs ?? 30_000);
     while (!(await this.opts.ready())) {
       if (exit) throw new Error(`${this.opts.command} did not start (${exit}); see ${this.opts.logFile}`);
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         await this.stop();
         throw new Error(`${this.opts.command} did not answer within the timeout; see ${this.opts.logFile}`);
       }

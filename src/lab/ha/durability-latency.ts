@@ -59,9 +59,9 @@ async function setMode(sync: boolean): Promise<void> {
   const n = leader();
   const res = await fetch(`${n.api}/config`, { method: 'PATCH', body: JSON.stringify({ synchronous_mode: sync }), headers: { 'content-type': 'application/json' } });
   if (!res.ok) throw new Error(`PATCH /config: ${res.status}`);
-  const deadline = Date.now() + 30_000;
+  const deadline = performance.now() + 30_000;
   while ((await syncStates(n)).includes('sync') !== sync) {
-    if (Date.now() > deadline) throw new Error(`not in ${sync ? 'synchronous' : 'asynchronous'} mode within 30 s`);
+    if (performance.now() > deadline) throw new Error(`not in ${sync ? 'synchronous' : 'asynchronous'} mode within 30 s`);
     await sleep(250);
   }
 }

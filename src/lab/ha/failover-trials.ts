@@ -45,9 +45,9 @@ function ladder(...args: string[]) {
 const pgNodes = (): Node[] => (JSON.parse(ladder('status', '--json').out) as { nodes: Node[] }).nodes.filter((n) => /^pg\d+$/.test(n.name));
 
 async function waitFor(what: string, ok: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms;
   while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(250);
   }
 }

@@ -130,12 +130,12 @@ export async function startReference(
 async function ready(session: BenchSession, sut: ServerUnderTest, opts: StartOptions, checkLocation: boolean): Promise<void> {
   const base = `http://${sut.host}:${sut.port}`;
   // PGlite seeds inside the server before it listens: allow for a large seed.
-  const deadline = Date.now() + 60_000 + opts.links / 100;
+  const deadline = performance.now() + 60_000 + opts.links / 100;
   for (;;) {
     if (sut.proc.exitStatus !== undefined) {
       throw new Error(`${sut.label} stopped while starting (${sut.proc.exitStatus}):\n${session.supervisor.tail(sut.proc)}`);
     }
-    if (Date.now() > deadline) throw new Error(`${sut.label} did not answer /healthz in time; see ${sut.proc.logFile}`);
+    if (performance.now() > deadline) throw new Error(`${sut.label} did not answer /healthz in time; see ${sut.proc.logFile}`);
     try {
       const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();

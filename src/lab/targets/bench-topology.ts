@@ -304,14 +304,14 @@ export class BenchTopology {
       await this.haproxy(`${inRotation && !healthChecks ? 'disable' : 'enable'} health web/${w.name}`);
       await this.haproxy(`set server web/${w.name} state ${inRotation ? 'ready' : 'maint'}`);
     }
-    const deadline = Date.now() + 30_000;
+    const deadline = performance.now() + 30_000;
     for (;;) {
       const states = await serverStates(this.adminSocket).catch((): Record<string, string> => ({}));
       const up = Object.entries(states)
         .filter(([, s]) => s.startsWith('UP') || s === 'no check')
         .map(([name]) => name);
       if (up.length === count && want.every((w) => up.includes(w))) break;
-      if (Date.now() > deadline) throw new Error(`HAProxy did not have ${want.join(', ')} up within 30 s (up: ${up.join(', ') || 'none'})`);
+      if (performance.now() > deadline) throw new Error(`HAProxy did not have ${want.join(', ')} up within 30 s (up: ${up.join(', ') || 'none'})`);
       await new Promise((r) => setTimeout(r, 100));
     }
     this.active = new Set(want);

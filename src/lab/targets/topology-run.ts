@@ -124,7 +124,7 @@ export function seedRedirectLinks(session: BenchSession, links: number): (db: pg
 export async function checkRedirects(topology: BenchTopology, links: number): Promise<void> {
   const base = topology.entry.href.replace(/\/$/, '');
   const tries = 2 * Math.max(1, topology.webs().length);
-  const deadline = Date.now() + 60_000;
+  const deadline = performance.now() + 60_000;
   for (;;) {
     let problem: string | undefined;
     for (let t = 0; t < tries && !problem; t++) {
@@ -139,7 +139,7 @@ export async function checkRedirects(topology: BenchTopology, links: number): Pr
       }
     }
     if (!problem) return;
-    if (Date.now() > deadline) throw new Error(`the topology does not serve the seeded links: ${problem}`);
+    if (performance.now() > deadline) throw new Error(`the topology does not serve the seeded links: ${problem}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
