@@ -43,14 +43,19 @@ export function capCpu(group: string, pid: number, cores: number): string {
  */
 export function capProcessTree(group: string, pid: number, cores: number): string {
   const dir = capCpu(group, pid, cores);
-  for (const child of descendants(pid)) {
+  moveInto(dir, descendants(pid));
+  return dir;
+}
+
+/** Writes each process into the group folder `dir`; one that exited meanwhile is skipped. */
+function moveInto(dir: string, pids: Iterable<number | string>): void {
+  for (const p of pids) {
     try {
-      writeFileSync(path.join(dir, 'cgroup.procs'), String(child));
+      writeFileSync(path.join(dir, 'cgroup.procs'), String(p));
     } catch {
       /* exited meanwhile */
     }
   }
-  return dir;
 }
 
 /** Removes a group once its processes have exited (best effort). */
@@ -72,28 +77,14 @@ export function lowestWeight(group: string, pids: number[]): string {
   const dir = path.join(ROOT, group);
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'cpu.shares'), '2');
-  for (const pid of pids) {
-    for (const p of [pid, ...descendants(pid)]) {
-      try {
-        writeFileSync(path.join(dir, 'cgroup.procs'), String(p));
-      } catch {
-        /* exited meanwhile */
-      }
-    }
-  }
+  for (const pid of pids) moveInto(dir, [pid, ...descendants(pid)]);
   return dir;
 }
 
 /** Moves every process of a group folder (capCpu's, capProcessTree's or lowestWeight's) back to the root group and removes the folder. */
 export function releaseGroupDir(dir: string): void {
   try {
-    for (const p of readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
-      try {
-        writeFileSync(path.join(ROOT, 'cgroup.procs'), p);
-      } catch {
-        /* exited meanwhile */
-      }
-    }
+    moveInto(ROOT, readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean));
     rmdirSync(dir);
   } catch {
     /* gone already */
