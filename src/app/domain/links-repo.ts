@@ -6,6 +6,7 @@
 import { batchedLookup } from '../../kit/db/batched-lookup.ts';
 import { dbFor, type Db, type ReadDb, type TxDb } from '../../kit/db/database.ts';
 import { logicalOfKey } from '../../kit/db/shard-key.ts';
+import type { ClickCount } from '../../kit/queue/click-log-format.ts';
 import { NO_OUTBOX, type Outbox } from '../../kit/queue/outbox.ts';
 import { INDEX_EVENTS, writeWithIndex } from './owner-index.ts';
 
@@ -263,12 +264,17 @@ export async function addClicks(tx: TxDb, batch: { linkId: string; day: string; 
   );
 }
 
-/** `{a,b,c}` for values that are digits or ISO dates (checked: anything else is a bug). */
-function arrayLiteral(values: (string | number)[]): string {
+/**
+ * `{a,b,c}` for values that are digits or ISO dates, or with `UUIDS` lower-case request keys
+ * (checked: anything else is a bug).
+ */
+function arrayLiteral(values: (string | number)[], allowed: { chars: RegExp; what: string } = NUMBERS_OR_DATES): string {
   const text = values.join(',');
-  if (!/^[0-9,-]*$/.test(text)) throw new Error('click batch holds a value that is not a number or a date');
+  if (!allowed.chars.test(text)) throw new Error(`click batch holds a value that is not ${allowed.what}`);
   return `{${text}}`;
 }
+const NUMBERS_OR_DATES = { chars: /^[0-9,-]*$/, what: 'a number or a date' };
+const UUIDS = { chars: /^[0-9a-f,-]*$/, what: 'a request key (a UUID)' };
 
 /** A click batch's name: the producer (a web server's log segment) and its first byte. */
 export interface ClickBatchId {
@@ -291,7 +297,7 @@ export const CLICK_KEY_RETENTION_S = 3600;
 export async function applyClickBatch(
   db: Db,
   id: ClickBatchId,
-  batch: { linkId: string; day: string; count: number; keys?: string[] }[],
+  batch: ClickCount[],
 ): Promise<{ applied: boolean; repeated: number }> {
   const total = batch.reduce((s, c) => s + c.count, 0);
   return db.tx(async (tx) => {
@@ -323,13 +329,13 @@ export async function applyClickBatch(
  * overlapping keys wait for each other instead of deadlocking) and returns its clicks less
  * one for every key that was recorded already, by an earlier batch or earlier in this one.
  */
-async function withoutSeenKeys(tx: TxDb, batch: { linkId: string; day: string; count: number; keys?: string[] }[]) {
+async function withoutSeenKeys(tx: TxDb, batch: ClickCount[]): Promise<ClickCount[]> {
   const keys = batch.flatMap((c) => c.keys ?? []);
   if (keys.length === 0) return batch;
   const rows = await tx.query<{ k: string }>(
     `insert into click_keys (request_key) select k from unnest($1::uuid[]) as u(k) order by k
      on conflict do nothing returning request_key::text as k`,
-    [uuidArrayLiteral([...new Set(keys)].sort())],
+    [arrayLiteral([...new Set(keys)].sort(), UUIDS)],
   );
   const fresh = new Set(rows.map((r) => r.k));
   return batch
@@ -351,13 +357,6 @@ export async function pruneClickKeys(db: Db, limit = 10_000): Promise<number> {
     [CLICK_KEY_RETENTION_S, limit],
   );
   return rows.length;
-}
-
-/** `{k1,k2}` for request keys (checked: lower-case UUIDs only). */
-function uuidArrayLiteral(keys: string[]): string {
-  const text = keys.join(',');
-  if (!/^[0-9a-f,-]*$/.test(text)) throw new Error('click batch holds a request key that is not a UUID');
-  return `{${text}}`;
 }
 
 /** Applies a link event to its owner's summary once (the event id is recorded in the same transaction). */

@@ -16,7 +16,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export function requestKeyOf(value: string | string[] | undefined): string | undefined {
   if (typeof value !== 'string' || value.length !== 36) return undefined;
   const key = value.toLowerCase();
-  return UUID.test(key) ? key : undefined;
+  return isRequestKey(key) ? key : undefined;
 }
 
 /** Is this a key as requestKeyOf returns it (checked again wherever one is read back)? */
