@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sumSeries } from '../../src/lab/measure/prom-text.ts';
 import { Client, signedUpClient, startTestServer, type TestServer } from '../support/app.ts';
@@ -11,6 +12,16 @@ beforeAll(async () => {
   bob = await signedUpClient(server.url);
 });
 afterAll(async () => server.close());
+
+/** One GET with a Host header of our choosing, on its own connection: the status line and headers. */
+async function rawGet(base: string, path: string, host: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  const socket = net.connect(Number(port), hostname);
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  let text = '';
+  for await (const chunk of socket) text += String(chunk);
+  return text;
+}
 
 async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 5000): Promise<T> {
   const deadline = performance.now() + ms;
@@ -72,6 +83,34 @@ describe('links', () => {
     const used = (await reads()) - before;
     expect(used).toBeGreaterThan(0);
     expect(used).toBeLessThan(100);
+  });
+
+  it('a redirect answered before the framework is the route\'s redirect: the same headers, the Host check, the click', async () => {
+    const { json } = await alice.post('/api/links', { url: 'https://example.com/fast' });
+    const anon = new Client(server.url);
+    // A query string takes the route; a bare code is answered before Fastify (the fast path).
+    const headersOf = async (path: string) => {
+      const res = await anon.get(path);
+      expect([res.status, res.headers.get('location')]).toEqual([302, 'https://example.com/fast']);
+      const h = Object.fromEntries(res.headers);
+      expect(h['x-request-id']).toMatch(/^[A-Za-z0-9._-]{1,64}$/);
+      delete h.date;
+      delete h['x-request-id'];
+      return h;
+    };
+    const fast = await headersOf(`/${json.code}`);
+    expect(fast).toEqual(await headersOf(`/${json.code}?from=route`));
+    expect(fast).toMatchObject({ 'cache-control': 'private, no-store', 'x-frame-options': 'DENY', 'content-length': '0' });
+    const echoed = await fetch(`${server.url}/${json.code}`, { redirect: 'manual', headers: { 'x-request-id': 'trace-7' } });
+    expect([echoed.status, echoed.headers.get('x-request-id')]).toEqual([302, 'trace-7']);
+    // A Host that is not a host[:port] is refused there as everywhere (400), and counts no click.
+    const raw = await rawGet(server.url, `/${json.code}`, 'not a host');
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    const stats = await waitFor(() => alice.get(`/api/links/${json.code}/stats`), (r) => r.json?.clicks === 3);
+    expect(stats.json.clicks).toBe(3);
+    // Both paths are counted under the route in the request metrics.
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(sumSeries(text, 'http_request_duration_seconds_count', 'route="/:code",status_code="302"')).toBeGreaterThanOrEqual(3);
   });
 
   it('HEAD does not count a click', async () => {
@@ -147,6 +186,19 @@ describe('links', () => {
     ]) {
       expect(res.status).toBe(401);
       expect(res.json.error.code).toBe('UNAUTHENTICATED');
+    }
+  });
+});
+
+describe('the redirect when the database cannot answer', () => {
+  it('the fast path hands it to the route, which answers 503 in the catalogue shape', async () => {
+    const down = await startTestServer({}, { databaseUrl: 'postgres://ladder@127.0.0.1:1/none' });
+    try {
+      const res = await new Client(down.url).get('/abcdefgh');
+      expect(res.status).toBe(503);
+      expect(res.json.error.code).toBe('SERVICE_UNAVAILABLE');
+    } finally {
+      await down.close();
     }
   });
 });

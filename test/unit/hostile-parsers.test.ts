@@ -108,4 +108,10 @@ describe('mapError', () => {
     expect(mapError(reset, ctx).log).toBe('error'); // e.g. a database connection's reset
     expect(mapError(new TypeError('x is undefined'), ctx)).toMatchObject({ log: 'error', error: { code: 'INTERNAL' } });
   });
+  it('a database that cannot be reached is a 503 logged at info, not a 500', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    expect(mapError(refused, ctx)).toMatchObject({ log: 'info', error: { code: 'SERVICE_UNAVAILABLE', status: 503 } });
+    expect(mapError(new Error('timeout exceeded when trying to connect'), ctx).error.code).toBe('SERVICE_UNAVAILABLE');
+    expect(mapError(Object.assign(new Error('the database system is starting up'), { code: '57P03' }), ctx).error.code).toBe('SERVICE_UNAVAILABLE');
+  });
 });

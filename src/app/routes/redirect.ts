@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CacheTier } from '../../kit/cache/cache-tier.ts';
 import type { FastPath } from '../../kit/http/fast-path.ts';
 import type { Queue } from '../../kit/queue/queue.ts';
+import type { ReadDb } from '../../kit/db/database.ts';
 import { isCodeShaped } from '../domain/codes.ts';
 import { CODES_FILTER, findTarget, linkKey } from '../domain/links-repo.ts';
 import { notFoundPage } from '../views/pages.ts';
@@ -42,22 +43,43 @@ function countClick(queue: Queue, linkId: string, key: string | undefined): void
   queue.publish('click', key === undefined ? { linkId, day: today() } : { linkId, day: today(), key });
 }
 
+/** The redirect's own headers on the fast path: the same as the route's below. */
+const redirectHeaders = (url: string): readonly string[] => ['location', url, 'cache-control', 'private, no-store'];
+
 /**
- * The same redirect from the in-process cache alone, before the framework (the kit's fast
- * path): a GET of a code-shaped path whose target L1 holds. Everything else (a miss, an
- * unknown code, a query string, HEAD, a recent writer) takes the route above.
+ * The same redirect before the framework (the kit's fast path), for a GET of a code-shaped
+ * path with no query string: from the in-process cache alone when L1 holds the target
+ * (rung 5); or, where reads need nothing of the request and no cache tier stands in front
+ * (rungs 1-3), after the same batched lookup the route makes. Everything else (an L1 miss
+ * at rung 5, a query string, HEAD, a recent writer, rung 4's replicas, shards) takes the
+ * route, and so does a code the lookup did not find (for the 404 page).
  */
-export function redirectFastPath({ cache, queue }: { cache: CacheTier; queue: Queue }): FastPath {
+export function redirectFastPath({ cache, queue, reads }: { cache: CacheTier; queue: Queue; reads: ReadDb | undefined }): FastPath {
+  const codeOf = (url: string) => {
+    const code = url.slice(1);
+    return url.length <= 33 && isCodeShaped(code) ? code : undefined;
+  };
   return {
     route: '/:code',
     answer(url, cookie, requestKey) {
-      const code = url.slice(1);
-      if (url.length > 33 || !isCodeShaped(code)) return undefined;
+      const code = codeOf(url);
+      if (code === undefined) return undefined;
       const hit = cache.peek(linkKey(code), cookie);
       const target = hit?.value as { id: string; url: string } | null | undefined;
       if (!target) return undefined;
       countClick(queue, target.id, requestKey);
-      return { status: 302, headers: ['location', target.url, 'cache-control', 'private, no-store'] };
+      return { status: 302, headers: redirectHeaders(target.url) };
     },
+    ...(reads && {
+      load(url, _cookie, requestKey) {
+        const code = codeOf(url);
+        if (code === undefined) return undefined;
+        return findTarget(reads, code).then((target) => {
+          if (!target) return undefined;
+          countClick(queue, target.id, requestKey);
+          return { status: 302, headers: redirectHeaders(target.url) };
+        });
+      },
+    }),
   };
 }

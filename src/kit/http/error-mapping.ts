@@ -40,6 +40,18 @@ export interface ErrorContext {
 
 type ErrorLike = Error & { code?: unknown; statusCode?: unknown };
 
+/**
+ * A dependency that cannot be reached (the database refused or did not answer the
+ * connection, or is starting or stopping): the catalogue's 503, not a bug. A connection
+ * reset mid-statement is not among them: it stays an error with its stack.
+ */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', '57P03']);
+const UNREACHABLE_MESSAGE = /^(timeout exceeded when trying to connect|Connection terminated due to connection timeout)$/;
+
+function dependencyDown(err: ErrorLike, code: string | undefined): boolean {
+  return (code !== undefined && UNREACHABLE_CODES.has(code)) || UNREACHABLE_MESSAGE.test(err.message);
+}
+
 export function mapError(err: ErrorLike, ctx: ErrorContext): MappedError {
   if (err instanceof LadderError) return { error: err, log: 'none' };
   const code = typeof err.code === 'string' ? err.code : undefined;
@@ -48,6 +60,10 @@ export function mapError(err: ErrorLike, ctx: ErrorContext): MappedError {
   if (ctx.clientGone && (code === 'ECONNRESET' || code === 'ECONNABORTED' || code === 'ERR_STREAM_PREMATURE_CLOSE')) {
     // No one reads the answer; the status only shows in metrics.
     return { error: new LadderError('VALIDATION_FAILED', 'The client closed the request.', { cause: err }), log: 'info' };
+  }
+  if (dependencyDown(err, code)) {
+    // Logged once per request at info: an outage would otherwise fill the error log; /readyz says it.
+    return { error: new LadderError('SERVICE_UNAVAILABLE', undefined, { cause: err }), log: 'info' };
   }
   if (code && FASTIFY_CODES[code]) return { error: new LadderError(FASTIFY_CODES[code], undefined, { cause: err }), log: 'none' };
   const status = typeof err.statusCode === 'number' ? err.statusCode : undefined;
