@@ -57,7 +57,7 @@ export interface PhaseResult {
   scheduled?: number;
   /** Open mode: requests sent more than LATE_MS after they were due. */
   late?: number;
-  /** Open mode: requests still waiting for a connection when the window closed. */
+  /** Open mode: requests due in the window still waiting for a connection when the drain after it ended (DRAIN_MS). */
   unsent?: number;
   maxSendLagMs?: number;
   /** CPU the driver used, as a fraction of one core (near 1.0: the driver may be the limit). */

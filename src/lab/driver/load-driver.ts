@@ -245,10 +245,12 @@ async function openLoop(spec: PhaseSpec, paths: RequestSource, slots: Slot[]): P
     };
     pump();
   });
-  const unsent = due.length - head + dropped;
-  head = due.length; // nothing more is sent once the window has closed
+  // Requests that fell due inside the window still go out as connections free up, timed
+  // from when they were due; only those still waiting when the drain ends are unsent.
   const drainBy = now() + DRAIN_MS;
-  while (inFlight > 0 && now() < drainBy) await sleep(5);
+  while ((inFlight > 0 || head < due.length) && now() < drainBy) await sleep(5);
+  const unsent = due.length - head + dropped;
+  head = due.length; // nothing more is sent
   const seconds = spec.durationMs / 1000;
   const result = tally.result(spec, seconds, cpuShare(cpuAtStart, seconds));
   const stuck = inFlight;

@@ -72,7 +72,7 @@ async function redirectRung1(ctx: ScenarioContext): Promise<BenchReport> {
 
   const memory = serverMemory(servers);
   const appRss = memory.app?.rssMb ?? NaN;
-  // Unsent requests (due, but the run ended before a connection was free) are a stall, and
+  // Unsent requests (due in the window, still without a connection when the drain ended) are a stall, and
   // already show as late latency; they are reported in the table, not counted as errors.
   const errors = requestErrors([...saturation, ...fixed]);
   const ratios = {
