@@ -189,6 +189,31 @@ describe('ladder up --rung 7 --replicas 2 --replica-delay 1000', () => {
     expect(await metric('ladder_replica_up')).toBe(4); // 2 replicas × 2 web servers
   });
 
+  it('an anonymous redirect answered before the framework is the route\'s: a replica read, the same headers, the pin cookie', async () => {
+    const user = await signedUpClient(entry);
+    const code = (await user.post('/api/links', { url: 'https://example.com/fast-pin' })).json.code as string;
+    await new Promise((r) => setTimeout(r, DELAY_MS + 500)); // on both replicas
+    const before = await dbCounts();
+    const shape = async (path: string) => {
+      const res = await fetch(`${entry}${path}`, { redirect: 'manual' });
+      await res.arrayBuffer();
+      expect([res.status, res.headers.get('location')]).toEqual([302, 'https://example.com/fast-pin']);
+      const h = Object.fromEntries(res.headers);
+      // The pin names the replica this read rotated to; the rest of the cookie is the same.
+      const cookie = String(h['set-cookie']);
+      expect(cookie).toMatch(/^ladder_lsn=[^;]+; /);
+      h['set-cookie'] = cookie.replace(/^ladder_lsn=[^;]+/, 'ladder_lsn=…');
+      for (const k of ['date', 'x-request-id', 'x-varnish', 'age']) delete h[k]; // the edge's own, per response
+      return h;
+    };
+    // A bare code takes the fast path, a query string the route.
+    const fast = await shape(`/${code}`);
+    expect(fast).toEqual(await shape(`/${code}?from=route`));
+    const reads = diff(before, await dbCounts());
+    expect(reads.readsReplica).toBeGreaterThanOrEqual(2);
+    expect(reads.readsPrimary).toBe(0);
+  });
+
   it(`create then open at once, ${ROUNDS} times through the balancer: 0 misses; someone else sees it within the lag bound`, async () => {
     const user = await signedUpClient(entry);
     const before = await dbCounts();

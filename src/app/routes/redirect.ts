@@ -4,7 +4,6 @@ import type { FastifyInstance } from 'fastify';
 import type { CacheTier } from '../../kit/cache/cache-tier.ts';
 import type { FastPath } from '../../kit/http/fast-path.ts';
 import type { Queue } from '../../kit/queue/queue.ts';
-import type { ReadDb } from '../../kit/db/database.ts';
 import { isCodeShaped } from '../domain/codes.ts';
 import { CODES_FILTER, findTarget, linkKey } from '../domain/links-repo.ts';
 import { notFoundPage } from '../views/pages.ts';
@@ -49,12 +48,12 @@ const redirectHeaders = (url: string): readonly string[] => ['location', url, 'c
 /**
  * The same redirect before the framework (the kit's fast path), for a GET of a code-shaped
  * path with no query string: from the in-process cache alone when L1 holds the target
- * (rung 5); or, where reads need nothing of the request and no cache tier stands in front
- * (rungs 1-3), after the same batched lookup the route makes. Everything else (an L1 miss
- * at rung 5, a query string, HEAD, a recent writer, rung 4's replicas, shards) takes the
- * route, and so does a code the lookup did not find (for the 404 page).
+ * (rung 5); or, when no cache tier stands in front of the database, after the same batched
+ * lookup the route makes, on the handle the kit gives for the request. Everything else (an
+ * L1 miss at rung 5, a query string, HEAD, a recent writer) takes the route, and so does a
+ * code the lookup did not find (for the 404 page).
  */
-export function redirectFastPath({ cache, queue, reads }: { cache: CacheTier; queue: Queue; reads: ReadDb | undefined }): FastPath {
+export function redirectFastPath({ cache, queue }: { cache: CacheTier; queue: Queue }): FastPath {
   const codeOf = (url: string) => {
     const code = url.slice(1);
     return url.length <= 33 && isCodeShaped(code) ? code : undefined;
@@ -70,16 +69,14 @@ export function redirectFastPath({ cache, queue, reads }: { cache: CacheTier; qu
       countClick(queue, target.id, requestKey);
       return { status: 302, headers: redirectHeaders(target.url) };
     },
-    ...(reads && {
-      load(url, _cookie, requestKey) {
-        const code = codeOf(url);
-        if (code === undefined) return undefined;
-        return findTarget(reads, code).then((target) => {
-          if (!target) return undefined;
-          countClick(queue, target.id, requestKey);
-          return { status: 302, headers: redirectHeaders(target.url) };
-        });
-      },
-    }),
+    load(url, db, requestKey) {
+      const code = codeOf(url);
+      if (code === undefined) return undefined;
+      return findTarget(db, code).then((target) => {
+        if (!target) return undefined;
+        countClick(queue, target.id, requestKey);
+        return { status: 302, headers: redirectHeaders(target.url) };
+      });
+    },
   };
 }

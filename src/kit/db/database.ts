@@ -90,12 +90,6 @@ export interface Database extends Db {
   /** A handle for one request; with replicas (rung 4) it reads and advances the caller's token. */
   forRequest(carrier?: TokenCarrier): Db;
   /**
-   * A handle every request reads through alike, with nothing of the caller (no token, no
-   * pin): the primary of rungs 1-3 (and --ha's leader). Absent where a read depends on its
-   * caller (replicas, shards). The kit's fast path reads through it before the framework.
-   */
-  readonly sharedReads?: ReadDb;
-  /**
    * For cache fills (kit/cache): a plain read whose result reflects at least WAL position
    * `atLeast` (a replica only if it has replayed that far; else a bounded wait or the
    * primary), with a lower bound of the position it reflects: the replica's replay position

@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { LadderError } from '../errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { FRESHEST, type Database, type Db, type ReadDb, type Row, type TxDb } from './database.ts';
+import { FRESHEST, type Database, type Db, type Row, type TxDb } from './database.ts';
 import { createPool, errorText, type DbLog } from './pool.ts';
 import type { PrimarySource } from './leader-tracker.ts';
 import { prepared, statement } from './prepared.ts';
@@ -101,10 +101,6 @@ export class PgDatabase implements Database {
   }
 
   forRequest(): Db {
-    return this;
-  }
-
-  get sharedReads(): ReadDb {
     return this;
   }
 

@@ -41,9 +41,7 @@ export class ConsistencyCookie implements TokenCarrier {
   save(shard: string, token: string, durable: boolean): Promise<void> | undefined {
     const map = this.cookie();
     map.set(shard, token);
-    let value = '';
-    for (const [s, t] of map) value = value === '' ? `${s}:${t}` : `${value}~${s}:${t}`;
-    this.setCookie(value);
+    this.setCookie(cookieValue(map));
     return durable ? this.session.setToken(shard, token) : undefined;
   }
 
@@ -67,6 +65,48 @@ export class ConsistencyCookie implements TokenCarrier {
     this.reply.header('set-cookie', cookie);
     this.written = cookie;
   }
+}
+
+/**
+ * The same carrier on a raw request, for the kit's fast path (fast-path.ts): the cookie's
+ * tokens only (a route that has not loaded the session, the redirect's, reads none from
+ * it either), and the Set-Cookie its reads call for, which the fast path sends. Plain HTTP
+ * only: the fast path leaves HTTPS requests to the route.
+ */
+export class RawConsistencyCookie implements TokenCarrier {
+  private brought: Map<string, string> | undefined;
+  /** The Set-Cookie header this request's reads call for, if any. */
+  setCookie: string | undefined;
+
+  constructor(
+    private readonly header: string | undefined,
+    private readonly secret: string,
+  ) {}
+
+  tokens(shard: string): readonly string[] {
+    const token = this.cookie().get(shard);
+    return token ? [token] : [];
+  }
+
+  /** Reads save no durable token; a write does not take the fast path. */
+  save(shard: string, token: string): undefined {
+    const map = this.cookie();
+    map.set(shard, token);
+    this.setCookie = signedCookie(cookieValue(map), this.secret, false);
+    return undefined;
+  }
+
+  private cookie(): Map<string, string> {
+    this.brought ??= parseTokenCookie(this.header, this.secret);
+    return this.brought;
+  }
+}
+
+/** `<shard>:<token>[~<shard>:<token>...]`, before signing. */
+function cookieValue(map: ReadonlyMap<string, string>): string {
+  let value = '';
+  for (const [s, t] of map) value = value === '' ? `${s}:${t}` : `${value}~${s}:${t}`;
+  return value;
 }
 
 /**

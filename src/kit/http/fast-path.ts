@@ -13,11 +13,14 @@ import { REQUEST_ID, nextRequestId } from './request-id.ts';
 import { REQUEST_KEY_HEADER, requestKeyOf } from './request-key.ts';
 import { acceptableHost } from './host-header.ts';
 import type { ReadDb } from '../db/database.ts';
+import { RawConsistencyCookie } from './consistency-cookie.ts';
 
 /**
  * A route the app can answer before Fastify, on the raw request: `answer` synchronously
- * from memory (an L1 hit), or `load` after one database read when reads need nothing of
- * the request (rungs 1-3 without a cache tier). Either returns the status and the route's
+ * from memory (an L1 hit), or `load` after a database read when no cache tier stands in
+ * front of the database (rungs 1-4 and 9; the read goes through the request's own handle,
+ * so at rung 4 it routes and pins by the caller's consistency cookie as the route's would,
+ * and the pin's Set-Cookie goes out with the answer). Either returns the status and the route's
  * own headers, or undefined to let the request take the ordinary path; the kit adds what
  * every response gets (security headers, x-request-id, `connection: close` while
  * draining) and records the request in http_request_duration_seconds under `route`, so the
@@ -35,12 +38,13 @@ export interface FastPath {
    */
   answer(url: string, cookie: string | undefined, requestKey: string | undefined): FastAnswer | undefined;
   /**
-   * When `answer` could not: the answer after a read, or undefined (synchronously) when the
-   * request is not one it takes. A promise that resolves undefined (nothing found) or
-   * rejects (the database failed) hands the request to the ordinary path, which answers
-   * it as it answers every such request (the 404 page, the catalogue's 503).
+   * When `answer` could not: the answer after reading through `db` (this request's handle),
+   * or undefined (synchronously) when the request is not one it takes. A promise that
+   * resolves undefined (nothing found) or rejects (the database failed) hands the request
+   * to the ordinary path, which answers it as it answers every such request (the 404 page,
+   * the catalogue's 503).
    */
-  load?(url: string, cookie: string | undefined, requestKey: string | undefined): Promise<FastAnswer | undefined> | undefined;
+  load?(url: string, db: ReadDb, requestKey: string | undefined): Promise<FastAnswer | undefined> | undefined;
 }
 
 export interface FastAnswer {
@@ -48,11 +52,7 @@ export interface FastAnswer {
   headers: readonly string[];
 }
 
-/**
- * `reads`: a handle every request reads through alike (Database.sharedReads), given only
- * when no cache tier stands in front of the database: a read there must fill the cache.
- */
-export type FastPathFactory = (kit: { cache: CacheTier; queue: Queue; reads: ReadDb | undefined }) => FastPath;
+export type FastPathFactory = (kit: { cache: CacheTier; queue: Queue }) => FastPath;
 
 /** The server's side of the fast path: requests go to `serve` first, Fastify gets the rest. */
 export interface FastPathServer {
@@ -79,21 +79,23 @@ export function fastPathServer(): FastPathServer {
 
 const SECURITY_FLAT: string[] = Object.entries(SECURITY_HEADERS).flat();
 
-export const fastPathPlugin = fp<{ server: FastPathServer; fastPath: FastPath }>(
-  async (fastify: FastifyInstance, { server, fastPath: fast }) => {
+export const fastPathPlugin = fp<{ server: FastPathServer; fastPath: FastPath; readThrough: boolean }>(
+  async (fastify: FastifyInstance, { server, fastPath: fast, readThrough }) => {
     const { kit } = fastify;
-    const { config, metrics } = kit;
+    const { config, metrics, database } = kit;
+    // With a cache tier a read must fill it: the fast path then answers from L1 only.
+    const load = readThrough ? fast.load?.bind(fast) : undefined;
     // With a serverFactory, Fastify leaves the server's timeouts to it.
     fastify.server.keepAliveTimeout = 65_000;
     fastify.server.requestTimeout = 30_000;
     const series = new Map<number, HotSeries>();
-    const respond = (res: ServerResponse, given: string | undefined, started: number, answer: FastAnswer) => {
+    const respond = (res: ServerResponse, given: string | undefined, started: number, answer: FastAnswer, setCookie?: string) => {
       const id = given !== undefined && REQUEST_ID.test(given) ? given : nextRequestId();
       // A flat [name, value, ...] list, built in one array: fewer allocations than an object.
       const own = answer.headers;
       // A load can finish after draining began: the ordinary path would then close the connection.
       const closing = kit.draining;
-      const head = new Array<string>(SECURITY_FLAT.length + own.length + (closing ? 6 : 4));
+      const head = new Array<string>(SECURITY_FLAT.length + own.length + (closing ? 6 : 4) + (setCookie === undefined ? 0 : 2));
       let n = 0;
       for (let i = 0; i < SECURITY_FLAT.length; i++) head[n++] = SECURITY_FLAT[i]!;
       head[n++] = 'x-request-id';
@@ -104,6 +106,10 @@ export const fastPathPlugin = fp<{ server: FastPathServer; fastPath: FastPath }>
       if (closing) {
         head[n++] = 'connection';
         head[n++] = 'close';
+      }
+      if (setCookie !== undefined) {
+        head[n++] = 'set-cookie';
+        head[n++] = setCookie;
       }
       res.writeHead(answer.status, head);
       res.end();
@@ -140,9 +146,15 @@ export const fastPathPlugin = fp<{ server: FastPathServer; fastPath: FastPath }>
       const key = requestKeyOf(requestKey);
       let answer: FastAnswer | undefined;
       let pending: Promise<FastAnswer | undefined> | undefined;
+      let carrier: RawConsistencyCookie | undefined;
       try {
         answer = fast.answer(req.url, cookie, key);
-        if (!answer) pending = fast.load?.(req.url, cookie, key);
+        if (!answer && load) {
+          // The request's own handle, as the route's would be (db-plugin.ts): at rung 4 it
+          // routes by the caller's token and pins; below it, the process-wide handle.
+          carrier = new RawConsistencyCookie(cookie, config.secret);
+          pending = load(req.url, database.forRequest(carrier), key);
+        }
       } catch (err) {
         fastify.log.error({ err }, 'fast path failed; the ordinary path answers');
         return false;
@@ -153,7 +165,7 @@ export const fastPathPlugin = fp<{ server: FastPathServer; fastPath: FastPath }>
       }
       if (!pending) return false;
       pending.then(
-        (loaded) => (loaded ? respond(res, given, started, loaded) : ordinary(req, res)),
+        (loaded) => (loaded ? respond(res, given, started, loaded, carrier?.setCookie) : ordinary(req, res)),
         // The ordinary path reads again and answers the failure as every route does.
         () => ordinary(req, res),
       );

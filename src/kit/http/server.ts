@@ -125,10 +125,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await fastify.register(metricsPlugin);
   await fastify.register(healthPlugin);
   if (fast && deps.fastPath) {
+    const fastPath: FastPath = deps.fastPath({ cache: deps.cache ?? new NoCache(), queue: deps.queue });
     // A read before the framework must fill the cache tier when there is one: then L1 only.
-    const reads = deps.cache ? undefined : deps.database.sharedReads;
-    const fastPath: FastPath = deps.fastPath({ cache: deps.cache ?? new NoCache(), queue: deps.queue, reads });
-    await fastify.register(fastPathPlugin, { server: fast, fastPath });
+    await fastify.register(fastPathPlugin, { server: fast, fastPath, readThrough: !deps.cache });
   }
 
   // PUBLIC_URL when set; else the (checked) Host header; never X-Forwarded-Host.
