@@ -42,9 +42,6 @@ function countClick(queue: Queue, linkId: string, key: string | undefined): void
   queue.publish('click', key === undefined ? { linkId, day: today() } : { linkId, day: today(), key });
 }
 
-/** The redirect's own headers on the fast path: the same as the route's below. */
-const redirectHeaders = (url: string): readonly string[] => ['location', url, 'cache-control', 'private, no-store'];
-
 /**
  * The same redirect before the framework (the kit's fast path), for a GET of a code-shaped
  * path with no query string: from the in-process cache alone when L1 holds the target
@@ -54,6 +51,11 @@ const redirectHeaders = (url: string): readonly string[] => ['location', url, 'c
  * code the lookup did not find (for the 404 page).
  */
 export function redirectFastPath({ cache, queue }: { cache: CacheTier; queue: Queue }): FastPath {
+  // The click, then the route's 302 and its headers.
+  const redirectTo = (target: { id: string; url: string }, requestKey: string | undefined) => {
+    countClick(queue, target.id, requestKey);
+    return { status: 302, headers: ['location', target.url, 'cache-control', 'private, no-store'] };
+  };
   const codeOf = (url: string) => {
     const code = url.slice(1);
     return url.length <= 33 && isCodeShaped(code) ? code : undefined;
@@ -65,18 +67,12 @@ export function redirectFastPath({ cache, queue }: { cache: CacheTier; queue: Qu
       if (code === undefined) return undefined;
       const hit = cache.peek(linkKey(code), cookie);
       const target = hit?.value as { id: string; url: string } | null | undefined;
-      if (!target) return undefined;
-      countClick(queue, target.id, requestKey);
-      return { status: 302, headers: redirectHeaders(target.url) };
+      return target ? redirectTo(target, requestKey) : undefined;
     },
     load(url, db, requestKey) {
       const code = codeOf(url);
       if (code === undefined) return undefined;
-      return findTarget(db, code).then((target) => {
-        if (!target) return undefined;
-        countClick(queue, target.id, requestKey);
-        return { status: 302, headers: redirectHeaders(target.url) };
-      });
+      return findTarget(db, code).then((target) => (target ? redirectTo(target, requestKey) : undefined));
     },
   };
 }

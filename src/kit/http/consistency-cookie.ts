@@ -19,7 +19,7 @@ const ENTRY = /^([a-z0-9]{1,16}):([0-9a-z_]{1,40})$/;
 const MAX_SHARDS = 16;
 
 export class ConsistencyCookie implements TokenCarrier {
-  private brought: Map<string, string> | undefined;
+  private inCookie: RawConsistencyCookie | undefined;
   private written: string | undefined;
 
   constructor(
@@ -30,29 +30,23 @@ export class ConsistencyCookie implements TokenCarrier {
   ) {}
 
   tokens(shard: string): readonly string[] {
-    const out: string[] = [];
-    const fromCookie = this.cookie().get(shard);
-    if (fromCookie) out.push(fromCookie);
+    const fromCookie = this.cookie().tokens(shard);
     const fromSession = this.session.peek()?.tokens?.[shard];
-    if (fromSession) out.push(fromSession);
-    return out;
+    return fromSession ? [...fromCookie, fromSession] : fromCookie;
   }
 
   save(shard: string, token: string, durable: boolean): Promise<void> | undefined {
-    const map = this.cookie();
-    map.set(shard, token);
-    this.setCookie(cookieValue(map));
+    this.setCookie(this.cookie().set(shard, token));
     return durable ? this.session.setToken(shard, token) : undefined;
   }
 
-  /** The tokens in the request's cookie, checked (anything forged or malformed: none). */
-  private cookie(): Map<string, string> {
-    this.brought ??= parseTokenCookie(this.req.headers.cookie, this.secret);
-    return this.brought;
+  /** The request's cookie, read when first needed (its tokens checked: anything forged or malformed is none). */
+  private cookie(): RawConsistencyCookie {
+    this.inCookie ??= new RawConsistencyCookie(this.req.headers.cookie, this.secret, this.req.protocol === 'https');
+    return this.inCookie;
   }
 
-  private setCookie(value: string): void {
-    const cookie = signedCookie(value, this.secret, this.req.protocol === 'https');
+  private setCookie(cookie: string): void {
     if (this.written !== undefined) {
       // A second change in the same request replaces the first, keeping other cookies (the session's).
       const prev = this.reply.getHeader('set-cookie');
@@ -68,10 +62,11 @@ export class ConsistencyCookie implements TokenCarrier {
 }
 
 /**
- * The same carrier on a raw request, for the kit's fast path (fast-path.ts): the cookie's
- * tokens only (a route that has not loaded the session, the redirect's, reads none from
- * it either), and the Set-Cookie its reads call for, which the fast path sends. Plain HTTP
- * only: the fast path leaves HTTPS requests to the route.
+ * The cookie's side of the carrier, on a raw request: the tokens the cookie brings, and the
+ * Set-Cookie that keeps a new one. ConsistencyCookie adds the session's; the kit's fast path
+ * (fast-path.ts) uses it alone (a route that has not loaded the session, the redirect's,
+ * reads none from it either) and sends `setCookie` with its answer. The fast path takes
+ * plain HTTP only, hence not `secure` by default.
  */
 export class RawConsistencyCookie implements TokenCarrier {
   private brought: Map<string, string> | undefined;
@@ -81,6 +76,7 @@ export class RawConsistencyCookie implements TokenCarrier {
   constructor(
     private readonly header: string | undefined,
     private readonly secret: string,
+    private readonly secure = false,
   ) {}
 
   tokens(shard: string): readonly string[] {
@@ -90,10 +86,15 @@ export class RawConsistencyCookie implements TokenCarrier {
 
   /** Reads save no durable token; a write does not take the fast path. */
   save(shard: string, token: string): undefined {
+    this.setCookie = this.set(shard, token);
+    return undefined;
+  }
+
+  /** Adds `token` to the cookie's tokens; the signed Set-Cookie header that carries them all. */
+  set(shard: string, token: string): string {
     const map = this.cookie();
     map.set(shard, token);
-    this.setCookie = signedCookie(cookieValue(map), this.secret, false);
-    return undefined;
+    return signedCookie(cookieValue(map), this.secret, this.secure);
   }
 
   private cookie(): Map<string, string> {
